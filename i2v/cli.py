@@ -1,0 +1,210 @@
+"""Command line: `serve` (the default) and `generate`, plus the memory commands from i2v.cli_memory.
+
+Logging configuration, the PID file and signal handling live here, never at import time elsewhere.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from i2v import paths
+from i2v.core.settings import SETTINGS
+
+log = logging.getLogger("i2v")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+LOG_FILE_NAME = "i2v.log"
+LOG_MAX_BYTES = 5 * 1024 * 1024
+LOG_BACKUPS = 3
+SHUTDOWN_GRACE_S = 5.0
+EXIT_BAD_INPUT, EXIT_FAILED, EXIT_CANCELLED = 2, 1, 130
+
+
+def setup_logging(verbose: bool = False) -> Path:
+    """Rotating app log in logs/ plus warnings on stderr."""
+    logs = paths.logs_dir()
+    logs.mkdir(parents=True, exist_ok=True)
+    file_handler = logging.handlers.RotatingFileHandler(logs / LOG_FILE_NAME, maxBytes=LOG_MAX_BYTES,
+                                                        backupCount=LOG_BACKUPS, encoding="utf-8")
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s"))
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.INFO if verbose else logging.WARNING)
+    console.setFormatter(logging.Formatter("[i2v] %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in (file_handler, console):
+        root.addHandler(handler)
+    return logs / LOG_FILE_NAME
+
+
+def _add_model_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=os.environ.get("I2V_MODEL", "auto"),
+                        help="auto (real weights if available, else the tiny test model), tiny, a Hugging Face "
+                             "repo id (default ali-vilab/i2vgen-xl) or a local diffusers folder [env I2V_MODEL]")
+
+
+def _add_generation_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per row of the settings table (dashes or underscores), so CLI and UI can't drift apart."""
+    aliases = {"num_frames": ["--frames"], "num_inference_steps": ["--steps"], "guidance_scale": ["--guidance"]}
+    for setting in SETTINGS:
+        flags = [f"--{setting.name.replace('_', '-')}"]
+        if "_" in setting.name:
+            flags.append(f"--{setting.name}")
+        flags += aliases.get(setting.name, [])
+        parser.add_argument(*flags, dest=setting.name, type=setting.kind, default=None,
+                            choices=setting.choices, required=setting.name == "prompt",
+                            help=f"{setting.help} (default: {setting.default!r})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="main.py", description="i2v: local image-to-video WebUI on I2VGen-XL")
+    sub = parser.add_subparsers(dest="command")
+
+    serve = sub.add_parser("serve", help="run the web UI (the default command)")
+    serve.add_argument("--host", default=os.environ.get("I2V_HOST", DEFAULT_HOST), help="bind address [env I2V_HOST]")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("I2V_PORT", DEFAULT_PORT)),
+                       help="port [env I2V_PORT]")
+    serve.add_argument("--pid-file", type=Path, default=None, help="write this process's PID here; removed at exit")
+    serve.add_argument("--verbose", action="store_true")
+    _add_model_flag(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    gen = sub.add_parser("generate", help="generate one video headless")
+    gen.add_argument("--image", required=True, type=Path, help="input image file")
+    _add_generation_flags(gen)
+    gen.add_argument("--out", type=Path, default=None, help="output MP4 path (default: outputs/video_<time>.mp4)")
+    gen.add_argument("--json", action="store_true", help="print the result as JSON")
+    gen.add_argument("--verbose", action="store_true")
+    _add_model_flag(gen)
+    gen.set_defaults(func=cmd_generate)
+
+    try:
+        from i2v import cli_memory
+    except ImportError:
+        cli_memory = None
+    if cli_memory is not None:
+        cli_memory.add_parsers(sub)
+    return parser
+
+
+def make_service(model: str):
+    from i2v.runner import LocalRunner
+    from i2v.service import GenerationService
+
+    return GenerationService(LocalRunner(model), paths.outputs_dir())
+
+
+# --- serve ------------------------------------------------------------------------------------------------
+def _write_pid_file(path: Path | None) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{os.getpid()}\n", encoding="utf-8")
+
+
+def _remove_pid_file(path: Path | None) -> None:
+    if path is not None:
+        try:
+            if path.read_text(encoding="utf-8").strip() == str(os.getpid()):
+                path.unlink()
+        except OSError:
+            pass
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from i2v import video
+    from i2v.ui import build_ui
+
+    log_file = setup_logging(args.verbose)
+    _write_pid_file(args.pid_file)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    service = make_service(args.model)
+    video.remove_partials(service.outputs_dir)
+    service.runner.start_loading()
+    demo = build_ui(service)
+    try:
+        demo.launch(server_name=args.host, server_port=args.port, share=False, prevent_thread_lock=True,
+                    allowed_paths=[str(service.outputs_dir)], show_error=False, quiet=True)
+        url = f"http://{args.host}:{args.port}"
+        print(f"[i2v] serving on {url} (model: {args.model}; log: {log_file})", flush=True)
+        log.info("serving on %s, pid %d", url, os.getpid())
+        stop.wait()
+        log.info("shutdown requested")
+        _shutdown(service)
+        demo.close()
+    finally:
+        _remove_pid_file(args.pid_file)
+    log.info("stopped cleanly")
+    return 0
+
+
+def _shutdown(service) -> None:
+    """Cancel the running job at its next step, wait briefly, remove partial files."""
+    from i2v import video
+
+    if service.cancel():
+        deadline = threading.Event()
+        for _ in range(int(SHUTDOWN_GRACE_S * 10)):
+            if not service.is_busy():
+                break
+            deadline.wait(0.1)
+    video.remove_partials(service.outputs_dir)
+
+
+# --- generate ---------------------------------------------------------------------------------------------
+def cmd_generate(args: argparse.Namespace) -> int:
+    from i2v.runner import GenerationCancelled
+    from i2v.service import GenerationFailed, RequestError, load_image, result_summary
+
+    setup_logging(args.verbose)
+    service = make_service(args.model)
+    signal.signal(signal.SIGTERM, lambda *_: service.cancel())
+    values = {s.name: getattr(args, s.name) for s in SETTINGS}
+
+    def show_progress(update) -> None:
+        print(f"\r[i2v] {update.label:<28} {update.fraction:6.1%}", end="", file=sys.stderr, flush=True)
+
+    try:
+        image = load_image(args.image)
+        result = service.generate(image, values, progress=show_progress, out_path=args.out)
+    except RequestError as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (GenerationCancelled, KeyboardInterrupt):
+        service.cancel()
+        print("\ncancelled; nothing was saved", file=sys.stderr)
+        return EXIT_CANCELLED
+    except GenerationFailed as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(file=sys.stderr)
+    if result.banner:
+        print(f"warning: {result.banner}", file=sys.stderr)
+    summary = result_summary(result)
+    if args.json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        req = result.request
+        print(f"video:   {result.video_path}\nsidecar: {result.sidecar_path}\n"
+              f"size:    {req.width}x{req.height}, {req.num_frames} frames at {req.fps} fps, "
+              f"{req.num_inference_steps} steps, seed {result.seed}\ntimings: {result.timings}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    commands = set(parser._subparsers._group_actions[0].choices)  # noqa: SLF001 - argparse has no public API
+    if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "serve")
+    args = parser.parse_args(argv)
+    return args.func(args)

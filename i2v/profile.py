@@ -1,0 +1,332 @@
+"""Trace the full-size I2VGen-XL on the meta device and write the memory profile table.
+
+Method (FACTS.md): build each component from configs/model/*.json on ``torch.device("meta")`` (no weights),
+run one phase under a TorchDispatchMode that adds the bytes of every new output storage and subtracts them
+when the storage dies (weakref finalizer); the running maximum is the activation peak of that phase.
+Storages that existed before the trace (weights, inputs) are excluded. SDPA is modelled as a fused kernel
+(output-sized result) with a TorchFunctionMode, as the CUDA flash / memory-efficient kernels behave.
+FLOPs per UNet step are counted with FlopCounterMode in the same pass.
+
+This runs only from the ``profile-memory`` command, never at app run time. torch/diffusers/transformers are
+imported inside functions.
+"""
+from __future__ import annotations
+
+import json
+import time
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from i2v.core.memory import (
+    FORWARD_CHUNK_DIM,
+    FORWARD_CHUNK_SIZE,
+    PHASES,
+    PROFILE_VERSION,
+    VAE_SCALE_FACTOR,
+    VAE_TILE_SAMPLE_SIZE,
+)
+from i2v.paths import configs_dir, model_config_dir
+
+PROFILE_FILENAME = "memory_profile.json"
+DTYPES = ("fp16", "fp32")
+CLIP_IMAGE_SIZE = 224          # the pipeline resizes the conditioning image to the CLIP crop size
+TEXT_TOKENS = 77               # CLIP context length
+LATENT_CHANNELS = 4
+DEFAULT_FPS = 16
+
+# The grid traced by `profile-memory`: (width, height) x frames. Activations are ~linear in
+# batch x frames x pixels, so a spread of sizes is enough; memory.py interpolates in between.
+GRID_SIZES = ((256, 256), (512, 512), (768, 768), (1024, 1024), (1280, 704))
+GRID_FRAMES = (8, 16, 24, 32)
+# VAE decode: frames per vae.decode call (decode_chunk_size) x sizes.
+DECODE_CHUNKS = (1, 2, 4, 8)
+# Variants of one denoise step traced per point: (name, batch, forward chunking).
+UNET_VARIANTS = (("cfg", 2, False), ("nocfg", 1, False), ("cfg_chunked", 2, True))
+
+
+def default_profile_path() -> Path:
+    return configs_dir() / PROFILE_FILENAME
+
+
+def _torch_dtype(name: str):
+    import torch
+
+    return {"fp16": torch.float16, "fp32": torch.float32}[name]
+
+
+# ---------------------------------------------------------------- tracing machinery
+def _storage_key(tensor) -> int:
+    return tensor.untyped_storage()._cdata
+
+
+def _fused_sdpa_mode():
+    """A TorchFunctionMode that replaces SDPA by an output-sized result (what fused kernels allocate)."""
+    import torch
+    import torch.nn.functional as F
+    from torch.overrides import TorchFunctionMode
+
+    class FusedSDPA(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func is F.scaled_dot_product_attention:
+                query, value = args[0], args[2] if len(args) > 2 else kwargs["value"]
+                shape = tuple(query.shape[:-1]) + (value.shape[-1],)
+                return torch.empty(shape, dtype=query.dtype, device=query.device)
+            return func(*args, **kwargs)
+
+    return FusedSDPA()
+
+
+def _peak_mode(excluded: set[int]):
+    """A TorchDispatchMode counting live bytes of storages created under it; .peak is the running maximum."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+
+    class PeakTracker(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.live = 0
+            self.peak = 0
+            self.tracked: set[int] = set()
+
+        def _release(self, key: int, nbytes: int) -> None:
+            self.tracked.discard(key)
+            self.live -= nbytes
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for tensor in tree_flatten(out)[0]:
+                if not isinstance(tensor, torch.Tensor):
+                    continue
+                storage = tensor.untyped_storage()
+                key = storage._cdata
+                if key in excluded or key in self.tracked:
+                    continue
+                nbytes = storage.nbytes()
+                self.tracked.add(key)
+                self.live += nbytes
+                weakref.finalize(storage, self._release, key, nbytes)
+            self.peak = max(self.peak, self.live)
+            return out
+
+    return PeakTracker()
+
+
+def trace_peak(module, run: Callable[[], Any], inputs: Iterable = ()) -> int:
+    """Activation peak in bytes of run() (weights and the given inputs excluded)."""
+    import torch
+
+    excluded = {_storage_key(t) for t in list(module.parameters()) + list(module.buffers())}
+    excluded |= {_storage_key(t) for t in inputs if isinstance(t, torch.Tensor)}
+    tracker = _peak_mode(excluded)
+    with torch.no_grad(), _fused_sdpa_mode(), tracker:
+        result = run()
+        del result
+    return tracker.peak
+
+
+def count_flops(run: Callable[[], Any]) -> int:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), _fused_sdpa_mode(), counter:
+        run()
+    return counter.get_total_flops()
+
+
+# ---------------------------------------------------------------- the components on meta
+@dataclass
+class MetaModel:
+    dtype: str
+    unet: Any
+    vae: Any
+    text_encoder: Any
+    image_encoder: Any
+
+    def components(self) -> dict[str, Any]:
+        return {"text_encoder": self.text_encoder, "image_encoder": self.image_encoder,
+                "unet": self.unet, "vae": self.vae}
+
+
+def _read_config(name: str, folder: Path | None = None) -> dict:
+    return json.loads(((folder or model_config_dir()) / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def build_meta_model(dtype: str = "fp16", folder: Path | None = None) -> MetaModel:
+    """The four full-size components from configs/model on the meta device, in the given dtype."""
+    import torch
+    from diffusers import AutoencoderKL
+    from diffusers.models.unets import I2VGenXLUNet
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    def clean(config: dict) -> dict:
+        return {k: v for k, v in config.items() if not k.startswith("_")}
+
+    torch_dtype = _torch_dtype(dtype)
+    with torch.device("meta"):
+        unet = I2VGenXLUNet.from_config(_read_config("unet", folder))
+        vae = AutoencoderKL.from_config(_read_config("vae", folder))
+        text_cfg = CLIPTextConfig(**clean(_read_config("text_encoder", folder)))
+        image_cfg = CLIPVisionConfig(**clean(_read_config("image_encoder", folder)))
+        for cfg in (text_cfg, image_cfg):
+            cfg._attn_implementation = "sdpa"
+        text_encoder = CLIPTextModel(text_cfg)
+        image_encoder = CLIPVisionModelWithProjection(image_cfg)
+    model = MetaModel(dtype, unet, vae, text_encoder, image_encoder)
+    for component in model.components().values():
+        component.to(torch_dtype).eval()
+    return model
+
+
+def weight_figures(module) -> dict[str, int]:
+    """Bytes of all weights, and of the largest module holding weights directly (~what sequential offload keeps)."""
+    total = sum(t.numel() * t.element_size() for t in list(module.parameters()) + list(module.buffers()))
+    largest = 0
+    for sub in module.modules():
+        own = list(sub.parameters(recurse=False)) + list(sub.buffers(recurse=False))
+        largest = max(largest, sum(t.numel() * t.element_size() for t in own))
+    params = sum(p.numel() for p in module.parameters())
+    return {"bytes": total, "largest_module_bytes": largest, "params": params}
+
+
+# ---------------------------------------------------------------- one phase each
+def _meta(shape, dtype):
+    import torch
+
+    return torch.zeros(shape, dtype=dtype, device="meta")
+
+
+def trace_text_encode(model: MetaModel) -> int:
+    import torch
+
+    ids = torch.zeros((1, TEXT_TOKENS), dtype=torch.long, device="meta")
+    return trace_peak(model.text_encoder, lambda: model.text_encoder(ids), [ids])
+
+
+def trace_image_encode(model: MetaModel) -> int:
+    pixels = _meta((1, 3, CLIP_IMAGE_SIZE, CLIP_IMAGE_SIZE), model.text_encoder.dtype)
+    return trace_peak(model.image_encoder, lambda: model.image_encoder(pixels).image_embeds, [pixels])
+
+
+def trace_vae_encode(model: MetaModel, width: int, height: int) -> int:
+    image = _meta((1, 3, height, width), model.vae.dtype)
+    return trace_peak(model.vae, lambda: model.vae.encode(image).latent_dist.sample(), [image])
+
+
+def _unet_inputs(model: MetaModel, width: int, height: int, frames: int, batch: int):
+    import torch
+
+    dtype = model.unet.dtype
+    lh, lw = height // VAE_SCALE_FACTOR, width // VAE_SCALE_FACTOR
+    sample = _meta((batch, LATENT_CHANNELS, frames, lh, lw), dtype)
+    image_latents = _meta((batch, LATENT_CHANNELS, frames, lh, lw), dtype)
+    text = _meta((batch, TEXT_TOKENS, model.unet.config.cross_attention_dim), dtype)
+    image_embeds = _meta((batch, 1, model.unet.config.cross_attention_dim), dtype)
+    fps = torch.full((batch,), DEFAULT_FPS, dtype=torch.long, device="meta")
+    timestep = torch.tensor(999, dtype=torch.long, device="meta")
+    return dict(sample=sample, timestep=timestep, fps=fps, image_latents=image_latents,
+                image_embeddings=image_embeds, encoder_hidden_states=text, return_dict=False)
+
+
+def trace_unet_step(model: MetaModel, width: int, height: int, frames: int, batch: int,
+                    chunked: bool = False, flops: bool = False) -> tuple[int, int | None]:
+    """(activation peak bytes, FLOPs or None) of one UNet forward."""
+    unet = model.unet
+    kwargs = _unet_inputs(model, width, height, frames, batch)
+    if chunked:
+        unet.enable_forward_chunking(chunk_size=FORWARD_CHUNK_SIZE, dim=FORWARD_CHUNK_DIM)
+    try:
+        run = lambda: unet(**kwargs)[0]  # noqa: E731
+        peak = trace_peak(unet, run, kwargs.values())
+        flop_count = count_flops(run) if flops else None
+    finally:
+        if chunked:
+            unet.disable_forward_chunking()
+    return peak, flop_count
+
+
+def trace_vae_decode(model: MetaModel, width: int, height: int, chunk: int, tiling: bool = False) -> int:
+    """Activation peak of one vae.decode of `chunk` frames (the output of that call included)."""
+    vae = model.vae
+    latents = _meta((chunk, LATENT_CHANNELS, height // VAE_SCALE_FACTOR, width // VAE_SCALE_FACTOR), vae.dtype)
+    saved = (vae.use_tiling, vae.tile_sample_min_size, vae.tile_latent_min_size)
+    if tiling:
+        vae.enable_tiling()
+        vae.tile_sample_min_size = VAE_TILE_SAMPLE_SIZE
+        vae.tile_latent_min_size = VAE_TILE_SAMPLE_SIZE // VAE_SCALE_FACTOR
+    try:
+        return trace_peak(vae, lambda: vae.decode(latents).sample, [latents])
+    finally:
+        vae.use_tiling, vae.tile_sample_min_size, vae.tile_latent_min_size = saved
+
+
+# ---------------------------------------------------------------- the table
+def _point(width, height, frames, peak, **extra) -> dict:
+    return {"width": width, "height": height, "frames": frames, "bytes": int(peak), **extra}
+
+
+def profile_dtype(model: MetaModel, sizes=GRID_SIZES, frames_grid=GRID_FRAMES, chunks=DECODE_CHUNKS,
+                  log: Callable[[str], None] = lambda _: None) -> dict:
+    """All phases of one dtype: weights and activation points."""
+    section: dict[str, Any] = {
+        "weights": {name: weight_figures(module) for name, module in model.components().items()},
+        "phases": {},
+    }
+    phases = section["phases"]
+    phases["text_encode"] = [_point(0, 0, 1, trace_text_encode(model))]
+    phases["image_encode"] = [_point(CLIP_IMAGE_SIZE, CLIP_IMAGE_SIZE, 1, trace_image_encode(model))]
+    phases["vae_encode"] = [_point(w, h, 1, trace_vae_encode(model, w, h)) for w, h in sizes]
+    for name, batch, chunked in UNET_VARIANTS:
+        points = []
+        for w, h in sizes:
+            for f in frames_grid:
+                started = time.perf_counter()
+                peak, flops = trace_unet_step(model, w, h, f, batch, chunked, flops=(name == "cfg"))
+                extra = {"flops": flops} if flops is not None else {}
+                points.append(_point(w, h, f, peak, **extra))
+                log(f"{model.dtype} denoise_{name} {w}x{h}x{f}: {peak / 2**30:.3f} GiB "
+                    f"({time.perf_counter() - started:.1f} s)")
+        phases[f"denoise_{name}"] = points
+    phases["vae_decode"] = [_point(w, h, c, trace_vae_decode(model, w, h, c)) for w, h in sizes for c in chunks]
+    phases["vae_decode_tiled"] = [_point(w, h, c, trace_vae_decode(model, w, h, c, tiling=True))
+                                  for w, h in sizes for c in chunks]
+    return section
+
+
+def build_profile(dtypes=DTYPES, sizes=GRID_SIZES, frames_grid=GRID_FRAMES, chunks=DECODE_CHUNKS,
+                  log: Callable[[str], None] = lambda _: None) -> dict:
+    """The whole profile dict (what configs/memory_profile.json holds)."""
+    import diffusers
+    import torch
+    import transformers
+
+    started = time.perf_counter()
+    profile: dict[str, Any] = {
+        "version": PROFILE_VERSION,
+        "method": ("meta-device trace: TorchDispatchMode live-storage bytes with weakref release, "
+                   "SDPA modelled as fused (output-sized), weights and inputs excluded; FLOPs by FlopCounterMode"),
+        "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
+                     "transformers": transformers.__version__},
+        "knobs": {"forward_chunk_size": FORWARD_CHUNK_SIZE, "forward_chunk_dim": FORWARD_CHUNK_DIM,
+                  "vae_tile_sample_size": VAE_TILE_SAMPLE_SIZE, "vae_scale_factor": VAE_SCALE_FACTOR},
+        "phases": list(PHASES),
+        "dtypes": {},
+    }
+    for dtype in dtypes:
+        model = build_meta_model(dtype)
+        profile["dtypes"][dtype] = profile_dtype(model, sizes, frames_grid, chunks, log)
+    profile["trace_seconds"] = round(time.perf_counter() - started, 1)
+    return profile
+
+
+def write_profile(profile: dict, path: Path | None = None) -> Path:
+    """Atomic write (tmp + rename)."""
+    path = Path(path or default_profile_path())
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(profile, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,207 @@
+"""Orchestration of one job at a time: validate -> run -> save MP4 + sidecar; cancel; history.
+
+The UI, the API and the CLI all call GenerationService.generate; it never shows a traceback to a user:
+bad input raises RequestError, a stop raises GenerationCancelled, anything else GenerationFailed (details logged).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from i2v import video
+from i2v.core.request import GenerationRequest, RequestError, build_request
+from i2v.core.settings import MAX_SEED
+from i2v.runner import GenerationCancelled, LocalRunner
+
+log = logging.getLogger(__name__)
+
+# Share of the progress bar given to each phase (denoising dominates real runs).
+PROGRESS_SPANS = {"text_encode": (0.0, 0.02), "image_encode": (0.02, 0.05), "denoise": (0.05, 0.90), "decode": (0.90, 0.98)}
+PHASE_LABELS = {"text_encode": "Encoding prompt", "image_encode": "Encoding image", "denoise": "Denoising",
+                "decode": "Decoding frames", "save": "Writing MP4"}
+
+
+class BusyError(RuntimeError):
+    """Another generation is running (the UI queue normally prevents this)."""
+
+
+class GenerationFailed(RuntimeError):
+    """An unexpected failure; the message is safe to show, the traceback is in the log."""
+
+
+@dataclass(frozen=True)
+class ProgressUpdate:
+    phase: str
+    index: int
+    total: int
+    fraction: float
+
+    @property
+    def label(self) -> str:
+        name = PHASE_LABELS.get(self.phase, self.phase)
+        return f"{name} {self.index}/{self.total}" if self.total else name
+
+
+@dataclass
+class GenerationResult:
+    video_path: Path
+    sidecar_path: Path
+    request: GenerationRequest
+    seed: int
+    model: str
+    timings: dict[str, float]
+    load_report: dict | None
+    adjustments: list[dict] = field(default_factory=list)
+    attempts: int = 1
+    banner: str | None = None
+
+    def info(self) -> dict[str, Any]:
+        """The JSON info object returned by the API and written to the sidecar."""
+        return {
+            "video": self.video_path.name,
+            "parameters": self.request.as_dict(),
+            "seed": self.seed,
+            "model": self.model,
+            "timings_s": self.timings,
+            "adjustments": self.adjustments,
+            "attempts": self.attempts,
+            "load_report": self.load_report,
+            "warning": self.banner,
+            "created": datetime.now().isoformat(timespec="seconds"),
+        }
+
+
+def progress_fraction(phase: str, index: int, total: int) -> float:
+    low, high = PROGRESS_SPANS.get(phase, (0.98, 1.0))
+    return low + (high - low) * (min(index, total) / total if total else 1.0)
+
+
+def resolve_seed(seed: int) -> int:
+    return secrets.randbelow(MAX_SEED + 1) if seed is None or seed < 0 else int(seed)
+
+
+def load_image(path: str | Path):
+    """Open an image file as RGB, with a clear message if it is not one."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except FileNotFoundError:
+        raise RequestError(f"image not found: {path}") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise RequestError(f"{path} is not a readable image ({exc})") from None
+
+
+class GenerationService:
+    def __init__(self, runner: LocalRunner, outputs_dir: Path):
+        self.runner = runner
+        self.outputs_dir = Path(outputs_dir).resolve()
+        self._job_lock = threading.Lock()
+
+    # --- state -------------------------------------------------------------------------------------------
+    def model_state(self) -> dict:
+        return self.runner.state().as_dict()
+
+    def is_busy(self) -> bool:
+        return self._job_lock.locked()
+
+    def cancel(self) -> bool:
+        """Ask the running job to stop at the next step; False if nothing is running."""
+        if not self.is_busy():
+            return False
+        self.runner.cancel_event.set()
+        log.info("cancel requested")
+        return True
+
+    # --- generating --------------------------------------------------------------------------------------
+    def generate(self, image, values: dict[str, Any], progress: Callable[[ProgressUpdate], None] | None = None,
+                 out_path: Path | None = None) -> GenerationResult:
+        if image is None:
+            raise RequestError("please provide an input image")
+        image = image.convert("RGB")
+        request = build_request(image.size, **values)
+        if not request.prompt:
+            raise RequestError("please enter a prompt describing the motion")
+        if out_path is not None and Path(out_path).exists():
+            raise RequestError(f"{out_path} already exists; choose another --out path")
+        if not self._job_lock.acquire(blocking=False):
+            raise BusyError("another generation is running; wait for it or press Stop")
+        try:
+            self.runner.cancel_event.clear()
+            return self._generate_locked(image, request, progress, out_path)
+        finally:
+            self.runner.cancel_event.clear()
+            self._job_lock.release()
+
+    def _generate_locked(self, image, request, progress, out_path) -> GenerationResult:
+        seed = resolve_seed(request.seed)
+        request = request.replace(seed=seed)
+        log.info("generate: %s", json.dumps(request.as_dict(), ensure_ascii=False))
+
+        def on_event(phase: str, index: int, total: int) -> None:
+            if progress is not None:
+                progress(ProgressUpdate(phase, index, total, progress_fraction(phase, index, total)))
+
+        started = time.perf_counter()
+        try:
+            output = self.runner.run(image, request, seed, on_event)
+            if self.runner.cancel_event.is_set():
+                raise GenerationCancelled("cancelled before saving")
+            on_event("save", 0, 0)
+            save_started = time.perf_counter()
+            path = video.write_video(output.frames, request.fps, out_dir=self.outputs_dir, out_path=out_path)
+        except (GenerationCancelled, RequestError):
+            raise
+        except Exception as exc:
+            log.exception("generation failed")
+            raise GenerationFailed(f"generation failed: {type(exc).__name__}: {exc}. Details are in logs/.") from exc
+        timings = {**output.timings, "save": round(time.perf_counter() - save_started, 3),
+                   "total": round(time.perf_counter() - started, 3)}
+        state = self.runner.state()
+        result = GenerationResult(
+            video_path=path, sidecar_path=video.sidecar_path(path), request=request, seed=seed,
+            model=(state.report or {}).get("model", state.spec), timings=timings, load_report=state.report,
+            banner=state.banner,
+        )
+        video.write_json_atomic(result.sidecar_path, result.info())
+        log.info("wrote %s in %.2fs", path, timings["total"])
+        return result
+
+    # --- history -----------------------------------------------------------------------------------------
+    def history(self, limit: int = 50) -> list[dict]:
+        """Newest first: past outputs in outputs/ with their sidecar data (when present)."""
+        if not self.outputs_dir.is_dir():
+            return []
+        videos = sorted(self.outputs_dir.glob(f"{video.VIDEO_PREFIX}_*{video.VIDEO_SUFFIX}"),
+                        key=lambda p: p.stat().st_mtime, reverse=True)[:limit]
+        entries = []
+        for path in videos:
+            info = {}
+            sidecar = video.sidecar_path(path)
+            if sidecar.is_file():
+                try:
+                    info = json.loads(sidecar.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    log.warning("unreadable sidecar %s", sidecar)
+            entries.append({"video_path": str(path), **info})
+        return entries
+
+
+def result_summary(result: GenerationResult) -> dict:
+    """Compact, JSON-safe form for the CLI's --json."""
+    data = result.info()
+    data["video_path"] = str(result.video_path)
+    data["sidecar_path"] = str(result.sidecar_path)
+    return data
+
+
+__all__ = ["GenerationService", "GenerationResult", "ProgressUpdate", "BusyError", "GenerationFailed",
+           "GenerationCancelled", "RequestError", "load_image", "result_summary"]

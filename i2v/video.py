@@ -1,0 +1,128 @@
+"""Frames to MP4 (H.264, yuv420p) and JSON sidecars, written atomically without ever overwriting; probing."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+VIDEO_PREFIX = "video"
+VIDEO_SUFFIX = ".mp4"
+SIDECAR_SUFFIX = ".json"
+PARTIAL_PREFIX = ".partial-"   # temp files live next to the target and start with this
+X264_QUALITY = 8               # imageio-ffmpeg quality (0-10), maps to a libx264 CRF
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    frames: int
+    width: int
+    height: int
+    fps: float
+    codec: str
+    pix_fmt: str
+
+
+def timestamp_stem(now: datetime | None = None) -> str:
+    return f"{VIDEO_PREFIX}_{(now or datetime.now()).strftime('%Y%m%d_%H%M%S')}"
+
+
+def _encode_mp4(frames, fps: float, path: Path) -> None:
+    import imageio_ffmpeg
+
+    count, height, width = frames.shape[0], frames.shape[1], frames.shape[2]
+    writer = imageio_ffmpeg.write_frames(
+        str(path), (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
+        quality=X264_QUALITY, macro_block_size=2, output_params=["-movflags", "+faststart"],
+    )
+    writer.send(None)
+    try:
+        for index in range(count):
+            writer.send(frames[index].tobytes())
+    finally:
+        writer.close()
+
+
+def _make_readable(path: Path) -> None:
+    """mkstemp creates 0600 files; give outputs the usual permissions (0666 minus the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def _link_without_overwrite(tmp: Path, candidates) -> Path:
+    """Give tmp the first free name from candidates atomically (a hard link fails if the name exists)."""
+    for candidate in candidates:
+        try:
+            os.link(tmp, candidate)
+            return candidate
+        except FileExistsError:
+            continue
+    raise FileExistsError("no free output name")
+
+
+def _candidates(directory: Path, stem: str, suffix: str):
+    yield directory / f"{stem}{suffix}"
+    for n in range(1, 10_000):
+        yield directory / f"{stem}_{n}{suffix}"
+
+
+def write_video(frames, fps: float, out_dir: Path | None = None, out_path: Path | None = None) -> Path:
+    """Encode frames (F, H, W, 3 uint8) to a new MP4 and return its path.
+
+    Default name: out_dir/video_YYYYMMDD_HHMMSS[_N].mp4. With out_path, that exact name (refused if it exists).
+    The file appears complete or not at all: encoded to a hidden temp file, then hard-linked into place.
+    """
+    directory = (out_path.parent if out_path else out_dir).resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix=VIDEO_SUFFIX, dir=directory)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        _encode_mp4(frames, fps, tmp)
+        _make_readable(tmp)
+        names = [out_path.resolve()] if out_path else _candidates(directory, timestamp_stem(), VIDEO_SUFFIX)
+        return _link_without_overwrite(tmp, names)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def sidecar_path(video_path: Path) -> Path:
+    return video_path.with_suffix(SIDECAR_SUFFIX)
+
+
+def write_json_atomic(path: Path, data: dict) -> Path:
+    fd, tmp_name = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix=SIDECAR_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, ensure_ascii=False, default=str)
+        _make_readable(Path(tmp_name))
+        os.replace(tmp_name, path)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+    return path
+
+
+def remove_partials(directory: Path) -> list[Path]:
+    """Delete temp files a killed process left behind; returns what was removed."""
+    removed = []
+    if directory.is_dir():
+        for path in directory.glob(f"{PARTIAL_PREFIX}*"):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """Read the real stream properties of an MP4 (frame count decoded, not taken from metadata)."""
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = reader.__next__()
+    count = sum(1 for _ in reader)
+    width, height = meta["size"]
+    codec = str(meta.get("codec", ""))
+    pix_fmt = str(meta.get("pix_fmt", ""))
+    return VideoInfo(frames=count, width=width, height=height, fps=float(meta["fps"]), codec=codec, pix_fmt=pix_fmt)

@@ -13,8 +13,9 @@ Usage: bash restart.sh [--host HOST] [--port PORT] [--model MODEL] [--force] [--
 Stops the instance named by \$I2V_LOGS/app.pid, after checking that the PID is this project's main.py
 (a stale PID file, or one naming another process, is reported and removed, never acted on): SIGCONT,
 SIGTERM, SIGKILL after ${STOP_TIMEOUT_S}s; waits until the port is free and, on a GPU, until the process no
-longer holds GPU memory (prints how much was released). Then starts a new instance like start_app.sh,
-with the same options. Works when nothing is running.
+longer holds GPU memory (prints how much was released). Then starts a new instance like start_app.sh;
+--host/--port/--model not given here (as options or I2V_* variables) are kept from the old instance.
+Works when nothing is running.
 
   --host HOST      address to bind (default \$I2V_HOST or $DEFAULT_HOST)
   --port PORT      port (default \$I2V_PORT or $DEFAULT_PORT)
@@ -30,5 +31,5 @@ for arg in "$@"; do
 done
 parse_options "$@"
 
-app_stop
+APP_INHERIT=1 app_stop
 app_start

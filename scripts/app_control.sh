@@ -38,6 +38,8 @@ APP_PORT="${I2V_PORT:-$DEFAULT_PORT}"
 APP_MODEL="${I2V_MODEL:-}"
 APP_FORCE=0
 APP_FOREGROUND=0
+# Which of host/port/model were chosen (flag or environment); restart.sh keeps the others from the old instance.
+APP_CHOSEN=" ${I2V_HOST:+host} ${I2V_PORT:+port} ${I2V_MODEL:+model} "
 
 say() { echo "[i2v] $*"; }
 warn() { echo "[i2v] $*" >&2; }
@@ -50,12 +52,16 @@ die() {
 parse_options() {
   while [ $# -gt 0 ]; do
     case "$1" in
-      --host) [ $# -ge 2 ] || die "--host needs a value"; APP_HOST="$2"; shift 2 ;;
-      --host=*) APP_HOST="${1#*=}"; shift ;;
-      --port) [ $# -ge 2 ] || die "--port needs a value"; APP_PORT="$2"; shift 2 ;;
-      --port=*) APP_PORT="${1#*=}"; shift ;;
-      --model) [ $# -ge 2 ] || die "--model needs a value"; APP_MODEL="$2"; shift 2 ;;
-      --model=*) APP_MODEL="${1#*=}"; shift ;;
+      --host | --port | --model)
+        [ $# -ge 2 ] || die "$1 needs a value"
+        set_option "${1#--}" "$2"
+        shift 2
+        ;;
+      --host=* | --port=* | --model=*)
+        local name="${1%%=*}"
+        set_option "${name#--}" "${1#*=}"
+        shift
+        ;;
       --force) APP_FORCE=1; shift ;;
       --foreground) APP_FOREGROUND=1; shift ;;
       *) die "unknown option '$1' (see --help)" ;;
@@ -65,6 +71,44 @@ parse_options() {
     '' | *[!0-9]*) die "port must be a number, got '$APP_PORT'" ;;
   esac
   if [ "$APP_PORT" -lt 1 ] || [ "$APP_PORT" -gt 65535 ]; then die "port must be 1..65535, got $APP_PORT"; fi
+}
+
+set_option() {
+  case "$1" in
+    host) APP_HOST="$2" ;;
+    port) APP_PORT="$2" ;;
+    model) APP_MODEL="$2" ;;
+  esac
+  APP_CHOSEN="$APP_CHOSEN$1 "
+}
+
+# inherit_options PID: take --host/--port/--model from the instance PID for those not chosen explicitly.
+inherit_options() {
+  local prev="" arg kept=""
+  while IFS= read -r -d '' arg; do
+    case "$prev" in
+      --host | --port | --model)
+        case "$APP_CHOSEN" in
+          *" ${prev#--} "*) ;;
+          *) set_option "${prev#--}" "$arg"; kept="$kept $prev $arg" ;;
+        esac
+        ;;
+    esac
+    prev="$arg"
+  done <"/proc/$1/cmdline"
+  [ -z "$kept" ] || say "keeping the old instance's options:$kept"
+}
+
+# pid_option PID OPTION: the value given to OPTION (e.g. --port) on PID's command line, or nothing.
+pid_option() {
+  local prev="" arg
+  while IFS= read -r -d '' arg; do
+    if [ "$prev" = "$2" ]; then
+      echo "$arg"
+      return 0
+    fi
+    prev="$arg"
+  done <"/proc/$1/cmdline"
 }
 
 # app_url: the address to open in a browser and to probe (a wildcard bind is reached through loopback).
@@ -297,7 +341,7 @@ http_ok() {
 
 # app_stop: stop the instance named by the PID file (verified first). Safe when nothing runs.
 app_stop() {
-  local pid state gpu_before="" free_before="" free_after="" how="SIGTERM"
+  local pid state gpu_before="" free_before="" free_after="" how="SIGTERM" port
   find_running_app
   pid="$RUNNING_PID"
   if [ -z "$pid" ]; then
@@ -310,6 +354,9 @@ app_stop() {
     free_before="$(gpu_free_mib)"
   fi
   say "stopping $(describe_pid "$pid")${gpu_before:+, holding $gpu_before MiB of GPU memory}"
+  if [ "${APP_INHERIT:-0}" = 1 ]; then inherit_options "$pid" 2>/dev/null || true; fi
+  port="$(pid_option "$pid" --port 2>/dev/null || true)"
+  port="${port:-$APP_PORT}"
   case "$state" in
     T | t) say "pid $pid is stopped (state $state); resuming it (SIGCONT) so it can exit" ;;
   esac
@@ -323,8 +370,8 @@ app_stop() {
   fi
   remove_pid_file_if "$pid"
   say "pid $pid exited ($how)"
-  if ! wait_port_free "$APP_PORT" "$PORT_FREE_TIMEOUT_S"; then
-    warn "port $APP_PORT is still taken by $(describe_port_holder "$APP_PORT")"
+  if ! wait_port_free "$port" "$PORT_FREE_TIMEOUT_S"; then
+    warn "port $port is still taken by $(describe_port_holder "$port")"
   fi
   if have_nvidia_gpu; then
     local deadline=$((SECONDS + GPU_RELEASE_TIMEOUT_S))
@@ -349,10 +396,14 @@ app_status() {
     return 3
   fi
   say "running: $(describe_pid "$pid")"
+  APP_PORT="$(pid_option "$pid" --port 2>/dev/null || true)"
+  APP_PORT="${APP_PORT:-${I2V_PORT:-$DEFAULT_PORT}}"
+  APP_HOST="$(pid_option "$pid" --host 2>/dev/null || true)"
+  APP_HOST="${APP_HOST:-${I2V_HOST:-$DEFAULT_HOST}}"
   if http_ok "$(app_url)"; then
     say "healthy at $(app_url)"
   else
-    say "not answering at $(app_url) (another --port? see the newest log in $LOG_DIR)"
+    say "not answering at $(app_url) (see the newest log in $LOG_DIR)"
   fi
   return 0
 }

@@ -39,11 +39,15 @@ DEFAULT_FPS = 16
 # The grid traced by `profile-memory`: (width, height) x frames. Activations are ~linear in
 # batch x frames x pixels, so a spread of sizes is enough; memory.py interpolates in between.
 GRID_SIZES = ((256, 256), (512, 512), (768, 768), (1024, 1024), (1280, 704))
-GRID_FRAMES = (8, 16, 24, 32)
+GRID_FRAMES = (8, 16, 32)
 # VAE decode: frames per vae.decode call (decode_chunk_size) x sizes.
 DECODE_CHUNKS = (1, 2, 4, 8)
-# Variants of one denoise step traced per point: (name, batch, forward chunking).
-UNET_VARIANTS = (("cfg", 2, False), ("nocfg", 1, False), ("cfg_chunked", 2, True))
+# Variants of one denoise step traced over the grid: (name, batch). FLOPs are counted for "cfg".
+UNET_VARIANTS = (("cfg", 2), ("nocfg", 1))
+# Forward chunking (chunk 1 over dim 0) runs the feed-forward once per temporal column: thousands of calls,
+# ~40 s per trace even at 256x256. It is traced at these small points only; memory.py applies the ratio
+# chunked / unchunked (activations scale linearly, so the ratio carries over to larger sizes).
+CHUNKED_POINTS = ((256, 256, 8),)
 
 
 def default_profile_path() -> Path:
@@ -129,11 +133,12 @@ def trace_peak(module, run: Callable[[], Any], inputs: Iterable = ()) -> int:
 
 
 def count_flops(run: Callable[[], Any]) -> int:
+    """FLOPs of run(); SDPA runs as its composite here so attention FLOPs are counted (meta: no memory)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), _fused_sdpa_mode(), counter:
+    with torch.no_grad(), counter:
         run()
     return counter.get_total_flops()
 
@@ -270,7 +275,7 @@ def _point(width, height, frames, peak, **extra) -> dict:
 
 
 def profile_dtype(model: MetaModel, sizes=GRID_SIZES, frames_grid=GRID_FRAMES, chunks=DECODE_CHUNKS,
-                  log: Callable[[str], None] = lambda _: None) -> dict:
+                  chunked_points=CHUNKED_POINTS, log: Callable[[str], None] = lambda _: None) -> dict:
     """All phases of one dtype: weights and activation points."""
     section: dict[str, Any] = {
         "weights": {name: weight_figures(module) for name, module in model.components().items()},
@@ -280,17 +285,19 @@ def profile_dtype(model: MetaModel, sizes=GRID_SIZES, frames_grid=GRID_FRAMES, c
     phases["text_encode"] = [_point(0, 0, 1, trace_text_encode(model))]
     phases["image_encode"] = [_point(CLIP_IMAGE_SIZE, CLIP_IMAGE_SIZE, 1, trace_image_encode(model))]
     phases["vae_encode"] = [_point(w, h, 1, trace_vae_encode(model, w, h)) for w, h in sizes]
-    for name, batch, chunked in UNET_VARIANTS:
+    for name, batch in UNET_VARIANTS:
         points = []
         for w, h in sizes:
             for f in frames_grid:
                 started = time.perf_counter()
-                peak, flops = trace_unet_step(model, w, h, f, batch, chunked, flops=(name == "cfg"))
+                peak, flops = trace_unet_step(model, w, h, f, batch, flops=(name == "cfg"))
                 extra = {"flops": flops} if flops is not None else {}
                 points.append(_point(w, h, f, peak, **extra))
                 log(f"{model.dtype} denoise_{name} {w}x{h}x{f}: {peak / 2**30:.3f} GiB "
                     f"({time.perf_counter() - started:.1f} s)")
         phases[f"denoise_{name}"] = points
+    phases["denoise_cfg_chunked"] = [_point(w, h, f, trace_unet_step(model, w, h, f, 2, chunked=True)[0])
+                                     for w, h, f in chunked_points]
     phases["vae_decode"] = [_point(w, h, c, trace_vae_decode(model, w, h, c)) for w, h in sizes for c in chunks]
     phases["vae_decode_tiled"] = [_point(w, h, c, trace_vae_decode(model, w, h, c, tiling=True))
                                   for w, h in sizes for c in chunks]
@@ -298,7 +305,7 @@ def profile_dtype(model: MetaModel, sizes=GRID_SIZES, frames_grid=GRID_FRAMES, c
 
 
 def build_profile(dtypes=DTYPES, sizes=GRID_SIZES, frames_grid=GRID_FRAMES, chunks=DECODE_CHUNKS,
-                  log: Callable[[str], None] = lambda _: None) -> dict:
+                  chunked_points=CHUNKED_POINTS, log: Callable[[str], None] = lambda _: None) -> dict:
     """The whole profile dict (what configs/memory_profile.json holds)."""
     import diffusers
     import torch
@@ -314,13 +321,20 @@ def build_profile(dtypes=DTYPES, sizes=GRID_SIZES, frames_grid=GRID_FRAMES, chun
         "knobs": {"forward_chunk_size": FORWARD_CHUNK_SIZE, "forward_chunk_dim": FORWARD_CHUNK_DIM,
                   "vae_tile_sample_size": VAE_TILE_SAMPLE_SIZE, "vae_scale_factor": VAE_SCALE_FACTOR},
         "phases": list(PHASES),
+        "grid": {"sizes": [list(s) for s in sizes], "frames": list(frames_grid), "decode_chunks": list(chunks),
+                 "chunked_points": [list(p) for p in chunked_points]},
         "dtypes": {},
     }
     for dtype in dtypes:
         model = build_meta_model(dtype)
-        profile["dtypes"][dtype] = profile_dtype(model, sizes, frames_grid, chunks, log)
+        profile["dtypes"][dtype] = profile_dtype(model, sizes, frames_grid, chunks, chunked_points, log)
     profile["trace_seconds"] = round(time.perf_counter() - started, 1)
     return profile
+
+
+def main_build(out: Path | None = None, log: Callable[[str], None] = print) -> Path:
+    """Trace the default grid and write it (the `profile-memory` command)."""
+    return write_profile(build_profile(log=log), out)
 
 
 def write_profile(profile: dict, path: Path | None = None) -> Path:

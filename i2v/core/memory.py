@@ -1,6 +1,321 @@
+"""Predicted peak GPU memory per phase for (request, offload mode, dtype), from the traced profile table.
+
+peak = max over phases of (resident weights + activations x overhead x calibration + CUDA context) + reserve.
+Activations come from configs/memory_profile.json (traced by i2v/profile.py on the meta device) and are
+interpolated piecewise-linearly over "work" = frames x height x width (they scale ~linearly with it).
+Stdlib only: callers parse the JSON/TOML files and pass the dicts in (i2v/configs.py does that).
+"""
+from __future__ import annotations
+
+import bisect
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+from i2v.core.request import GenerationRequest
+from i2v.core.settings import OFFLOAD_MODES
+from i2v.core.units import GIB
+
 PROFILE_VERSION = 1
-VAE_SCALE_FACTOR = 8
-FORWARD_CHUNK_SIZE = 1
+VAE_SCALE_FACTOR = 8            # pixels per latent pixel (SD 2.x VAE)
+FORWARD_CHUNK_SIZE = 1          # unet.enable_forward_chunking(chunk_size=..., dim=...) as traced
 FORWARD_CHUNK_DIM = 0
-VAE_TILE_SAMPLE_SIZE = 512
+VAE_TILE_SAMPLE_SIZE = 512      # vae.tile_sample_min_size used with tiling (tile_latent_min_size = this / 8)
+DTYPES = ("fp16", "fp32")
+DTYPE_BYTES = {"fp16": 2, "fp32": 4}
+FLOAT32_BYTES = 4
+RGB_CHANNELS = 3
+
 PHASES = ("text_encode", "image_encode", "vae_encode", "denoise", "vae_decode")
+# The component each phase runs (sequential offload keeps about one module of it on the device).
+ACTIVE_COMPONENT = {"text_encode": "text_encoder", "image_encode": "image_encoder", "vae_encode": "vae",
+                    "denoise": "unet", "vae_decode": "vae"}
+# Model CPU offload (accelerate hooks, order text_encoder -> image_encoder -> unet -> vae): a module's hook
+# offloads only its predecessor, so the VAE loaded for the image encode stays through the denoise loop, and
+# the image encoder stays during that VAE encode.
+MODEL_OFFLOAD_RESIDENT = {"text_encode": ("text_encoder",), "image_encode": ("image_encoder",),
+                          "vae_encode": ("image_encoder", "vae"), "denoise": ("unet", "vae"),
+                          "vae_decode": ("vae",)}
+
+# name: (kind, minimum, maximum, help). configs/memory.toml must give exactly these keys.
+CONSTANT_SPECS: dict[str, tuple[type, float, float, str]] = {
+    "cuda_context_gib": (float, 0.0, 8.0, "CUDA context + library workspaces per process"),
+    "activation_overhead": (float, 1.0, 3.0, "allocator rounding/fragmentation on top of traced activations"),
+    "weights_overhead": (float, 1.0, 2.0, "factor on resident weight bytes (allocator rounding)"),
+    "sequential_module_copies": (float, 1.0, 8.0, "sequential offload: largest modules resident at once"),
+    "reserve_gib": (float, 0.0, 64.0, "headroom left free for other programs (user-adjustable)"),
+    "gpu_efficiency": (float, 0.01, 1.0, "fraction of a device's peak FLOP/s reached (time estimates)"),
+}
+
+
+class ProfileError(ValueError):
+    """A profile, constants or calibration table that does not have the expected shape."""
+
+
+@dataclass(frozen=True)
+class MemoryConstants:
+    cuda_context_gib: float
+    activation_overhead: float
+    weights_overhead: float
+    sequential_module_copies: float
+    reserve_gib: float
+    gpu_efficiency: float
+
+
+def parse_constants(data: Mapping[str, Any]) -> MemoryConstants:
+    """Validate the parsed memory.toml: every key known, present, a number within its range."""
+    problems = [f"unknown key {key!r}" for key in sorted(set(data) - set(CONSTANT_SPECS))]
+    for name, (_, low, high, _help) in CONSTANT_SPECS.items():
+        value = data.get(name)
+        if value is None:
+            problems.append(f"missing key {name!r}")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            problems.append(f"{name} must be a number in [{low}, {high}], got {value!r}")
+    if problems:
+        raise ProfileError("memory constants: " + "; ".join(problems))
+    return MemoryConstants(**{name: float(data[name]) for name in CONSTANT_SPECS})
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Piecewise-linear bytes over work units (made non-decreasing), extrapolated by the end segments."""
+    xs: tuple[float, ...]
+    ys: tuple[float, ...]
+
+    @classmethod
+    def from_points(cls, points: list[tuple[float, float]]) -> "Curve":
+        merged: dict[float, float] = {}
+        for x, y in points:
+            merged[x] = max(y, merged.get(x, 0.0))
+        xs = sorted(merged)
+        ys, running = [], 0.0
+        for x in xs:
+            running = max(running, merged[x])
+            ys.append(running)
+        if not xs:
+            raise ProfileError("a profile phase has no points")
+        return cls(tuple(xs), tuple(ys))
+
+    def __call__(self, x: float) -> float:
+        xs, ys = self.xs, self.ys
+        if len(xs) == 1:
+            return ys[0]                       # a phase of fixed size (the text and image encoders)
+        if x <= xs[0]:
+            return ys[0] * max(x, 0.0) / xs[0]   # below the grid: proportional (activations ~ work)
+        i = min(bisect.bisect_left(xs, x), len(xs) - 1)
+        x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+        return y0 + (y1 - y0) * (x - x0) / (x1 - x0)   # inside, or beyond the end along the last segment
+
+
+def _work(point: Mapping[str, Any], tile: int | None = None) -> float:
+    """frames x width x height; with VAE tiling each side counts at most one tile (one tile decodes at a time)."""
+    width, height = max(1, point["width"]), max(1, point["height"])
+    if tile:
+        width, height = min(width, tile), min(height, tile)
+    return float(point["frames"]) * width * height
+
+
+@dataclass(frozen=True)
+class DtypeTables:
+    weights: dict[str, dict[str, int]]
+    curves: dict[str, Curve]
+    chunking_ratio: float
+    flops: Curve | None
+
+
+@dataclass(frozen=True)
+class MemoryModel:
+    """The profile tables, ready for fast prediction, with the constants and calibration factors."""
+    tables: dict[str, DtypeTables]
+    constants: MemoryConstants
+    factors: dict[str, float] = field(default_factory=dict)   # phase -> measured/predicted, from calibration
+    calibrated: bool = False
+    knobs: dict[str, Any] = field(default_factory=dict)
+
+
+def _dtype_tables(section: Mapping[str, Any], tile: int) -> DtypeTables:
+    phases = section["phases"]
+    curves = {name: Curve.from_points([(_work(p, tile if name == TILED_DECODE else None), p["bytes"])
+                                       for p in points])
+              for name, points in phases.items()}
+    ratios = []
+    for p in phases.get("denoise_cfg_chunked", []):
+        plain = curves["denoise_cfg"](_work(p))
+        if plain > 0:
+            ratios.append(p["bytes"] / plain)
+    flop_points = [(_work(p), p["flops"]) for p in phases.get("denoise_cfg", []) if "flops" in p]
+    return DtypeTables(
+        weights={k: dict(v) for k, v in section["weights"].items()},
+        curves=curves,
+        chunking_ratio=max(ratios) if ratios else 1.0,
+        flops=Curve.from_points(flop_points) if flop_points else None,
+    )
+
+
+TILED_DECODE = "vae_decode_tiled"
+REQUIRED_PHASE_TABLES = ("text_encode", "image_encode", "vae_encode", "denoise_cfg", "denoise_nocfg",
+                         "vae_decode", TILED_DECODE)
+
+
+def load_model(profile: Mapping[str, Any], constants: Mapping[str, Any] | MemoryConstants,
+               calibration: Mapping[str, Any] | None = None) -> MemoryModel:
+    """Check the parsed profile (and optional calibration) and prepare the interpolation tables."""
+    if profile.get("version") != PROFILE_VERSION:
+        raise ProfileError(f"profile version {profile.get('version')!r}, expected {PROFILE_VERSION}; "
+                           "run `profile-memory` again")
+    tables = {}
+    knobs = dict(profile.get("knobs", {}))
+    tile = int(knobs.get("vae_tile_sample_size", VAE_TILE_SAMPLE_SIZE))
+    for dtype, section in profile.get("dtypes", {}).items():
+        missing = [name for name in REQUIRED_PHASE_TABLES if name not in section.get("phases", {})]
+        if missing:
+            raise ProfileError(f"profile dtype {dtype} lacks phases {missing}")
+        tables[dtype] = _dtype_tables(section, tile)
+    if not tables:
+        raise ProfileError("profile has no dtypes")
+    if not isinstance(constants, MemoryConstants):
+        constants = parse_constants(constants)
+    factors, calibrated = parse_calibration(calibration)
+    return MemoryModel(tables, constants, factors, calibrated, knobs)
+
+
+def parse_calibration(calibration: Mapping[str, Any] | None) -> tuple[dict[str, float], bool]:
+    """(phase -> factor, calibrated?) from a parsed calibration.json; ({}, False) when there is none."""
+    if not calibration:
+        return {}, False
+    factors = calibration.get("factors", {})
+    unknown = sorted(set(factors) - set(PHASES))
+    bad = [k for k, v in factors.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0]
+    if unknown or bad:
+        raise ProfileError(f"calibration: unknown phases {unknown}, non-positive factors {bad}")
+    return {k: float(v) for k, v in factors.items()}, bool(factors)
+
+
+@dataclass(frozen=True)
+class PhaseFigure:
+    phase: str
+    weights_bytes: int
+    activation_bytes: int
+    context_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.weights_bytes + self.activation_bytes + self.context_bytes
+
+
+@dataclass(frozen=True)
+class Prediction:
+    offload: str
+    dtype: str
+    phases: tuple[PhaseFigure, ...]
+    reserve_bytes: int
+    calibrated: bool
+
+    @property
+    def footprint_bytes(self) -> int:
+        """The largest phase: what the process itself is predicted to hold at its peak."""
+        return max(p.total_bytes for p in self.phases)
+
+    @property
+    def peak_bytes(self) -> int:
+        """Footprint plus the reserve: what must be available for the job to fit."""
+        return self.footprint_bytes + self.reserve_bytes
+
+    @property
+    def peak_phase(self) -> str:
+        return max(self.phases, key=lambda p: p.total_bytes).phase
+
+    @property
+    def peak_gib(self) -> float:
+        return self.peak_bytes / GIB
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "offload": self.offload, "dtype": self.dtype, "calibrated": self.calibrated,
+            "label": "calibrated" if self.calibrated else "predicted",
+            "phases": [{**asdict(p), "total_bytes": p.total_bytes, "total_gib": round(p.total_bytes / GIB, 3)}
+                       for p in self.phases],
+            "peak_phase": self.peak_phase, "reserve_bytes": self.reserve_bytes,
+            "footprint_bytes": self.footprint_bytes, "peak_bytes": self.peak_bytes,
+            "peak_gib": round(self.peak_gib, 3),
+        }
+
+
+def _resident_weights(tables: DtypeTables, phase: str, offload: str, constants: MemoryConstants) -> float:
+    weights = tables.weights
+    if offload == "none":
+        total = sum(w["bytes"] for w in weights.values())
+    elif offload == "model":
+        total = sum(weights[name]["bytes"] for name in MODEL_OFFLOAD_RESIDENT[phase])
+    else:
+        total = weights[ACTIVE_COMPONENT[phase]]["largest_module_bytes"] * constants.sequential_module_copies
+    return total * constants.weights_overhead
+
+
+def decoded_video_bytes(request: GenerationRequest, dtype: str) -> int:
+    """Frames kept after decoding: the per-chunk outputs, their concatenation, and the float32 copy."""
+    pixels = request.num_frames * RGB_CHANNELS * request.width * request.height
+    return pixels * (2 * DTYPE_BYTES[dtype] + FLOAT32_BYTES)
+
+
+def phase_activations(model: MemoryModel, request: GenerationRequest, dtype: str) -> dict[str, float]:
+    """Traced activation bytes per phase (before overhead and calibration)."""
+    tables = model.tables[dtype]
+    curves = tables.curves
+    pixels = float(request.width * request.height)
+    denoise = curves["denoise_cfg" if request.guidance_scale > 1 else "denoise_nocfg"](pixels * request.num_frames)
+    if request.forward_chunking:
+        denoise *= tables.chunking_ratio
+    chunk = max(1, min(request.decode_chunk_size, request.num_frames))
+    tile = model.knobs.get("vae_tile_sample_size", VAE_TILE_SAMPLE_SIZE) if request.vae_tiling else None
+    decode_work = _work({"width": request.width, "height": request.height, "frames": chunk}, tile)
+    return {
+        "text_encode": curves["text_encode"](1.0),
+        "image_encode": curves["image_encode"](1.0),
+        "vae_encode": curves["vae_encode"](pixels),
+        "denoise": denoise,
+        "vae_decode": curves[TILED_DECODE if tile else "vae_decode"](decode_work)
+        + decoded_video_bytes(request, dtype),
+    }
+
+
+def predict(model: MemoryModel, request: GenerationRequest, offload: str | None = None, dtype: str = "fp16",
+            reserve_bytes: int | None = None) -> Prediction:
+    """Per-phase prediction; offload defaults to the request's own mode, reserve to the configured one."""
+    offload = offload or request.offload
+    if offload not in OFFLOAD_MODES:
+        raise ValueError(f"offload must be one of {OFFLOAD_MODES}, got {offload!r}")
+    if dtype not in model.tables:
+        raise ValueError(f"dtype must be one of {tuple(model.tables)}, got {dtype!r}")
+    c = model.constants
+    tables = model.tables[dtype]
+    context = int(c.cuda_context_gib * GIB)
+    activations = phase_activations(model, request, dtype)
+    phases = tuple(
+        PhaseFigure(
+            phase=phase,
+            weights_bytes=int(_resident_weights(tables, phase, offload, c)),
+            activation_bytes=int(activations[phase] * c.activation_overhead * model.factors.get(phase, 1.0)),
+            context_bytes=context,
+        )
+        for phase in PHASES
+    )
+    reserve = int(c.reserve_gib * GIB) if reserve_bytes is None else int(reserve_bytes)
+    return Prediction(offload, dtype, phases, reserve, model.calibrated)
+
+
+def flops_per_step(model: MemoryModel, request: GenerationRequest, dtype: str = "fp16") -> float | None:
+    """Traced FLOPs of one denoise step (one UNet forward, CFG batch 2; halved without CFG)."""
+    curve = model.tables[dtype].flops
+    if curve is None:
+        return None
+    flops = curve(float(request.width * request.height * request.num_frames))
+    return flops if request.guidance_scale > 1 else flops / 2
+
+
+def estimate_seconds_per_step(model: MemoryModel, request: GenerationRequest, tflops: float,
+                              dtype: str = "fp16") -> float | None:
+    """A FLOP-based estimate: traced FLOPs / (device peak TFLOP/s x efficiency). Replace with a measurement."""
+    flops = flops_per_step(model, request, dtype)
+    if flops is None or tflops <= 0:
+        return None
+    return flops / (tflops * 1e12 * model.constants.gpu_efficiency)

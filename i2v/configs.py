@@ -1,0 +1,64 @@
+"""Read the config files (TOML/JSON) and hand parsed, validated data to i2v.core. The only file I/O for them."""
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+from i2v.core.memory import MemoryConstants, MemoryModel, load_model, parse_constants
+from i2v.core.presets import Preset, parse_presets
+from i2v.core.tiers import Tier, parse_tiers
+from i2v.paths import configs_dir
+
+PROFILE_FILE = "memory_profile.json"
+CALIBRATION_FILE = "calibration.json"
+MEMORY_FILE = "memory.toml"
+PRESETS_FILE = "presets.toml"
+TIERS_FILE = "tiers.toml"
+
+
+def _dir(folder: Path | None) -> Path:
+    return Path(folder) if folder else configs_dir()
+
+
+def read_toml(path: Path) -> dict:
+    with open(path, "rb") as handle:
+        return tomllib.load(handle)
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def load_profile(folder: Path | None = None) -> dict:
+    return read_json(_dir(folder) / PROFILE_FILE)
+
+
+def load_calibration(folder: Path | None = None) -> dict | None:
+    """The calibration table next to the profile, or None when the app has not been calibrated."""
+    path = _dir(folder) / CALIBRATION_FILE
+    return read_json(path) if path.exists() else None
+
+
+def load_constants(folder: Path | None = None) -> MemoryConstants:
+    return parse_constants(read_toml(_dir(folder) / MEMORY_FILE))
+
+
+def load_memory_model(folder: Path | None = None) -> MemoryModel:
+    """Profile + constants + optional calibration, ready for i2v.core.memory.predict."""
+    return load_model(load_profile(folder), load_constants(folder), load_calibration(folder))
+
+
+def load_presets(folder: Path | None = None) -> tuple[Preset, ...]:
+    return parse_presets(read_toml(_dir(folder) / PRESETS_FILE))
+
+
+def load_tiers(folder: Path | None = None) -> tuple[Tier, ...]:
+    return parse_tiers(read_toml(_dir(folder) / TIERS_FILE))
+
+
+def write_json_atomic(path: Path, data: dict) -> Path:
+    tmp = Path(path).with_suffix(Path(path).suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return Path(path)

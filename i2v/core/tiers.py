@@ -1,0 +1,53 @@
+"""Device tiers (configs/tiers.toml, parsed by the caller): limits by device kind and total memory."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from i2v.core.settings import SETTINGS_BY_NAME
+from i2v.core.tables import ConfigError, check_only_key, check_rows
+from i2v.core.units import GIB
+
+DEVICE_KINDS = ("cuda", "cpu")
+
+TIER_SPEC = {
+    "name": (str, None, None),
+    "label": (str, None, None),
+    "device": (str, None, None),
+    "min_total_gib": ((int, float), 0, None),
+    "max_steps": (int, 1, SETTINGS_BY_NAME["num_inference_steps"].maximum),
+    "max_resolution": (int, min(SETTINGS_BY_NAME["resolution"].choices), max(SETTINGS_BY_NAME["resolution"].choices)),
+    "max_frames": (int, SETTINGS_BY_NAME["num_frames"].minimum, SETTINGS_BY_NAME["num_frames"].maximum),
+    "tflops": ((int, float), 0.001, None),
+}
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    label: str
+    device: str
+    min_total_gib: float
+    max_steps: int
+    max_resolution: int
+    max_frames: int
+    tflops: float
+
+
+def parse_tiers(data: Mapping[str, Any]) -> tuple[Tier, ...]:
+    rows = check_rows(check_only_key(data, "tier", "tiers.toml"), TIER_SPEC, "tiers.toml tier")
+    bad = [row["name"] for row in rows if row["device"] not in DEVICE_KINDS]
+    if bad:
+        raise ConfigError(f"tiers.toml: device must be one of {DEVICE_KINDS} (tiers {bad})")
+    names = [row["name"] for row in rows]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"tiers.toml: duplicate tier names in {names}")
+    return tuple(Tier(**row) for row in rows)
+
+
+def select_tier(tiers: tuple[Tier, ...], device_kind: str, total_bytes: int) -> Tier:
+    """The tier of this device kind with the highest min_total_gib not above the device's total memory."""
+    matching = [t for t in tiers if t.device == device_kind and t.min_total_gib * GIB <= total_bytes]
+    if not matching:
+        raise ConfigError(f"no tier in tiers.toml for a {device_kind} device with {total_bytes / GIB:.1f} GiB")
+    return max(matching, key=lambda t: t.min_total_gib)

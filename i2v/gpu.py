@@ -1,0 +1,135 @@
+"""The one place that asks the hardware: torch.cuda + NVML for the GPU, psutil for CPU RAM.
+
+Nothing happens at import; torch and pynvml are imported inside the functions. Figures in bytes.
+free_bytes follows the honest formula: driver free + memory torch has reserved but is not using.
+budget_bytes is what a job of this process may hold in total (driver free + what this process already
+holds), the figure to compare a prediction (weights + activations + context) against.
+"""
+from __future__ import annotations
+
+import gc
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class DeviceInfo:
+    kind: str                                  # "cuda" or "cpu"
+    index: int
+    name: str
+    total_bytes: int
+    free_bytes: int                            # driver free + torch reserved-but-inactive (CPU: RAM available)
+    driver_free_bytes: int
+    torch_allocated_bytes: int = 0
+    torch_reserved_bytes: int = 0
+    process_used_bytes: int | None = None      # NVML's figure for this process (context included); CPU: RSS
+    capability: str | None = None
+
+    @property
+    def budget_bytes(self) -> int:
+        """Bytes this process may use for a job in total: driver free + what it already holds."""
+        held = self.process_used_bytes if self.process_used_bytes is not None else self.torch_reserved_bytes
+        if self.kind == "cpu":
+            return self.free_bytes
+        return self.driver_free_bytes + max(held, self.torch_reserved_bytes)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "budget_bytes": self.budget_bytes}
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _nvml_process_used(index: int) -> int | None:
+    """This process's memory on the device according to NVML, or None when NVML cannot tell."""
+    import os
+
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - no driver / no permission: NVML simply has no answer
+        return None
+    try:
+        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+            if proc.pid == os.getpid() and proc.usedGpuMemory is not None:
+                return int(proc.usedGpuMemory)
+        return 0
+    except Exception:  # noqa: BLE001 - containers often hide PIDs from NVML
+        return None
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _probe_cuda(index: int) -> DeviceInfo:
+    import torch
+
+    driver_free, total = torch.cuda.mem_get_info(index)
+    stats = torch.cuda.memory_stats(index)
+    reserved = int(stats.get("reserved_bytes.all.current", 0))
+    active = int(stats.get("active_bytes.all.current", 0))
+    props = torch.cuda.get_device_properties(index)
+    return DeviceInfo(
+        kind="cuda", index=index, name=props.name, total_bytes=int(total),
+        free_bytes=int(driver_free) + max(0, reserved - active), driver_free_bytes=int(driver_free),
+        torch_allocated_bytes=int(torch.cuda.memory_allocated(index)), torch_reserved_bytes=reserved,
+        process_used_bytes=_nvml_process_used(index), capability=f"{props.major}.{props.minor}",
+    )
+
+
+def _probe_cpu() -> DeviceInfo:
+    import platform
+
+    import psutil
+
+    memory = psutil.virtual_memory()
+    return DeviceInfo(
+        kind="cpu", index=0, name=platform.processor() or platform.machine() or "CPU",
+        total_bytes=int(memory.total), free_bytes=int(memory.available), driver_free_bytes=int(memory.available),
+        process_used_bytes=int(psutil.Process().memory_info().rss),
+    )
+
+
+def probe_device(index: int = 0) -> DeviceInfo:
+    """The GPU at index when CUDA is available, else the CPU's RAM."""
+    return _probe_cuda(index) if cuda_available() else _probe_cpu()
+
+
+def memory_snapshot(index: int = 0) -> dict:
+    """Plain figures for logs and the UI (bytes), including the budget a job may use."""
+    return probe_device(index).as_dict()
+
+
+def clear_cache(index: int = 0) -> dict:
+    """gc + torch.cuda.empty_cache(); free memory before and after (on CPU: RAM available)."""
+    before = probe_device(index)
+    gc.collect()
+    if before.kind == "cuda":
+        import torch
+
+        torch.cuda.synchronize(index)
+        torch.cuda.empty_cache()
+    after = probe_device(index)
+    return {"kind": before.kind, "free_before_bytes": before.free_bytes, "free_after_bytes": after.free_bytes,
+            "driver_free_before_bytes": before.driver_free_bytes, "driver_free_after_bytes": after.driver_free_bytes,
+            "reserved_before_bytes": before.torch_reserved_bytes, "reserved_after_bytes": after.torch_reserved_bytes}
+
+
+def reset_peak(index: int = 0) -> None:
+    import torch
+
+    torch.cuda.reset_peak_memory_stats(index)
+
+
+def peak_allocated(index: int = 0) -> int:
+    import torch
+
+    return int(torch.cuda.max_memory_allocated(index))

@@ -361,6 +361,13 @@ app_stop() {
     T | t) say "pid $pid is stopped (state $state); resuming it (SIGCONT) so it can exit" ;;
   esac
   kill -CONT "$pid" 2>/dev/null || true
+  # Signal only once the process runs again: a SIGTERM sent while its main thread is still stopped goes to
+  # another thread, and a Python main thread blocked in a wait without timeout would then never handle it.
+  local resumed=$((SECONDS + 3))
+  while case "$(pid_state "$pid")" in T | t) true ;; *) false ;; esac && [ "$SECONDS" -lt "$resumed" ]; do
+    sleep 0.1
+  done
+  case "$state" in T | t) sleep 0.3 ;; esac # let its other threads resume too
   kill -TERM "$pid" 2>/dev/null || true
   if ! wait_until_gone "$pid" "$STOP_TIMEOUT_S"; then
     how="SIGKILL"

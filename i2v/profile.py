@@ -119,14 +119,19 @@ def _peak_mode(excluded: set[int]):
     return PeakTracker()
 
 
-def trace_peak(module, run: Callable[[], Any], inputs: Iterable = ()) -> int:
-    """Activation peak in bytes of run() (weights and the given inputs excluded)."""
+def trace_peak(module, run: Callable[[], Any], inputs: Iterable = (), fused_sdpa: bool = True) -> int:
+    """Activation peak in bytes of run() (weights and the given inputs excluded).
+
+    fused_sdpa=False lets a real device run its own SDPA kernel (the slow test measures a real CPU run).
+    """
+    import contextlib
+
     import torch
 
     excluded = {_storage_key(t) for t in list(module.parameters()) + list(module.buffers())}
     excluded |= {_storage_key(t) for t in inputs if isinstance(t, torch.Tensor)}
     tracker = _peak_mode(excluded)
-    with torch.no_grad(), _fused_sdpa_mode(), tracker:
+    with torch.no_grad(), (_fused_sdpa_mode() if fused_sdpa else contextlib.nullcontext()), tracker:
         result = run()
         del result
     return tracker.peak
@@ -161,8 +166,8 @@ def _read_config(name: str, folder: Path | None = None) -> dict:
     return json.loads(((folder or model_config_dir()) / f"{name}.json").read_text(encoding="utf-8"))
 
 
-def build_meta_model(dtype: str = "fp16", folder: Path | None = None) -> MetaModel:
-    """The four full-size components from configs/model on the meta device, in the given dtype."""
+def build_meta_model(dtype: str = "fp16", folder: Path | None = None, device: str = "meta") -> MetaModel:
+    """The four full-size components from configs/model on the meta device (or, random, on a real one)."""
     import torch
     from diffusers import AutoencoderKL
     from diffusers.models.unets import I2VGenXLUNet
@@ -172,7 +177,7 @@ def build_meta_model(dtype: str = "fp16", folder: Path | None = None) -> MetaMod
         return {k: v for k, v in config.items() if not k.startswith("_")}
 
     torch_dtype = _torch_dtype(dtype)
-    with torch.device("meta"):
+    with torch.device(device):
         unet = I2VGenXLUNet.from_config(_read_config("unet", folder))
         vae = AutoencoderKL.from_config(_read_config("vae", folder))
         text_cfg = CLIPTextConfig(**clean(_read_config("text_encoder", folder)))
@@ -199,46 +204,48 @@ def weight_figures(module) -> dict[str, int]:
 
 
 # ---------------------------------------------------------------- one phase each
-def _meta(shape, dtype):
+# Each takes peak_fn(module, run, inputs) -> bytes: trace_peak on meta; calibrate passes a CUDA measurement.
+def _zeros(shape, like):
+    """Zeros of the module's dtype on the module's device (meta when tracing)."""
     import torch
 
-    return torch.zeros(shape, dtype=dtype, device="meta")
+    return torch.zeros(shape, dtype=like.dtype, device=like.device)
 
 
-def trace_text_encode(model: MetaModel) -> int:
+def trace_text_encode(model: MetaModel, peak_fn=None) -> int:
     import torch
 
-    ids = torch.zeros((1, TEXT_TOKENS), dtype=torch.long, device="meta")
-    return trace_peak(model.text_encoder, lambda: model.text_encoder(ids), [ids])
+    ids = torch.zeros((1, TEXT_TOKENS), dtype=torch.long, device=model.text_encoder.device)
+    return (peak_fn or trace_peak)(model.text_encoder, lambda: model.text_encoder(ids), [ids])
 
 
-def trace_image_encode(model: MetaModel) -> int:
-    pixels = _meta((1, 3, CLIP_IMAGE_SIZE, CLIP_IMAGE_SIZE), model.text_encoder.dtype)
-    return trace_peak(model.image_encoder, lambda: model.image_encoder(pixels).image_embeds, [pixels])
+def trace_image_encode(model: MetaModel, peak_fn=None) -> int:
+    pixels = _zeros((1, 3, CLIP_IMAGE_SIZE, CLIP_IMAGE_SIZE), model.image_encoder)
+    return (peak_fn or trace_peak)(model.image_encoder, lambda: model.image_encoder(pixels).image_embeds, [pixels])
 
 
-def trace_vae_encode(model: MetaModel, width: int, height: int) -> int:
-    image = _meta((1, 3, height, width), model.vae.dtype)
-    return trace_peak(model.vae, lambda: model.vae.encode(image).latent_dist.sample(), [image])
+def trace_vae_encode(model: MetaModel, width: int, height: int, peak_fn=None) -> int:
+    image = _zeros((1, 3, height, width), model.vae)
+    return (peak_fn or trace_peak)(model.vae, lambda: model.vae.encode(image).latent_dist.sample(), [image])
 
 
 def _unet_inputs(model: MetaModel, width: int, height: int, frames: int, batch: int):
     import torch
 
-    dtype = model.unet.dtype
+    unet = model.unet
     lh, lw = height // VAE_SCALE_FACTOR, width // VAE_SCALE_FACTOR
-    sample = _meta((batch, LATENT_CHANNELS, frames, lh, lw), dtype)
-    image_latents = _meta((batch, LATENT_CHANNELS, frames, lh, lw), dtype)
-    text = _meta((batch, TEXT_TOKENS, model.unet.config.cross_attention_dim), dtype)
-    image_embeds = _meta((batch, 1, model.unet.config.cross_attention_dim), dtype)
-    fps = torch.full((batch,), DEFAULT_FPS, dtype=torch.long, device="meta")
-    timestep = torch.tensor(999, dtype=torch.long, device="meta")
+    sample = _zeros((batch, LATENT_CHANNELS, frames, lh, lw), unet)
+    image_latents = _zeros((batch, LATENT_CHANNELS, frames, lh, lw), unet)
+    text = _zeros((batch, TEXT_TOKENS, unet.config.cross_attention_dim), unet)
+    image_embeds = _zeros((batch, 1, unet.config.cross_attention_dim), unet)
+    fps = torch.full((batch,), DEFAULT_FPS, dtype=torch.long, device=unet.device)
+    timestep = torch.tensor(999, dtype=torch.long, device=unet.device)
     return dict(sample=sample, timestep=timestep, fps=fps, image_latents=image_latents,
                 image_embeddings=image_embeds, encoder_hidden_states=text, return_dict=False)
 
 
 def trace_unet_step(model: MetaModel, width: int, height: int, frames: int, batch: int,
-                    chunked: bool = False, flops: bool = False) -> tuple[int, int | None]:
+                    chunked: bool = False, flops: bool = False, peak_fn=None) -> tuple[int, int | None]:
     """(activation peak bytes, FLOPs or None) of one UNet forward."""
     unet = model.unet
     kwargs = _unet_inputs(model, width, height, frames, batch)
@@ -246,7 +253,7 @@ def trace_unet_step(model: MetaModel, width: int, height: int, frames: int, batc
         unet.enable_forward_chunking(chunk_size=FORWARD_CHUNK_SIZE, dim=FORWARD_CHUNK_DIM)
     try:
         run = lambda: unet(**kwargs)[0]  # noqa: E731
-        peak = trace_peak(unet, run, kwargs.values())
+        peak = (peak_fn or trace_peak)(unet, run, kwargs.values())
         flop_count = count_flops(run) if flops else None
     finally:
         if chunked:
@@ -254,17 +261,18 @@ def trace_unet_step(model: MetaModel, width: int, height: int, frames: int, batc
     return peak, flop_count
 
 
-def trace_vae_decode(model: MetaModel, width: int, height: int, chunk: int, tiling: bool = False) -> int:
+def trace_vae_decode(model: MetaModel, width: int, height: int, chunk: int, tiling: bool = False,
+                     peak_fn=None) -> int:
     """Activation peak of one vae.decode of `chunk` frames (the output of that call included)."""
     vae = model.vae
-    latents = _meta((chunk, LATENT_CHANNELS, height // VAE_SCALE_FACTOR, width // VAE_SCALE_FACTOR), vae.dtype)
+    latents = _zeros((chunk, LATENT_CHANNELS, height // VAE_SCALE_FACTOR, width // VAE_SCALE_FACTOR), vae)
     saved = (vae.use_tiling, vae.tile_sample_min_size, vae.tile_latent_min_size)
     if tiling:
         vae.enable_tiling()
         vae.tile_sample_min_size = VAE_TILE_SAMPLE_SIZE
         vae.tile_latent_min_size = VAE_TILE_SAMPLE_SIZE // VAE_SCALE_FACTOR
     try:
-        return trace_peak(vae, lambda: vae.decode(latents).sample, [latents])
+        return (peak_fn or trace_peak)(vae, lambda: vae.decode(latents).sample, [latents])
     finally:
         vae.use_tiling, vae.tile_sample_min_size, vae.tile_latent_min_size = saved
 

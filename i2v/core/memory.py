@@ -279,8 +279,11 @@ def phase_activations(model: MemoryModel, request: GenerationRequest, dtype: str
 
 
 def predict(model: MemoryModel, request: GenerationRequest, offload: str | None = None, dtype: str = "fp16",
-            reserve_bytes: int | None = None) -> Prediction:
-    """Per-phase prediction; offload defaults to the request's own mode, reserve to the configured one."""
+            reserve_bytes: int | None = None, device_kind: str = "cuda") -> Prediction:
+    """Per-phase prediction; offload defaults to the request's own mode, reserve to the configured one.
+
+    device_kind "cpu" drops the CUDA context (the prediction is then of RAM use).
+    """
     offload = offload or request.offload
     if offload not in OFFLOAD_MODES:
         raise ValueError(f"offload must be one of {OFFLOAD_MODES}, got {offload!r}")
@@ -288,7 +291,7 @@ def predict(model: MemoryModel, request: GenerationRequest, offload: str | None 
         raise ValueError(f"dtype must be one of {tuple(model.tables)}, got {dtype!r}")
     c = model.constants
     tables = model.tables[dtype]
-    context = int(c.cuda_context_gib * GIB)
+    context = int(c.cuda_context_gib * GIB) if device_kind == "cuda" else 0
     activations = phase_activations(model, request, dtype)
     phases = tuple(
         PhaseFigure(

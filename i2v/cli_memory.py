@@ -1,0 +1,223 @@
+"""Memory subcommands: estimate, doctor, profile-memory, calibrate. i2v/cli.py calls add_parsers(subparsers).
+
+Each handler takes the argparse namespace and returns an exit code.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from i2v.core.memory import DTYPES
+from i2v.core.settings import DEFAULT_DECODE_CHUNK_SIZE, OFFLOAD_MODES, SETTINGS_BY_NAME, default
+from i2v.core.units import format_bytes
+
+MODEL_REPO_ID = "ali-vilab/i2vgen-xl"
+EXIT_OK, EXIT_FAIL, EXIT_NEEDS_CUDA = 0, 1, 2
+
+
+def add_parsers(subparsers) -> None:
+    """Register estimate, doctor, profile-memory and calibrate on an argparse subparsers object."""
+    est = subparsers.add_parser("estimate", help="predicted peak memory per phase for a configuration")
+    size = est.add_mutually_exclusive_group(required=True)
+    size.add_argument("--width", type=int, help="width in pixels (with --height)")
+    size.add_argument("--resolution", type=int, help="short side in pixels; alone means R x R")
+    est.add_argument("--height", type=int, help="height in pixels (with --width)")
+    est.add_argument("--aspect", default=None, help="with --resolution: aspect W:H, e.g. 16:9")
+    est.add_argument("--frames", type=int, required=True, help=SETTINGS_BY_NAME["num_frames"].help)
+    est.add_argument("--steps", type=int, default=default("num_inference_steps"),
+                     help=SETTINGS_BY_NAME["num_inference_steps"].help)
+    est.add_argument("--guidance", type=float, default=default("guidance_scale"),
+                     help=SETTINGS_BY_NAME["guidance_scale"].help)
+    est.add_argument("--decode-chunk", type=int, default=None, help="frames per VAE decode call")
+    est.add_argument("--vae-tiling", action="store_true", help="decode with VAE tiling")
+    est.add_argument("--forward-chunking", action="store_true", help="UNet feed-forward chunking")
+    est.add_argument("--offload", choices=OFFLOAD_MODES, default="none")
+    est.add_argument("--dtype", choices=DTYPES, default="fp16")
+    est.add_argument("--json", action="store_true", help="print JSON")
+    est.set_defaults(func=run_estimate)
+
+    doc = subparsers.add_parser("doctor", help="device, memory, attention, ffmpeg, model cache, recommendation")
+    doc.add_argument("--json", action="store_true", help="print JSON")
+    doc.set_defaults(func=run_doctor)
+
+    prof = subparsers.add_parser("profile-memory", help="trace the full-size model on the meta device (minutes)")
+    prof.add_argument("--out", type=Path, default=None, help="where to write (default configs/memory_profile.json)")
+    prof.set_defaults(func=run_profile_memory)
+
+    cal = subparsers.add_parser("calibrate", help="measure real peaks on the GPU and store correction factors")
+    cal.add_argument("--out", type=Path, default=None, help="default configs/calibration.json")
+    cal.set_defaults(func=run_calibrate)
+
+
+# ---------------------------------------------------------------- estimate
+def _size(args) -> tuple[int, int]:
+    if args.width is not None:
+        if args.height is None:
+            raise SystemExit("estimate: --width needs --height")
+        return args.width, args.height
+    if args.height is not None:
+        raise SystemExit("estimate: --height goes with --width, not --resolution")
+    if not args.aspect:
+        return args.resolution, args.resolution
+    from i2v.core.request import size_for_aspect
+
+    try:
+        w, h = (float(x) for x in args.aspect.split(":"))
+    except ValueError:
+        raise SystemExit(f"estimate: --aspect must look like 16:9, got {args.aspect!r}")
+    return size_for_aspect(args.resolution, round(w * 1000), round(h * 1000))
+
+
+def estimate_request(args):
+    from i2v.core.request import GenerationRequest, check_memory_knobs
+
+    width, height = _size(args)
+    request = GenerationRequest(
+        prompt="", width=width, height=height, num_frames=args.frames, fps=default("fps"),
+        num_inference_steps=args.steps, guidance_scale=args.guidance, resolution=min(width, height),
+        decode_chunk_size=args.decode_chunk or DEFAULT_DECODE_CHUNK_SIZE,
+        vae_tiling=args.vae_tiling, forward_chunking=args.forward_chunking, offload=args.offload,
+    )
+    check_memory_knobs(request)
+    return request
+
+
+def run_estimate(args) -> int:
+    from i2v.configs import load_memory_model
+    from i2v.core.memory import predict
+
+    request = estimate_request(args)
+    prediction = predict(load_memory_model(), request, dtype=args.dtype)
+    if args.json:
+        print(json.dumps({"request": request.as_dict(), **prediction.as_dict()}, indent=1))
+        return EXIT_OK
+    label = "calibrated" if prediction.calibrated else "predicted (uncalibrated)"
+    print(f"{request.width}x{request.height}, {request.num_frames} frames, {args.dtype}, offload={args.offload}"
+          f" — {label}")
+    for p in prediction.phases:
+        print(f"  {p.phase:<13} weights {format_bytes(p.weights_bytes):>10}  activations "
+              f"{format_bytes(p.activation_bytes):>10}  context {format_bytes(p.context_bytes):>10}  "
+              f"= {format_bytes(p.total_bytes)}")
+    print(f"  reserve {format_bytes(prediction.reserve_bytes)}")
+    print(f"peak {prediction.peak_gib:.2f} GiB (in {prediction.peak_phase})")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- doctor
+def attention_backend() -> str:
+    try:
+        import xformers  # noqa: F401
+
+        return "xformers (importable) / PyTorch SDPA"
+    except ImportError:
+        return "PyTorch SDPA (xformers not installed)"
+
+
+def ffmpeg_path() -> str | None:
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:  # noqa: BLE001 - missing package or binary: report as absent
+        return None
+
+
+def model_in_cache(repo_id: str = MODEL_REPO_ID) -> bool:
+    """Local HF cache lookup only; never touches the network."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(repo_id, "model_index.json")
+        return isinstance(found, str)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def doctor_report() -> dict:
+    from i2v.configs import load_memory_model, load_presets, load_tiers
+    from i2v.core.presets import recommend_preset
+    from i2v.core.tiers import select_tier
+    from i2v.gpu import probe_device
+
+    device = probe_device()
+    dtype = "fp16" if device.kind == "cuda" else "fp32"
+    model = load_memory_model()
+    tier = select_tier(load_tiers(), device.kind, device.total_bytes)
+    best, statuses = recommend_preset(load_presets(), model, device.budget_bytes, dtype, tier=tier)
+    return {
+        "device": device.as_dict(),
+        "dtype": dtype,
+        "tier": tier.name,
+        "attention": attention_backend(),
+        "ffmpeg": ffmpeg_path(),
+        "model_cached": model_in_cache(),
+        "model_repo": MODEL_REPO_ID,
+        "calibrated": model.calibrated,
+        "recommended_preset": best.preset.id if best else None,
+        "presets": [{"id": s.preset.id, "name": s.preset.name, "status": s.status, "label": s.label,
+                     "offload": s.request.offload, "peak_gib": round(s.peak_gib, 2),
+                     "estimated_seconds": round(s.seconds_estimate) if s.seconds_estimate else None}
+                    for s in statuses],
+    }
+
+
+def run_doctor(args) -> int:
+    report = doctor_report()
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return EXIT_OK
+    d = report["device"]
+    print(f"device      {d['kind']} {d['name']} ({report['tier']} tier, {report['dtype']})")
+    print(f"memory      total {format_bytes(d['total_bytes'])}, free {format_bytes(d['free_bytes'])}, "
+          f"usable for a job {format_bytes(d['budget_bytes'])}")
+    print(f"attention   {report['attention']}")
+    print(f"ffmpeg      {report['ffmpeg'] or 'NOT FOUND'}")
+    print(f"model       {report['model_repo']}: {'in the local cache' if report['model_cached'] else 'not downloaded'}")
+    kind = "calibrated" if report["calibrated"] else "predicted (uncalibrated)"
+    print(f"presets     ({kind} peaks; time estimated from FLOPs)")
+    for p in report["presets"]:
+        eta = f", ~{p['estimated_seconds'] / 60:.0f} min" if p["estimated_seconds"] else ""
+        print(f"  {p['id']:<9} {p['name']:<6} {p['label']:<45} {p['peak_gib']:6.2f} GiB{eta}")
+    print(f"recommended {report['recommended_preset'] or 'none fits'}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- profile-memory, calibrate
+def run_profile_memory(args) -> int:
+    from i2v.profile import main_build
+
+    path = main_build(args.out, log=lambda line: print(line, flush=True))
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
+def run_calibrate(args) -> int:
+    from i2v.gpu import cuda_available
+
+    if not cuda_available():
+        print("calibrate needs a CUDA GPU (it measures torch.cuda.max_memory_allocated); none found.",
+              file=sys.stderr)
+        return EXIT_NEEDS_CUDA
+    from i2v.calibrate import calibrate
+
+    path = calibrate(args.out, log=lambda line: print(line, flush=True))
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """A stand-alone parser with only these subcommands (tests; `python -m i2v.cli_memory`)."""
+    parser = argparse.ArgumentParser(prog="i2v")
+    add_parsers(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""Presets and tiers as data: validation, statuses, recommendation."""
+import pytest
+
+from i2v.configs import load_memory_model, load_presets, load_tiers, read_toml
+from i2v.core.presets import STATUS_LABELS, parse_presets, preset_statuses, recommend_preset
+from i2v.core.tables import ConfigError
+from i2v.core.tiers import parse_tiers, select_tier
+from i2v.paths import configs_dir
+
+GB = 10**9
+SEED_PRESETS = {"快速预览": (512, 8, 30), "标准质量": (512, 16, 50), "高质量": (768, 24, 80)}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_memory_model()
+
+
+def test_presets_file_holds_the_seed_presets():
+    presets = {p.name: p for p in load_presets()}
+    for name, (resolution, frames, steps) in SEED_PRESETS.items():
+        p = presets[name]
+        assert (p.resolution, p.num_frames, p.num_inference_steps) == (resolution, frames, steps)
+    assert presets["高质量"].guidance_scale == 10.0
+
+
+def test_unknown_or_missing_keys_are_errors():
+    data = read_toml(configs_dir() / "presets.toml")
+    bad = {"preset": [{**data["preset"][0], "colour": "red"}]}
+    with pytest.raises(ConfigError, match="unknown key 'colour'"):
+        parse_presets(bad)
+    missing = {"preset": [{k: v for k, v in data["preset"][0].items() if k != "fps"}]}
+    with pytest.raises(ConfigError, match="missing key 'fps'"):
+        parse_presets(missing)
+    with pytest.raises(ConfigError):
+        parse_presets({"preset": [{**data["preset"][0], "num_frames": 1000}]})
+    with pytest.raises(ConfigError):
+        parse_presets({**data, "extra": 1})
+    tiers = read_toml(configs_dir() / "tiers.toml")
+    with pytest.raises(ConfigError):
+        parse_tiers({"tier": [{**tiers["tier"][0], "speed": 1}]})
+
+
+def test_tier_selection_by_total_memory():
+    tiers = load_tiers()
+    assert select_tier(tiers, "cpu", 64 * GB).device == "cpu"
+    names = [select_tier(tiers, "cuda", gb * GB).name for gb in (6, 8, 12, 16, 24, 48, 80)]
+    limits = [select_tier(tiers, "cuda", gb * GB).max_steps for gb in (6, 8, 12, 16, 24, 48, 80)]
+    assert limits == sorted(limits) and len(set(names)) > 2
+
+
+def test_recommendation_grows_with_memory(model):
+    presets = load_presets()
+    order = [p.id for p in presets]
+    picks = []
+    for gb in (6, 8, 12, 16, 24, 48, 80):
+        best, statuses = recommend_preset(presets, model, gb * GB)
+        assert best is not None and best.status in ("fits", "fits_with_offload", "fits_sequential")
+        assert all(s.label == STATUS_LABELS[s.status] for s in statuses)
+        picks.append(order.index(best.preset.id))
+    assert picks == sorted(picks) and picks[-1] == len(order) - 1
+
+
+def test_recommended_is_highest_with_least_offload(model):
+    presets = load_presets()
+    best, statuses = recommend_preset(presets, model, 16 * GB)
+    offload_rank = ("fits", "fits_with_offload", "fits_sequential")
+    least = min(offload_rank.index(s.status) for s in statuses if s.status in offload_rank)
+    candidates = [s for s in statuses if s.status == offload_rank[least]]
+    assert best == candidates[-1]
+
+
+def test_statuses_report_peaks_and_honest_time(model):
+    tier = select_tier(load_tiers(), "cpu", 32 * GB)
+    statuses = preset_statuses(load_presets(), model, 32 * GB, "fp32", tier=tier)
+    for s in statuses:
+        assert s.peak_gib > 0 and s.seconds_estimate and s.seconds_estimate > 60
+    assert statuses[-1].status == "over_tier"

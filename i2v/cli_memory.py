@@ -137,13 +137,14 @@ def model_in_cache(repo_id: str = MODEL_REPO_ID) -> bool:
 
 def doctor_report() -> dict:
     from i2v.configs import load_memory_model, load_presets, load_tiers
+    from i2v.core.memory import for_device
     from i2v.core.presets import recommend_preset
     from i2v.core.tiers import select_tier
     from i2v.gpu import probe_device
 
     device = probe_device()
     dtype = "fp16" if device.kind == "cuda" else "fp32"
-    model = load_memory_model()
+    model = for_device(load_memory_model(), device.kind)
     tier = select_tier(load_tiers(), device.kind, device.total_bytes)
     best, statuses = recommend_preset(load_presets(), model, device.budget_bytes, dtype, tier=tier)
     return {

@@ -110,3 +110,11 @@ def test_tiling_and_decode_chunks_lower_decode(model):
     one = predict(model, big).phases[decode].activation_bytes
     tiled = predict(model, big.replace(vae_tiling=True)).phases[decode].activation_bytes
     assert plain > one > tiled
+
+
+def test_cpu_predictions_have_no_cuda_context(model):
+    from i2v.core.memory import for_device
+
+    cpu = predict(for_device(model, "cpu"), request())
+    assert all(p.context_bytes == 0 for p in cpu.phases)
+    assert cpu.peak_bytes < predict(for_device(model, "cuda"), request()).peak_bytes

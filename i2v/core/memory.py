@@ -8,7 +8,7 @@ Stdlib only: callers parse the JSON/TOML files and pass the dicts in (i2v/config
 from __future__ import annotations
 
 import bisect
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping
 
 from i2v.core.request import GenerationRequest
@@ -176,6 +176,13 @@ def load_model(profile: Mapping[str, Any], constants: Mapping[str, Any] | Memory
         constants = parse_constants(constants)
     factors, calibrated = parse_calibration(calibration)
     return MemoryModel(tables, constants, factors, calibrated, knobs)
+
+
+def for_device(model: MemoryModel, device_kind: str) -> MemoryModel:
+    """The model for a device kind: on "cpu" there is no CUDA context (predictions are of RAM use)."""
+    if device_kind == "cuda":
+        return model
+    return replace(model, constants=replace(model.constants, cuda_context_gib=0.0))
 
 
 def parse_calibration(calibration: Mapping[str, Any] | None) -> tuple[dict[str, float], bool]:

@@ -332,6 +332,7 @@ def sample_latents(loaded: LoadedPipeline, image, request: GenerationRequest, se
     configure_memory_knobs(loaded, request)
     loaded.hooks.start(listener, request.num_inference_steps)
     generator = torch.Generator(device="cpu").manual_seed(seed)
+    torch.manual_seed(seed)   # the pipeline samples the image latents from the global RNG (no generator)
     output = loaded.pipe(
         prompt=request.prompt,
         image=image,

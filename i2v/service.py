@@ -28,6 +28,9 @@ PHASE_LABELS = {"text_encode": "Encoding prompt", "image_encode": "Encoding imag
                 "decode": "Decoding frames", "save": "Writing MP4"}
 
 
+PHASE_UNITS = {"denoise": "steps", "decode": "chunks", "text_encode": "calls", "image_encode": "calls"}
+
+
 class BusyError(RuntimeError):
     """Another generation is running (the UI queue normally prevents this)."""
 
@@ -42,6 +45,10 @@ class ProgressUpdate:
     index: int
     total: int
     fraction: float
+
+    @property
+    def unit(self) -> str:
+        return PHASE_UNITS.get(self.phase, "")
 
     @property
     def label(self) -> str:

@@ -7,6 +7,7 @@ import gradio as gr
 
 from i2v.core.settings import SETTINGS_BY_NAME, Setting
 from i2v.runner import GenerationCancelled
+from i2v.service import PHASE_LABELS as PHASE_NAMES
 from i2v.service import BusyError, GenerationFailed, GenerationService, ProgressUpdate, RequestError
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,10 @@ def build_ui(service: GenerationService) -> gr.Blocks:
                  guidance_scale, seed, progress=gr.Progress()):
         """Generate a video from an image and a prompt; returns the MP4 and a JSON info object."""
         def report(update: ProgressUpdate) -> None:
-            progress(update.fraction, desc=update.label)
+            if update.total:   # steps and chunks: Gradio shows "i/total unit" and an ETA
+                progress((update.index, update.total), desc=PHASE_NAMES.get(update.phase, update.phase), unit=update.unit)
+            else:
+                progress(update.fraction, desc=update.label)
 
         values = dict(prompt=prompt, negative_prompt=negative_prompt, resolution=resolution, num_frames=num_frames,
                       fps=fps, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, seed=seed)

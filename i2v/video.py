@@ -32,6 +32,8 @@ def timestamp_stem(now: datetime | None = None) -> str:
 def _encode_mp4(frames, fps: float, path: Path) -> None:
     import imageio_ffmpeg
 
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0 or str(frames.dtype) != "uint8":
+        raise ValueError(f"expected uint8 frames of shape (F, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
     count, height, width = frames.shape[0], frames.shape[1], frames.shape[2]
     writer = imageio_ffmpeg.write_frames(
         str(path), (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv420p",

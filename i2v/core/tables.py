@@ -1,7 +1,7 @@
 """Validation of parsed config tables (lists of TOML tables): exact keys, types, ranges, named problems."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 
 class ConfigError(ValueError):

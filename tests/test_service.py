@@ -1,0 +1,115 @@
+"""The service on the real tiny pipeline, in process: files, sidecar, seeds, cancel, bad input."""
+import json
+import threading
+
+import pytest
+
+from i2v import video
+from i2v.runner import GenerationCancelled
+from i2v.service import GenerationService, RequestError, load_image
+
+SMALL = dict(prompt="a boat on a lake", resolution=256, num_frames=4, fps=8, num_inference_steps=2, guidance_scale=7.0)
+
+
+def count_unet_calls(runner):
+    calls = {"n": 0}
+    handle = runner.load().pipe.unet.register_forward_pre_hook(lambda *_: calls.__setitem__("n", calls["n"] + 1))
+    return calls, handle
+
+
+def test_generate_writes_video_and_sidecar(tiny_service, sample_image):
+    result = tiny_service.generate(load_image(sample_image), {**SMALL, "seed": -1})
+    info = video.probe_video(result.video_path)
+    assert (info.frames, info.width, info.height, info.fps) == (4, 344, 256, 8)
+    sidecar = json.loads(result.sidecar_path.read_text())
+    assert sidecar["seed"] == result.seed and 0 <= result.seed <= 2**32 - 1
+    assert sidecar["parameters"]["width"] == 344 and sidecar["model"] == "tiny"
+    assert sidecar["load_report"]["outcomes"] and "denoise" in sidecar["timings_s"]
+    assert "noise" in sidecar["warning"]
+
+
+def test_same_seed_same_video_frames(tiny_runner, sample_image):
+    image = load_image(sample_image)
+    from i2v.core.request import build_request
+
+    request = build_request(image.size, **{**SMALL, "seed": 7})
+    first = tiny_runner.run(image, request, 7).frames
+    second = tiny_runner.run(image, request, 7).frames
+    other = tiny_runner.run(image, request, 8).frames
+    assert (first == second).all() and not (first == other).all()
+
+
+def test_progress_reports_every_step_and_chunk(tiny_service, sample_image):
+    seen = []
+    tiny_service.generate(load_image(sample_image), {**SMALL, "num_inference_steps": 3}, progress=seen.append)
+    denoise = [u.index for u in seen if u.phase == "denoise"]
+    assert denoise == [1, 2, 3]
+    assert [u.index for u in seen if u.phase == "decode"] == [1, 2, 3, 4]
+    fractions = [u.fraction for u in seen]
+    assert fractions == sorted(fractions) and fractions[-1] <= 1.0
+
+
+def test_cancel_stops_within_one_step_and_leaves_nothing(tiny_service, tiny_runner, sample_image):
+    calls, handle = count_unet_calls(tiny_runner)
+    state = {}
+
+    def cancel_at_step_two(update):
+        if update.phase == "denoise" and update.index == 2 and "at" not in state:
+            state["at"] = calls["n"]
+            assert tiny_service.cancel()
+
+    try:
+        with pytest.raises(GenerationCancelled):
+            tiny_service.generate(load_image(sample_image), {**SMALL, "num_inference_steps": 20},
+                                  progress=cancel_at_step_two)
+    finally:
+        handle.remove()
+    assert calls["n"] - state["at"] <= 1          # at most the step already started
+    assert list(tiny_service.outputs_dir.glob("*")) == [] if tiny_service.outputs_dir.exists() else True
+    result = tiny_service.generate(load_image(sample_image), SMALL)   # the next job works
+    assert result.video_path.is_file()
+
+
+def test_one_job_at_a_time(tiny_service, sample_image):
+    from i2v.service import BusyError
+
+    started, release = threading.Event(), threading.Event()
+
+    def hold(update):
+        started.set()
+        release.wait(10)
+
+    worker = threading.Thread(target=lambda: tiny_service.generate(load_image(sample_image), SMALL, progress=hold))
+    worker.start()
+    try:
+        assert started.wait(30)
+        with pytest.raises(BusyError):
+            tiny_service.generate(load_image(sample_image), SMALL)
+    finally:
+        release.set()
+        worker.join(60)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({**SMALL, "prompt": "  "}, "prompt"),
+    ({**SMALL, "resolution": 100}, "resolution must be one of"),
+    ({**SMALL, "num_frames": 1000}, "num_frames must be at most"),
+])
+def test_bad_input_is_a_clear_message(tiny_service, sample_image, values, message):
+    with pytest.raises(RequestError, match=message):
+        tiny_service.generate(load_image(sample_image), values)
+
+
+def test_no_image_and_unreadable_image(tiny_service, tmp_path):
+    with pytest.raises(RequestError, match="input image"):
+        tiny_service.generate(None, SMALL)
+    bad = tmp_path / "not-an-image.png"
+    bad.write_text("hello")
+    with pytest.raises(RequestError, match="not a readable image"):
+        load_image(bad)
+
+
+def test_history_lists_outputs_with_their_sidecars(tiny_service, sample_image):
+    result = tiny_service.generate(load_image(sample_image), {**SMALL, "seed": 5})
+    entries = tiny_service.history()
+    assert entries[0]["video_path"] == str(result.video_path) and entries[0]["seed"] == 5

@@ -85,3 +85,17 @@ def default(name: str) -> Any:
 
 def defaults() -> dict[str, Any]:
     return {s.name: s.default for s in SETTINGS}
+
+
+def markdown_table() -> str:
+    """The README's parameter table (a test keeps the README in sync with this)."""
+    rows = ["| parameter | default | range | meaning |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        if s.choices:
+            allowed = " / ".join(map(str, s.choices))
+        elif s.minimum is not None:
+            allowed = f"{s.minimum:g} – {s.maximum:.10g}"
+        else:
+            allowed = "text"
+        rows.append(f"| `{s.name}` | `{s.default!r}` | {allowed} | {s.help} |")
+    return "\n".join(rows)

@@ -7,9 +7,11 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from i2v import pipeline as pl
+from i2v import video
 from i2v.core.request import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -17,6 +19,10 @@ log = logging.getLogger(__name__)
 EventCallback = Callable[[str, int, int], None]   # (phase, index, total)
 
 NOT_LOADED, LOADING, READY, FAILED = "not loaded", "loading", "ready", "failed"
+
+
+class GenerationFailed(RuntimeError):
+    """An unexpected failure; the message is safe to show, the traceback is in the log."""
 
 
 class GenerationCancelled(Exception):
@@ -38,7 +44,7 @@ class ModelState:
 
 @dataclass
 class RunOutput:
-    frames: object                     # numpy uint8 (F, H, W, 3)
+    video_path: Path
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -96,8 +102,12 @@ class LocalRunner:
             self._state.status, self._state.report, self._state.message = NOT_LOADED, None, "unloaded"
 
     # --- running -----------------------------------------------------------------------------------------
-    def run(self, image, request: GenerationRequest, seed: int, on_event: EventCallback | None = None) -> RunOutput:
-        """Sample then decode; raises GenerationCancelled if cancel_event is set at a phase boundary or step."""
+    def run(self, image, request: GenerationRequest, seed: int, on_event: EventCallback | None = None,
+            out_dir: Path | None = None, out_path: Path | None = None) -> RunOutput:
+        """Sample, decode and write the MP4 (out_path, or a new name in out_dir).
+
+        Raises GenerationCancelled if cancel_event is set at a phase boundary or step; nothing is written then.
+        """
         started = time.perf_counter()
         loaded = self.load()
         marks = {"load": time.perf_counter() - started}
@@ -124,4 +134,11 @@ class LocalRunner:
             pl.release_after_failure(loaded)
             raise
         loaded.hooks.start(None, 0)
-        return RunOutput(frames=frames, timings={k: round(v, 3) for k, v in marks.items()})
+        if self.cancel_event.is_set():
+            raise GenerationCancelled("cancelled before saving")
+        if on_event is not None:
+            on_event("save", 0, 0)
+        save_started = time.perf_counter()
+        path = video.write_video(frames, request.fps, out_dir=out_dir, out_path=out_path)
+        marks["save"] = time.perf_counter() - save_started
+        return RunOutput(video_path=path, timings={k: round(v, 3) for k, v in marks.items()})

@@ -18,7 +18,7 @@ from typing import Any, Callable
 from i2v import video
 from i2v.core.request import GenerationRequest, RequestError, build_request
 from i2v.core.settings import MAX_SEED
-from i2v.runner import GenerationCancelled, LocalRunner
+from i2v.runner import GenerationCancelled, GenerationFailed, LocalRunner
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +33,6 @@ PHASE_UNITS = {"denoise": "steps", "decode": "chunks", "text_encode": "calls", "
 
 class BusyError(RuntimeError):
     """Another generation is running (the UI queue normally prevents this)."""
-
-
-class GenerationFailed(RuntimeError):
-    """An unexpected failure; the message is safe to show, the traceback is in the log."""
 
 
 @dataclass(frozen=True)
@@ -159,19 +155,16 @@ class GenerationService:
 
         started = time.perf_counter()
         try:
-            output = self.runner.run(image, request, seed, on_event)
-            if self.runner.cancel_event.is_set():
-                raise GenerationCancelled("cancelled before saving")
-            on_event("save", 0, 0)
-            save_started = time.perf_counter()
-            path = video.write_video(output.frames, request.fps, out_dir=self.outputs_dir, out_path=out_path)
+            output = self.runner.run(image, request, seed, on_event, out_dir=self.outputs_dir, out_path=out_path)
         except (GenerationCancelled, RequestError):
+            raise
+        except GenerationFailed:
             raise
         except Exception as exc:
             log.exception("generation failed")
             raise GenerationFailed(f"generation failed: {type(exc).__name__}: {exc}. Details are in logs/.") from exc
-        timings = {**output.timings, "save": round(time.perf_counter() - save_started, 3),
-                   "total": round(time.perf_counter() - started, 3)}
+        path = output.video_path
+        timings = {**output.timings, "total": round(time.perf_counter() - started, 3)}
         state = self.runner.state()
         result = GenerationResult(
             video_path=path, sidecar_path=video.sidecar_path(path), request=request, seed=seed,

@@ -32,10 +32,15 @@ def test_same_seed_same_video_frames(tiny_runner, sample_image):
     image = load_image(sample_image)
     from i2v.core.request import build_request
 
+    from i2v import pipeline as pl
+
     request = build_request(image.size, **{**SMALL, "seed": 7})
-    first = tiny_runner.run(image, request, 7).frames
-    second = tiny_runner.run(image, request, 7).frames
-    other = tiny_runner.run(image, request, 8).frames
+    loaded = tiny_runner.load()
+
+    def frames(seed):
+        return pl.decode_frames(loaded, pl.sample_latents(loaded, image, request, seed, None), request, None)
+
+    first, second, other = frames(7), frames(7), frames(8)
     assert (first == second).all() and not (first == other).all()
 
 

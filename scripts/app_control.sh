@@ -303,6 +303,8 @@ smallest_preset_need_gib() {
   echo "${need:-$SMALLEST_PRESET_FALLBACK_GIB}"
 }
 
+too_little_gpu_memory() { awk -v f="$1" -v n="$2" 'BEGIN { exit !(f / 1024 < n) }'; }
+
 # check_gpu_memory: refuse to start when the GPU cannot fit even the smallest preset (override: --force).
 check_gpu_memory() {
   local free_mib need_gib
@@ -313,7 +315,14 @@ check_gpu_memory() {
     return 0
   }
   need_gib="$(smallest_preset_need_gib)"
-  if awk -v f="$free_mib" -v n="$need_gib" 'BEGIN { exit !(f / 1024 < n) }'; then
+  # Memory of a just-stopped instance can take a moment to show as free: re-read for a few seconds.
+  local deadline=$((SECONDS + 5))
+  while too_little_gpu_memory "$free_mib" "$need_gib" && [ "$SECONDS" -lt "$deadline" ]; do
+    sleep 1
+    free_mib="$(gpu_free_mib)"
+    free_mib="${free_mib:-0}"
+  done
+  if too_little_gpu_memory "$free_mib" "$need_gib"; then
     if [ "$APP_FORCE" = 1 ]; then
       warn "GPU $(gpu_index) has $free_mib MiB free, below the ${need_gib} GiB the smallest preset needs; starting anyway (--force)"
       return 0

@@ -51,6 +51,12 @@ def _add_model_flag(parser: argparse.ArgumentParser) -> None:
                              "repo id (default ali-vilab/i2vgen-xl) or a local diffusers folder [env I2V_MODEL]")
 
 
+def _add_gpus_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gpus", default=os.environ.get("I2V_GPUS"),
+                        help="GPUs to use, one worker each: 'all' or e.g. '0,1' (default: one worker on the "
+                             "default device) [env I2V_GPUS]")
+
+
 def _add_generation_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per row of the settings table (dashes or underscores), so CLI and UI can't drift apart."""
     aliases = {"num_frames": ["--frames"], "num_inference_steps": ["--steps"], "guidance_scale": ["--guidance"]}
@@ -74,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="port [env I2V_PORT]")
     serve.add_argument("--pid-file", type=Path, default=None, help="write this process's PID here; removed at exit")
     serve.add_argument("--verbose", action="store_true")
+    _add_gpus_flag(serve)
     _add_model_flag(serve)
     serve.set_defaults(func=cmd_serve)
 
@@ -83,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", type=Path, default=None, help="output MP4 path (default: outputs/video_<time>.mp4)")
     gen.add_argument("--json", action="store_true", help="print the result as JSON")
     gen.add_argument("--verbose", action="store_true")
+    _add_gpus_flag(gen)
     _add_model_flag(gen)
     gen.set_defaults(func=cmd_generate)
 
@@ -95,11 +103,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def make_service(model: str):
-    from i2v.runner import LocalRunner
-    from i2v.service import GenerationService
+def nvml_gpu_count() -> int:
+    """Visible NVIDIA GPUs via NVML (never creates a CUDA context); 0 without a driver."""
+    try:
+        import pynvml
 
-    return GenerationService(LocalRunner(model), paths.outputs_dir())
+        pynvml.nvmlInit()
+        try:
+            return int(pynvml.nvmlDeviceGetCount())
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # noqa: BLE001 - no NVML means no NVIDIA GPU to pin
+        return 0
+
+
+def make_service(model: str, gpus: str | None = None):
+    """The service over supervised worker processes: one per GPU (`--gpus`), else one."""
+    from i2v.service import GenerationService
+    from i2v.worker import WorkerPool, WorkerRunner, fault_counter_from_env, parse_gpus
+
+    faults = fault_counter_from_env()
+    workers = [WorkerRunner(model, paths.logs_dir(), gpu=gpu, fault_counter=faults)
+               for gpu in parse_gpus(gpus, nvml_gpu_count())]
+    return GenerationService(WorkerPool(workers), paths.outputs_dir())
 
 
 # --- serve ------------------------------------------------------------------------------------------------
@@ -127,7 +153,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    service = make_service(args.model)
+    service = make_service(args.model, args.gpus)
     video.remove_partials(service.outputs_dir)
     service.runner.start_loading()
     demo = build_ui(service)
@@ -142,6 +168,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _shutdown(service)
         demo.close()
     finally:
+        service.runner.shutdown()
         _remove_pid_file(args.pid_file)
     log.info("stopped cleanly")
     return 0
@@ -166,7 +193,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from i2v.service import GenerationFailed, RequestError, load_image, result_summary
 
     setup_logging(args.verbose)
-    service = make_service(args.model)
+    service = make_service(args.model, args.gpus)
     signal.signal(signal.SIGTERM, lambda *_: service.cancel())
     values = {s.name: getattr(args, s.name) for s in SETTINGS}
 
@@ -186,6 +213,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     except GenerationFailed as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        service.runner.shutdown()
     print(file=sys.stderr)
     if result.banner:
         print(f"warning: {result.banner}", file=sys.stderr)

@@ -51,6 +51,8 @@ class RunOutput:
 class LocalRunner:
     """Runs generations in this process with a lazily loaded pipeline."""
 
+    capacity = 1
+
     def __init__(self, model_spec: str = "auto", device: str | None = None):
         self._device = device
         self._loaded: pl.LoadedPipeline | None = None
@@ -102,6 +104,9 @@ class LocalRunner:
             self._state.status, self._state.report, self._state.message = NOT_LOADED, None, "unloaded"
 
     # --- running -----------------------------------------------------------------------------------------
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
     def run(self, image, request: GenerationRequest, seed: int, on_event: EventCallback | None = None,
             out_dir: Path | None = None, out_path: Path | None = None) -> RunOutput:
         """Sample, decode and write the MP4 (out_path, or a new name in out_dir).

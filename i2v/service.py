@@ -107,20 +107,26 @@ class GenerationService:
     def __init__(self, runner: LocalRunner, outputs_dir: Path):
         self.runner = runner
         self.outputs_dir = Path(outputs_dir).resolve()
-        self._job_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(runner.capacity)
+        self._active = 0
+        self._active_lock = threading.Lock()
 
     # --- state -------------------------------------------------------------------------------------------
     def model_state(self) -> dict:
         return self.runner.state().as_dict()
 
+    def workers(self) -> list[dict]:
+        describe = getattr(self.runner, "describe", None)
+        return describe() if describe else [{"pid": None, "in_process": True, **self.model_state()}]
+
     def is_busy(self) -> bool:
-        return self._job_lock.locked()
+        return self._active > 0
 
     def cancel(self) -> bool:
         """Ask the running job to stop at the next step; False if nothing is running."""
         if not self.is_busy():
             return False
-        self.runner.cancel_event.set()
+        self.runner.cancel()
         log.info("cancel requested")
         return True
 
@@ -135,14 +141,16 @@ class GenerationService:
             raise RequestError("please enter a prompt describing the motion")
         if out_path is not None and Path(out_path).exists():
             raise RequestError(f"{out_path} already exists; choose another --out path")
-        if not self._job_lock.acquire(blocking=False):
-            raise BusyError("another generation is running; wait for it or press Stop")
+        if not self._slots.acquire(blocking=False):
+            raise BusyError("the generator is busy; wait for the running job or press Stop")
+        with self._active_lock:
+            self._active += 1
         try:
-            self.runner.cancel_event.clear()
             return self._generate_locked(image, request, progress, out_path)
         finally:
-            self.runner.cancel_event.clear()
-            self._job_lock.release()
+            with self._active_lock:
+                self._active -= 1
+            self._slots.release()
 
     def _generate_locked(self, image, request, progress, out_path) -> GenerationResult:
         seed = resolve_seed(request.seed)

@@ -60,8 +60,9 @@ def build_ui(service: GenerationService) -> gr.Blocks:
             result = service.generate(image, values, progress=report)
         except (RequestError, BusyError) as exc:
             raise gr.Error(str(exc), print_exception=False) from None
-        except GenerationCancelled:
-            raise gr.Error("Stopped: the generation was cancelled and nothing was saved.", print_exception=False) from None
+        except GenerationCancelled as exc:
+            raise gr.Error(f"Stopped: the generation was cancelled and nothing was saved ({exc}).",
+                           print_exception=False) from None
         except GenerationFailed as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         except Exception as exc:  # noqa: BLE001 - never a traceback on the page
@@ -72,6 +73,20 @@ def build_ui(service: GenerationService) -> gr.Blocks:
     def cancel() -> str:
         """Stop the running generation at its next step."""
         return "Stopping at the next step…" if service.cancel() else "Nothing is running."
+
+    def server_info() -> dict:
+        """What the web server process itself holds: it must never initialise CUDA or load weights."""
+        import os
+        import sys
+
+        torch = sys.modules.get("torch")
+        return {
+            "pid": os.getpid(),
+            "torch_imported": torch is not None,
+            "cuda_initialized": bool(torch is not None and torch.cuda.is_initialized()),
+            "diffusers_imported": "diffusers" in sys.modules,
+            "workers": service.workers(),
+        }
 
     def model_status() -> tuple[str, str]:
         state = service.model_state()
@@ -108,5 +123,7 @@ def build_ui(service: GenerationService) -> gr.Blocks:
         timer = gr.Timer(STATUS_REFRESH_S)
         timer.tick(model_status, outputs=[status, report], api_name=False, show_progress="hidden")
         demo.load(model_status, outputs=[status, report], api_name="model_status")
+        info_json = gr.JSON(visible=False)
+        gr.Button(visible=False).click(server_info, outputs=[info_json], api_name="server_info")
     demo.queue(default_concurrency_limit=1, max_size=QUEUE_MAX_SIZE)
     return demo

@@ -1,0 +1,194 @@
+"""English and Chinese text for the web UI.
+
+Static text (labels, headings, button captions) goes through Gradio's I18n: the browser picks the language.
+Messages made by handlers (errors, notices, estimates) are translated here with `text(lang, key)`, the
+language coming from the request's Accept-Language header (the same browser preference).
+English setting labels and help come from the settings table (i2v.core.settings); only their Chinese text is here.
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from i2v.core.settings import SETTINGS
+
+LANGS = ("en", "zh")
+
+_ZH_SETTINGS = {
+    "prompt": ("提示词", "视频中应当发生什么。"),
+    "negative_prompt": ("反向提示词", "视频应当避免的内容。"),
+    "resolution": ("分辨率（短边）", "短边像素数；长边按输入图片的宽高比计算。"),
+    "num_frames": ("帧数", "生成的视频帧数。"),
+    "fps": ("帧率", "帧率：影响运动幅度（模型的 fps 嵌入），也是 MP4 的播放帧率。"),
+    "num_inference_steps": ("步数", "去噪步数。耗时线性增长；少于 50 步时该调度器的效果明显变差。"),
+    "guidance_scale": ("引导系数", "遵循提示词的强度（1 = 关闭）。"),
+    "seed": ("随机种子", "随机种子；-1 表示随机选择（实际使用的种子会显示在结果中）。"),
+}
+
+EN = {
+    "title": "# i2v — image to video (I2VGen-XL)",
+    "subtitle": "Upload an image, describe the motion, press Generate. Settings that would not fit in GPU memory "
+                "are adjusted before the run, never after a crash.",
+    "tab_generate": "Generate",
+    "tab_history": "History",
+    "input_image": "Input image",
+    "preset": "Preset",
+    "preset_info": "★ marks the recommended preset for this device and image. Choosing one fills the sliders.",
+    "advanced": "Advanced parameters",
+    "generate": "Generate",
+    "stop": "Stop",
+    "video": "Video",
+    "info": "Info: effective parameters, seed, timings, load report",
+    "load_report": "Load report",
+    "notice": "Notices",
+    "use_settings": "Use these settings",
+    "device_panel": "### Device and memory",
+    "estimate": "Memory estimate",
+    "clear_cache": "Clear GPU cache",
+    "unload": "Unload model",
+    "refresh": "Refresh",
+    "memory_figures": "Memory before / after",
+    "history_pick": "Past outputs (newest first)",
+    "history_preview": "Preview",
+    "history_details": "Details",
+    "reuse": "Reuse these settings",
+    "delete": "Delete",
+    "confirm_delete": "Yes, delete the video and its sidecar",
+    "cancel_delete": "Keep it",
+    "status_line": "Status",
+    **{f"setting_{s.name}": s.label for s in SETTINGS},
+    **{f"setting_{s.name}_help": s.help for s in SETTINGS},
+}
+
+ZH = {
+    "title": "# i2v — 图生视频（I2VGen-XL）",
+    "subtitle": "上传图片，描述运动，点击“生成”。显存放不下的设置会在运行前调整，而不是在崩溃之后。",
+    "tab_generate": "生成",
+    "tab_history": "历史记录",
+    "input_image": "输入图片",
+    "preset": "预设",
+    "preset_info": "★ 表示针对本设备和图片推荐的预设。选择预设会填写下方参数。",
+    "advanced": "高级参数",
+    "generate": "生成",
+    "stop": "停止",
+    "video": "视频",
+    "info": "信息：实际参数、种子、耗时、加载报告",
+    "load_report": "加载报告",
+    "notice": "提示",
+    "use_settings": "使用这些设置",
+    "device_panel": "### 设备与显存",
+    "estimate": "显存估算",
+    "clear_cache": "清理显存缓存",
+    "unload": "卸载模型",
+    "refresh": "刷新",
+    "memory_figures": "清理前 / 清理后",
+    "history_pick": "历史输出（最新在前）",
+    "history_preview": "预览",
+    "history_details": "详情",
+    "reuse": "复用这些设置",
+    "delete": "删除",
+    "confirm_delete": "确认删除视频及其信息文件",
+    "cancel_delete": "保留",
+    "status_line": "状态",
+    **{f"setting_{name}": label for name, (label, _) in _ZH_SETTINGS.items()},
+    **{f"setting_{name}_help": help_ for name, (_, help_) in _ZH_SETTINGS.items()},
+}
+
+# Messages built by handlers at run time ({placeholders} are filled with str.format).
+MESSAGES = {
+    "en": {
+        "stopped": "Stopped: the generation was cancelled and nothing was saved.",
+        "stopping": "Stopping at the next step…",
+        "nothing_running": "Nothing is running.",
+        "unexpected": "Unexpected error; details are in logs/.",
+        "oom": "Out of GPU memory: this run could not fit, even after the automatic fallbacks.",
+        "oom_suggest": "These settings are predicted to fit: {values}. Press “Use these settings” to fill the sliders.",
+        "adjusted": "Adjusted {field}: asked {asked}, got {got} ({reason}).",
+        "fallbacks": "Recovered from low memory after {attempts} attempts: {fallbacks}.",
+        "estimate": "Predicted peak {peak:.1f} GiB / available {available:.1f} GiB ({label})",
+        "estimate_fits": "fits",
+        "estimate_offload": "fits with {offload} offload",
+        "estimate_no_fit": "does not fit — it will be adjusted before the run",
+        "estimate_unavailable": "Memory estimate unavailable.",
+        "device": "**{name}** ({kind}) · total {total} · free {free} · budget {budget}",
+        "device_unavailable": "Device information unavailable.",
+        "cleared": "Cache cleared.",
+        "unloaded": "Model unloaded; it loads again on the next generation.",
+        "memory_warning": "⚠️ {warning}",
+        "before": "before",
+        "after": "after",
+        "history_empty": "No outputs yet.",
+        "history_pick_first": "Choose an output first.",
+        "confirm_question": "Delete **{name}** and its sidecar? This cannot be undone.",
+        "deleted": "Deleted {name}.",
+        "refused": "Refused: {name} is not an output of this app.",
+        "missing": "{name} no longer exists.",
+        "recommended": "recommended",
+        "seconds": "≈{seconds}",
+        "no_preset_fits": "No preset fits this device at full quality; settings will be reduced before the run.",
+        "parameters": "Parameters",
+        "timings": "Timings (s)",
+        "seed": "Seed",
+        "created": "Created",
+    },
+    "zh": {
+        "stopped": "已停止：生成已取消，未保存任何文件。",
+        "stopping": "将在下一步停止…",
+        "nothing_running": "当前没有正在运行的任务。",
+        "unexpected": "发生意外错误；详情见 logs/ 目录。",
+        "oom": "显存不足：即使自动降级后，本次运行仍无法放入显存。",
+        "oom_suggest": "预计可以运行的设置：{values}。点击“使用这些设置”即可填入。",
+        "adjusted": "已调整 {field}：请求 {asked}，实际 {got}（{reason}）。",
+        "fallbacks": "显存不足，经过 {attempts} 次尝试后恢复：{fallbacks}。",
+        "estimate": "预测峰值 {peak:.1f} GiB / 可用 {available:.1f} GiB（{label}）",
+        "estimate_fits": "可以运行",
+        "estimate_offload": "需要 {offload} 卸载",
+        "estimate_no_fit": "放不下 — 运行前会自动调整",
+        "estimate_unavailable": "无法估算显存。",
+        "device": "**{name}**（{kind}）· 总量 {total} · 空闲 {free} · 预算 {budget}",
+        "device_unavailable": "无法获取设备信息。",
+        "cleared": "缓存已清理。",
+        "unloaded": "模型已卸载；下次生成时会重新加载。",
+        "memory_warning": "⚠️ {warning}",
+        "before": "清理前",
+        "after": "清理后",
+        "history_empty": "还没有输出。",
+        "history_pick_first": "请先选择一个输出。",
+        "confirm_question": "删除 **{name}** 及其信息文件？此操作无法撤销。",
+        "deleted": "已删除 {name}。",
+        "refused": "已拒绝：{name} 不是本应用的输出文件。",
+        "missing": "{name} 已不存在。",
+        "recommended": "推荐",
+        "seconds": "约 {seconds}",
+        "no_preset_fits": "没有预设能以完整质量在本设备上运行；运行前会降低设置。",
+        "parameters": "参数",
+        "timings": "耗时（秒）",
+        "seed": "种子",
+        "created": "创建时间",
+    },
+}
+
+I18N = gr.I18n(en=EN, zh=ZH)
+
+
+def t(key: str):
+    """Static, translated-in-the-browser text for a component label, value or heading."""
+    if key not in EN:
+        raise KeyError(key)
+    return I18N(key)
+
+
+def lang_of(request) -> str:
+    """'zh' when the browser prefers Chinese (Accept-Language), else 'en'."""
+    headers = getattr(request, "headers", None) or {}
+    try:
+        accept = headers.get("accept-language", "") or ""
+    except Exception:  # noqa: BLE001 - odd header objects: fall back to English
+        accept = ""
+    first = accept.split(",")[0].strip().lower()
+    return "zh" if first.startswith("zh") else "en"
+
+
+def text(lang: str, key: str, **values) -> str:
+    """A run-time message in `lang` (English when missing)."""
+    template = MESSAGES.get(lang, MESSAGES["en"]).get(key) or MESSAGES["en"][key]
+    return template.format(**values) if values else template

@@ -192,6 +192,34 @@ find_running_app() {
   fi
 }
 
+# app_family PID: "pid:starttime" of PID's helper processes (its descendants, and the members of its process
+# group when PID leads one, as start_app.sh's setsid makes it): the app's worker outlives a killed server
+# otherwise. The start time guards against a PID reused later.
+app_family() {
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" '
+    { pid = $1; line = $0; sub(/^.*\) /, "", line); split(line, f, " ")
+      ppid[pid] = f[2]; pgid[pid] = f[3]; start[pid] = f[20]; state[pid] = f[1] }
+    END {
+      leader = (pgid[root] == root); found[root] = 1; changed = 1
+      while (changed) {
+        changed = 0
+        for (p in ppid) if (!(p in found) && ((ppid[p] in found) || (leader && pgid[p] == root))) { found[p] = 1; changed = 1 }
+      }
+      for (p in found) if (p != root && state[p] != "Z") print p ":" start[p]
+    }'
+}
+
+# family_alive ENTRIES...: the "pid:starttime" entries whose process still runs (same start time).
+family_alive() {
+  local entry pid
+  for entry in "$@"; do
+    pid="${entry%%:*}"
+    if pid_alive "$pid" && [ "$(proc_starttime "$pid")" = "${entry#*:}" ]; then echo "$entry"; fi
+  done
+}
+
+proc_starttime() { sed -E 's/^.*\) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $20 }'; }
+
 # wait_until_gone PID SECONDS: 0 once PID has exited, 1 on timeout.
 wait_until_gone() {
   local deadline=$((SECONDS + $2))
@@ -286,10 +314,11 @@ gpu_free_mib() {
   echo "$free"
 }
 
-# gpu_used_by_pid PID: MiB of GPU memory the process holds (0 when none / not visible).
-gpu_used_by_pid() {
+# gpu_used_by_pids PID...: MiB of GPU memory these processes hold (0 when none / not visible: in a container
+# the driver may list host PIDs).
+gpu_used_by_pids() {
   nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits 2>/dev/null |
-    awk -F', *' -v pid="$1" '$1 == pid { sum += $2 } END { print sum + 0 }'
+    awk -F', *' -v pids=" $* " 'index(pids, " " $1 " ") { sum += $2 } END { print sum + 0 }'
 }
 
 # smallest_preset_need_gib: predicted peak of the smallest preset, from `main.py estimate`, else the fallback.
@@ -350,7 +379,8 @@ http_ok() {
 
 # app_stop: stop the instance named by the PID file (verified first). Safe when nothing runs.
 app_stop() {
-  local pid state gpu_before="" free_before="" free_after="" how="SIGTERM" port
+  local pid state gpu_before="" free_before="" free_after="" how="SIGTERM" port entry
+  local -a family=() family_pids=() left=()
   find_running_app
   pid="$RUNNING_PID"
   if [ -z "$pid" ]; then
@@ -358,18 +388,20 @@ app_stop() {
     return 0
   fi
   state="$(pid_state "$pid")"
+  while IFS= read -r entry; do [ -z "$entry" ] || family+=("$entry"); done < <(app_family "$pid")
+  for entry in ${family[@]+"${family[@]}"}; do family_pids+=("${entry%%:*}"); done
   if have_nvidia_gpu; then
-    gpu_before="$(gpu_used_by_pid "$pid")"
+    gpu_before="$(gpu_used_by_pids "$pid" ${family_pids[@]+"${family_pids[@]}"})"
     free_before="$(gpu_free_mib)"
   fi
-  say "stopping $(describe_pid "$pid")${gpu_before:+, holding $gpu_before MiB of GPU memory}"
+  say "stopping $(describe_pid "$pid")${family_pids[0]+ and its ${#family_pids[@]} helper process(es) (pid ${family_pids[*]})}${gpu_before:+, holding $gpu_before MiB of GPU memory}"
   if [ "${APP_INHERIT:-0}" = 1 ]; then inherit_options "$pid" 2>/dev/null || true; fi
   port="$(pid_option "$pid" --port 2>/dev/null || true)"
   port="${port:-$APP_PORT}"
   case "$state" in
     T | t) say "pid $pid is stopped (state $state); resuming it (SIGCONT) so it can exit" ;;
   esac
-  kill -CONT "$pid" 2>/dev/null || true
+  kill -CONT "$pid" ${family_pids[@]+"${family_pids[@]}"} 2>/dev/null || true
   # Signal only once the process runs again: a SIGTERM sent while its main thread is still stopped goes to
   # another thread, and a Python main thread blocked in a wait without timeout would then never handle it.
   local resumed=$((SECONDS + 3))
@@ -386,16 +418,30 @@ app_stop() {
   fi
   remove_pid_file_if "$pid"
   say "pid $pid exited ($how)"
+  # Its helpers should be gone with it; give them a moment, then SIGKILL the ones left (verified by start time).
+  local helpers_deadline=$((SECONDS + 5))
+  while :; do
+    left=()
+    while IFS= read -r entry; do [ -z "$entry" ] || left+=("$entry"); done < <(family_alive ${family[@]+"${family[@]}"})
+    if [ ${#left[@]} -eq 0 ] || [ "$SECONDS" -ge "$helpers_deadline" ]; then break; fi
+    sleep 0.2
+  done
+  for entry in ${left[@]+"${left[@]}"}; do
+    say "helper $(describe_pid "${entry%%:*}") outlived the app; sending SIGKILL"
+    kill -KILL "${entry%%:*}" 2>/dev/null || true
+  done
   if ! wait_port_free "$port" "$PORT_FREE_TIMEOUT_S"; then
     warn "port $port is still taken by $(describe_port_holder "$port")"
   fi
   if have_nvidia_gpu; then
     local deadline=$((SECONDS + GPU_RELEASE_TIMEOUT_S))
-    while [ "$(gpu_used_by_pid "$pid")" != 0 ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.5; done
-    [ "$(gpu_used_by_pid "$pid")" = 0 ] || warn "the driver still lists pid $pid as holding GPU memory"
+    while [ "$(gpu_used_by_pids "$pid" ${family_pids[@]+"${family_pids[@]}"})" != 0 ] &&
+      [ "$SECONDS" -lt "$deadline" ]; do sleep 0.5; done
+    [ "$(gpu_used_by_pids "$pid" ${family_pids[@]+"${family_pids[@]}"})" = 0 ] ||
+      warn "the driver still lists pid $pid ${family_pids[*]} as holding GPU memory"
     free_after="$(gpu_free_mib)"
     if [ -n "$free_before" ] && [ -n "$free_after" ]; then
-      say "released GPU memory: $gpu_before MiB held by pid $pid; free on GPU $(gpu_index): $free_before -> $free_after MiB" \
+      say "released GPU memory: $gpu_before MiB held by the app's processes; free on GPU $(gpu_index): $free_before -> $free_after MiB" \
         "($((free_after - free_before)) MiB)"
     fi
   fi

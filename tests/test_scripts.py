@@ -49,6 +49,18 @@ def wait_gone(pid: int, timeout: float) -> bool:
     return True
 
 
+def children(pid: int) -> list[int]:
+    """Direct children (the app's worker and multiprocessing's resource tracker)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
+
+
 def is_app(pid: int) -> bool:
     try:
         return pid_alive(pid) and b"main.py" in Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -165,6 +177,7 @@ def test_start_refuses_second_instance_status_and_stop(app):
 
 def test_restart_replaces_a_frozen_instance(app):
     old = started(app, app.run("start_app.sh"))
+    helpers = children(old)
     os.kill(old, signal.SIGSTOP)
     began = time.monotonic()
     proc = app.run("restart.sh")
@@ -172,6 +185,7 @@ def test_restart_replaces_a_frozen_instance(app):
     new = started(app, proc)
     assert elapsed < RESTART_GOAL_S, f"restart took {elapsed:.1f}s\n{proc.stdout}"
     assert new != old and not pid_alive(old), proc.stdout
+    assert not [pid for pid in helpers if pid_alive(pid) and pid not in children(new)], proc.stdout
     assert "stopped" in proc.stdout  # it noticed the frozen state
 
 

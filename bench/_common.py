@@ -1,0 +1,52 @@
+"""Helpers shared by the bench scripts: repo import path, medians, Markdown tables, writing results."""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+RESULTS_DIR = Path(os.environ.get("I2V_BENCH_RESULTS", BENCH_DIR / "results"))
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def median(values) -> float:
+    return statistics.median(values)
+
+
+def md_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine_line() -> str:
+    try:
+        import torch
+
+        torch_part = f"torch {torch.__version__}, {torch.get_num_threads()} torch threads"
+    except Exception:  # noqa: BLE001 - torch is optional for the pure-Python benchmarks
+        torch_part = "torch not imported"
+    return (f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
+            f"{torch_part}; measured {time.strftime('%Y-%m-%d %H:%M')}. Absolute CPU times are not comparable "
+            "across machines (and this one may be shared): quote the ratios.")
+
+
+def write_result(name: str, text: str, results_dir: Path | None = None) -> Path:
+    """Write results_dir/name atomically (tmp + rename) and print the table."""
+    folder = Path(results_dir or RESULTS_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text.rstrip() + "\n", encoding="utf-8")
+    tmp.replace(path)
+    print(text)
+    print(f"\nwrote {path}")
+    return path

@@ -227,11 +227,13 @@ def test_sigterm_during_generation_exits_quickly_without_partial_video(app):
         assert not job.done(), f"generation ended before it could be interrupted: {job.status()}"
         assert time.monotonic() < deadline, "the generation never reached the denoising loop"
         time.sleep(0.2)
+    helpers = children(pid)
     os.kill(pid, signal.SIGTERM)
     began = time.monotonic()
     assert wait_gone(pid, SIGTERM_EXIT_GOAL_S + 5)
     elapsed = time.monotonic() - began
     assert elapsed < SIGTERM_EXIT_GOAL_S, f"exit took {elapsed:.1f}s after SIGTERM"
+    assert all(wait_gone(helper, 2) for helper in helpers), "the app's worker must exit with it"
     assert not app.pid_file.exists(), "the app removes its PID file at exit"
     leftovers = [p.name for p in app.outputs.rglob("*") if p.is_file()]
     assert not [n for n in leftovers if n.endswith(".mp4") or n.startswith(".partial")], leftovers

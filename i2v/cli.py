@@ -125,7 +125,16 @@ def make_service(model: str, gpus: str | None = None):
     faults = fault_counter_from_env()
     workers = [WorkerRunner(model, paths.logs_dir(), gpu=gpu, fault_counter=faults)
                for gpu in parse_gpus(gpus, nvml_gpu_count())]
-    return GenerationService(WorkerPool(workers), paths.outputs_dir())
+    return GenerationService(WorkerPool(workers), paths.outputs_dir(), paths.logs_dir(), fallback_policy_from_env())
+
+
+def fallback_policy_from_env():
+    """I2V_AUTO_FALLBACK=0 turns automatic OOM retries off; I2V_MAX_ATTEMPTS bounds them."""
+    from i2v.core.settings import AUTO_FALLBACK, MAX_ATTEMPTS
+    from i2v.runner import FallbackPolicy
+
+    auto = os.environ.get("I2V_AUTO_FALLBACK", "1" if AUTO_FALLBACK else "0").lower() not in ("0", "false", "no", "off")
+    return FallbackPolicy(auto=auto, max_attempts=int(os.environ.get("I2V_MAX_ATTEMPTS", MAX_ATTEMPTS)))
 
 
 # --- serve ------------------------------------------------------------------------------------------------

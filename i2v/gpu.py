@@ -133,3 +133,38 @@ def peak_allocated(index: int = 0) -> int:
     import torch
 
     return int(torch.cuda.max_memory_allocated(index))
+
+
+def probe_device_without_torch(index: int = 0, holder_pids: tuple[int, ...] = ()) -> DeviceInfo:
+    """For the web server, which must never create a CUDA context: NVML for the GPU, psutil for RAM.
+
+    process_used_bytes is what holder_pids (the workers) hold on that GPU, so budget_bytes is what a worker
+    may use: driver free + what the workers already hold.
+    """
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - no NVIDIA driver: report RAM
+        return _probe_cpu()
+    try:
+        if pynvml.nvmlDeviceGetCount() <= index:
+            return _probe_cpu()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        info = pynvml.nvmlDeviceGetMemoryInfo(handle)
+        name = pynvml.nvmlDeviceGetName(handle)
+        held = 0
+        try:
+            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+                if proc.pid in holder_pids and proc.usedGpuMemory:
+                    held += int(proc.usedGpuMemory)
+        except Exception:  # noqa: BLE001 - containers may hide PIDs
+            pass
+        return DeviceInfo(kind="cuda", index=index, name=name.decode() if isinstance(name, bytes) else str(name),
+                          total_bytes=int(info.total), free_bytes=int(info.free), driver_free_bytes=int(info.free),
+                          process_used_bytes=held)
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:  # noqa: BLE001
+            pass

@@ -304,13 +304,17 @@ class PhaseHooks:
 
 def configure_memory_knobs(loaded: LoadedPipeline, request: GenerationRequest) -> None:
     """Apply the request's memory knobs (VAE tiling, forward chunking, CPU offload) to the loaded pipeline."""
+    from i2v.core.memory import FORWARD_CHUNK_DIM, FORWARD_CHUNK_SIZE, VAE_TILE_SAMPLE_SIZE
+
     pipe = loaded.pipe
-    if request.vae_tiling:
+    if request.vae_tiling:   # the tile size the memory profile was traced with
         pipe.vae.enable_tiling()
+        pipe.vae.tile_sample_min_size = VAE_TILE_SAMPLE_SIZE
+        pipe.vae.tile_latent_min_size = VAE_TILE_SAMPLE_SIZE // 8
     else:
         pipe.vae.disable_tiling()
     if request.forward_chunking:
-        pipe.unet.enable_forward_chunking(chunk_size=1, dim=0)
+        pipe.unet.enable_forward_chunking(chunk_size=FORWARD_CHUNK_SIZE, dim=FORWARD_CHUNK_DIM)
     else:
         pipe.unet.disable_forward_chunking()
     if loaded.plan.device != "cuda" or request.offload == loaded.offload:

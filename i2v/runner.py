@@ -10,9 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from i2v import guard
 from i2v import pipeline as pl
 from i2v import video
 from i2v.core.request import GenerationRequest
+from i2v.core.settings import AUTO_FALLBACK, MAX_ATTEMPTS
+from i2v.core.units import format_bytes
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,89 @@ class ModelState:
 class RunOutput:
     video_path: Path
     timings: dict[str, float] = field(default_factory=dict)
+    request: GenerationRequest | None = None      # what finally ran (after fallbacks)
+    attempts: list[dict] = field(default_factory=list)   # the failed attempts before it
+    denoise_steps_run: int = 0
+
+
+@dataclass
+class FallbackPolicy:
+    auto: bool = AUTO_FALLBACK
+    max_attempts: int = MAX_ATTEMPTS
+    on_oom: Callable[[dict], None] | None = None   # called with each OOM record (the event log)
+
+
+class OutOfMemoryFailure(GenerationFailed):
+    """Out of memory with no attempt left: says what failed and carries a configuration predicted to fit."""
+
+    def __init__(self, message: str, report: dict, suggestion: dict | None):
+        super().__init__(message)
+        self.report, self.suggestion = report, suggestion
+
+    @classmethod
+    def after(cls, request: GenerationRequest, attempts: list[dict], dtype: str, device: str,
+              auto: bool) -> "OutOfMemoryFailure":
+        last = attempts[-1]
+        free = last["memory_after"].get("budget_bytes") or last["memory_after"].get("free_bytes") or 0
+        suggestion = suggest_after_oom(request, free, dtype, device)
+        where = f"out of memory during {last['phase']}"
+        tries = f" after {len(attempts)} attempts" if auto else " (automatic fallback is off)"
+        hint = (f"; predicted to fit the {format_bytes(free)} free after cleanup: {describe_request(suggestion)}"
+                if suggestion else "; nothing smaller is predicted to fit the memory free after cleanup")
+        report = {"phase": last["phase"], "requested": request.as_dict(), "attempts": attempts,
+                  "memory_before": last["memory_before"], "memory_after": last["memory_after"],
+                  "suggestion": suggestion}
+        return cls(f"{where}{tries}{hint}.", report, suggestion)
+
+
+def describe_request(values: dict) -> str:
+    parts = [f"{values['resolution']}p", f"{values['num_frames']} frames"]
+    if values.get("offload", "none") != "none":
+        parts.append(f"{values['offload']} CPU offload")
+    if values.get("vae_tiling"):
+        parts.append("VAE tiling")
+    return ", ".join(parts)
+
+
+def _memory_model(device: str):
+    from i2v.configs import load_memory_model
+    from i2v.core.memory import for_device
+
+    return for_device(load_memory_model(), device)
+
+
+def fallback_after_oom(request: GenerationRequest, phase: str, dtype: str):
+    """The next notch down; a decode-time OOM only uses notches that keep the sampled latents valid."""
+    from i2v.core import fallback
+
+    model = _memory_model("cuda")
+    if phase != "decode":
+        return fallback.next_fallback(request, model, dtype)
+    current = predict_peak(model, request, dtype)
+    for notch in fallback.DECODE_SAFE_NOTCHES:
+        step = notch(request)
+        if step is not None and predict_peak(model, step[0], dtype) < current:
+            return step
+    return None
+
+
+def predict_peak(model, request: GenerationRequest, dtype: str) -> int:
+    from i2v.core.memory import predict
+
+    return predict(model, request, dtype=dtype).peak_bytes
+
+
+def suggest_after_oom(request: GenerationRequest, free_bytes: int, dtype: str, device: str) -> dict | None:
+    """At least one notch below what failed (the prediction evidently was optimistic), then down the ladder
+    until the memory model predicts it fits free_bytes. Returned as plain values (sliders + memory knobs)."""
+    from i2v.core import fallback
+
+    model = _memory_model(device)
+    start = fallback.next_fallback(request, model, dtype)
+    if start is None:
+        return None
+    found = fallback.suggest_config(start[0], free_bytes, model, dtype)
+    return found[0].as_dict() if found else None
 
 
 class LocalRunner:
@@ -108,42 +194,107 @@ class LocalRunner:
         self.cancel_event.set()
 
     def run(self, image, request: GenerationRequest, seed: int, on_event: EventCallback | None = None,
-            out_dir: Path | None = None, out_path: Path | None = None) -> RunOutput:
-        """Sample, decode and write the MP4 (out_path, or a new name in out_dir).
+            out_dir: Path | None = None, out_path: Path | None = None,
+            policy: FallbackPolicy | None = None, clear_cancel: bool = True) -> RunOutput:
+        """Sample, decode and write the MP4 (out_path, or a new name in out_dir), inside the OOM guard.
 
-        Raises GenerationCancelled if cancel_event is set at a phase boundary or step; nothing is written then.
+        On an out-of-memory error: free memory, then (policy.auto) retry one fallback notch lower, up to
+        policy.max_attempts; a decode-time OOM keeps the latents and only re-decodes. When no attempt is left,
+        raises OutOfMemoryFailure with a configuration predicted to fit the memory measured after cleanup.
+        Raises GenerationCancelled if cancel_event is set at a phase or step; nothing is written then.
         """
+        policy = policy or FallbackPolicy()
+        if clear_cancel:   # a worker's flag is cleared by the server before it sends the job
+            self.cancel_event.clear()
         started = time.perf_counter()
         loaded = self.load()
-        marks = {"load": time.perf_counter() - started}
-        phase_start = {"t": time.perf_counter()}
-
-        def listener(phase: str, index: int, total: int) -> None:
-            if self.cancel_event.is_set():
-                raise GenerationCancelled(f"cancelled during {phase}")
-            if phase == "denoise" and index == 1:
-                marks["encode"] = time.perf_counter() - phase_start["t"]
-                phase_start["t"] = time.perf_counter()
+        job = _JobTrace(self.cancel_event, on_event)
+        job.marks["load"] = time.perf_counter() - started
+        attempts: list[dict] = []
+        current, latents = request, None
+        while True:
             if on_event is not None:
-                on_event(phase, index, total)
-
-        try:
-            latents = pl.sample_latents(loaded, image, request, seed, listener)
-            if self.cancel_event.is_set():
-                raise GenerationCancelled("cancelled after denoising")
-            marks["denoise"] = time.perf_counter() - phase_start["t"]
-            phase_start["t"] = time.perf_counter()
-            frames = pl.decode_frames(loaded, latents, request, listener)
-            marks["decode"] = time.perf_counter() - phase_start["t"]
-        except BaseException:
-            pl.release_after_failure(loaded)
-            raise
+                on_event("attempt", len(attempts) + 1, policy.max_attempts)
+            failure = None
+            try:
+                frames, latents = self._attempt(loaded, image, current, seed, job, latents)
+            except GenerationCancelled:
+                pl.release_after_failure(loaded)
+                raise
+            except Exception as exc:  # noqa: BLE001 - only OOMs are handled; the rest re-raised below
+                pl.release_after_failure(loaded)
+                if not guard.is_oom_exception(exc):
+                    raise
+                failure = {"phase": job.phase, "error": f"{type(exc).__name__}: {exc}",
+                           "memory_before": guard.read_memory()}
+                if job.phase != "decode":
+                    latents = None
+            if failure is None:
+                break
+            # Outside the except block, so the traceback no longer pins the failed tensors.
+            failure["memory_after"] = guard.free_after_oom(loaded)
+            attempts.append({"attempt": len(attempts) + 1, "request": current.as_dict(), **failure})
+            log.warning("OOM during %s (attempt %d): %s", failure["phase"], len(attempts), failure["error"])
+            next_request = None
+            if policy.auto and len(attempts) < policy.max_attempts:
+                next_request = fallback_after_oom(current, failure["phase"], self.memory_dtype(loaded))
+            if next_request is None:
+                raise OutOfMemoryFailure.after(current, attempts, self.memory_dtype(loaded), loaded.plan.device,
+                                               policy.auto)
+            current, description = next_request
+            attempts[-1]["fallback"] = description
+            if policy.on_oom is not None:
+                policy.on_oom(attempts[-1])
         loaded.hooks.start(None, 0)
         if self.cancel_event.is_set():
             raise GenerationCancelled("cancelled before saving")
         if on_event is not None:
             on_event("save", 0, 0)
         save_started = time.perf_counter()
-        path = video.write_video(frames, request.fps, out_dir=out_dir, out_path=out_path)
-        marks["save"] = time.perf_counter() - save_started
-        return RunOutput(video_path=path, timings={k: round(v, 3) for k, v in marks.items()})
+        path = video.write_video(frames, current.fps, out_dir=out_dir, out_path=out_path)
+        job.marks["save"] = time.perf_counter() - save_started
+        return RunOutput(video_path=path, timings={k: round(v, 3) for k, v in job.marks.items()},
+                         request=current, attempts=attempts, denoise_steps_run=job.counts.get("denoise", 0))
+
+    def _attempt(self, loaded, image, request, seed, job: "_JobTrace", latents):
+        """One try: sample (unless latents survived a decode-time OOM), then decode."""
+        job.start_phase()
+        if latents is None:
+            latents = pl.sample_latents(loaded, image, request, seed, job.listener)
+            if self.cancel_event.is_set():
+                raise GenerationCancelled("cancelled after denoising")
+            job.mark("denoise")
+        job.phase = "decode"
+        frames = pl.decode_frames(loaded, latents, request, job.listener)
+        job.mark("decode")
+        return frames, latents
+
+    @staticmethod
+    def memory_dtype(loaded) -> str:
+        return "fp16" if loaded.plan.dtype == "float16" else "fp32"
+
+
+class _JobTrace:
+    """Per-job bookkeeping shared by the attempts: current phase, phase counts, timings, cancel checks."""
+
+    def __init__(self, cancel_event, on_event: EventCallback | None):
+        self.cancel_event, self.on_event = cancel_event, on_event
+        self.phase, self.counts, self.marks = "start", {}, {}
+        self._t = time.perf_counter()
+
+    def start_phase(self) -> None:
+        self._t = time.perf_counter()
+
+    def mark(self, name: str) -> None:
+        self.marks[name] = self.marks.get(name, 0.0) + time.perf_counter() - self._t
+        self._t = time.perf_counter()
+
+    def listener(self, phase: str, index: int, total: int) -> None:
+        if self.cancel_event.is_set():
+            raise GenerationCancelled(f"cancelled during {phase}")
+        if phase == "denoise" and index == 1:
+            self.mark("encode")
+        self.phase = phase
+        self.counts[phase] = self.counts.get(phase, 0) + 1
+        if self.on_event is not None:
+            self.on_event(phase, index, total)

@@ -10,7 +10,7 @@ import logging
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -18,17 +18,22 @@ from typing import Any, Callable
 from i2v import video
 from i2v.core.request import GenerationRequest, RequestError, build_request
 from i2v.core.settings import MAX_SEED
-from i2v.runner import GenerationCancelled, GenerationFailed, LocalRunner
+from i2v.advisor import Advisor
+from i2v.runner import FallbackPolicy, GenerationCancelled, GenerationFailed, LocalRunner, OutOfMemoryFailure
 
 log = logging.getLogger(__name__)
 
 # Share of the progress bar given to each phase (denoising dominates real runs).
-PROGRESS_SPANS = {"text_encode": (0.0, 0.02), "image_encode": (0.02, 0.05), "denoise": (0.05, 0.90), "decode": (0.90, 0.98)}
-PHASE_LABELS = {"text_encode": "Encoding prompt", "image_encode": "Encoding image", "denoise": "Denoising",
+PROGRESS_SPANS = {"attempt": (0.0, 0.0), "text_encode": (0.0, 0.02), "image_encode": (0.02, 0.05), "denoise": (0.05, 0.90), "decode": (0.90, 0.98)}
+PHASE_LABELS = {"attempt": "Out of memory: retrying with less (attempt)", "text_encode": "Encoding prompt", "image_encode": "Encoding image", "denoise": "Denoising",
                 "decode": "Decoding frames", "save": "Writing MP4"}
 
 
 PHASE_UNITS = {"denoise": "steps", "decode": "chunks", "text_encode": "calls", "image_encode": "calls"}
+
+
+OOM_LOG_NAME = "oom.jsonl"
+RESERVED_WARNING_SHARE = 0.8
 
 
 class BusyError(RuntimeError):
@@ -64,6 +69,8 @@ class GenerationResult:
     adjustments: list[dict] = field(default_factory=list)
     attempts: int = 1
     banner: str | None = None
+    fallbacks: list[str] = field(default_factory=list)
+    denoise_steps_run: int = 0
 
     def info(self) -> dict[str, Any]:
         """The JSON info object returned by the API and written to the sidecar."""
@@ -75,10 +82,32 @@ class GenerationResult:
             "timings_s": self.timings,
             "adjustments": self.adjustments,
             "attempts": self.attempts,
+            "fallbacks": self.fallbacks,
+            "denoise_steps_run": self.denoise_steps_run,
             "load_report": self.load_report,
             "warning": self.banner,
             "created": datetime.now().isoformat(timespec="seconds"),
         }
+
+
+def memory_figures(snapshot: dict) -> dict:
+    """Plain GiB figures for the UI/API from a DeviceInfo dict, with the >80% reserved warning."""
+    gib = 2**30
+    total = snapshot.get("total_bytes") or 0
+    reserved = snapshot.get("torch_reserved_bytes") or 0
+    figures = {
+        "device": snapshot.get("kind"), "name": snapshot.get("name"),
+        "total_gib": round(total / gib, 2),
+        "free_gib": round((snapshot.get("free_bytes") or 0) / gib, 2),
+        "used_gib": round((total - (snapshot.get("driver_free_bytes") or 0)) / gib, 2),
+        "allocated_gib": round((snapshot.get("torch_allocated_bytes") or 0) / gib, 2),
+        "reserved_gib": round(reserved / gib, 2),
+        "process_gib": round((snapshot.get("process_used_bytes") or 0) / gib, 2),
+    }
+    if total and reserved > RESERVED_WARNING_SHARE * total:
+        figures["warning"] = (f"PyTorch holds {reserved / gib:.1f} GiB reserved (over "
+                              f"{RESERVED_WARNING_SHARE:.0%} of {total / gib:.1f} GiB): clear the cache or unload")
+    return figures
 
 
 def progress_fraction(phase: str, index: int, total: int) -> float:
@@ -104,9 +133,13 @@ def load_image(path: str | Path):
 
 
 class GenerationService:
-    def __init__(self, runner: LocalRunner, outputs_dir: Path):
+    def __init__(self, runner: LocalRunner, outputs_dir: Path, logs_dir: Path | None = None,
+                 policy: FallbackPolicy | None = None):
         self.runner = runner
         self.outputs_dir = Path(outputs_dir).resolve()
+        self.logs_dir = Path(logs_dir).resolve() if logs_dir else None
+        self.policy = policy or FallbackPolicy()
+        self.advisor = Advisor(holder_pids=getattr(runner, "pids", lambda: ()))
         self._slots = threading.BoundedSemaphore(runner.capacity)
         self._active = 0
         self._active_lock = threading.Lock()
@@ -129,6 +162,51 @@ class GenerationService:
         self.runner.cancel()
         log.info("cancel requested")
         return True
+
+    # --- memory ------------------------------------------------------------------------------------------
+    def device_info(self) -> dict:
+        return self.advisor.device_info()
+
+    def presets_status(self, image_size: tuple[int, int] | None = None) -> dict:
+        return self.advisor.presets_status(image_size)
+
+    def estimate(self, values: dict, image_size: tuple[int, int] | None = None) -> dict:
+        return self.advisor.estimate(values, image_size)
+
+    def memory(self) -> dict:
+        """Current figures: the device as the server sees it, plus each worker's own view when it is idle."""
+        device = self.advisor.device()
+        figures = memory_figures(device.as_dict())
+        workers = self._query_workers("memory")
+        if workers:
+            figures["workers"] = [memory_figures(w) if w else {"busy": True} for w in workers]
+        return figures
+
+    def clear_cache(self) -> dict:
+        """gc + empty_cache in the worker(s); before/after figures (RAM on a machine without a GPU)."""
+        results = self._query_workers("clear_cache")
+        if not results or all(r is None for r in results):
+            return {"cleared": False, "message": "a generation is running; try again when it finishes",
+                    **self.memory()}
+        result = next(r for r in results if r is not None)
+        return {"cleared": True, **result, "after": self.memory()}
+
+    def unload(self) -> dict:
+        """Unload the model and free everything by replacing the worker process (or dropping the pipeline)."""
+        if self.is_busy():
+            return {"unloaded": False, "message": "a generation is running; press Stop first"}
+        before = self.memory()
+        released = self.runner.unload() or 0
+        return {"unloaded": True, "released_bytes": released, "released_gib": round(released / 2**30, 2),
+                "before": before, "after": self.memory()}
+
+    def _query_workers(self, action: str) -> list[dict | None]:
+        query = getattr(self.runner, "query", None)
+        if query is not None:
+            return query(action)
+        from i2v import gpu
+
+        return [gpu.clear_cache() if action == "clear_cache" else gpu.memory_snapshot()]
 
     # --- generating --------------------------------------------------------------------------------------
     def generate(self, image, values: dict[str, Any], progress: Callable[[ProgressUpdate], None] | None = None,
@@ -155,15 +233,28 @@ class GenerationService:
     def _generate_locked(self, image, request, progress, out_path) -> GenerationResult:
         seed = resolve_seed(request.seed)
         request = request.replace(seed=seed)
+        asked = request
+        adjustments = []
+        if not self._is_tiny_model():
+            request, found = self.advisor.clamp(request)
+            adjustments = [asdict(a) for a in found]
+            for adjustment in found:
+                log.info("adjusted %s", adjustment)
         log.info("generate: %s", json.dumps(request.as_dict(), ensure_ascii=False))
 
         def on_event(phase: str, index: int, total: int) -> None:
+            if phase == "attempt" and index == 1:
+                return
             if progress is not None:
                 progress(ProgressUpdate(phase, index, total, progress_fraction(phase, index, total)))
 
         started = time.perf_counter()
         try:
-            output = self.runner.run(image, request, seed, on_event, out_dir=self.outputs_dir, out_path=out_path)
+            output = self.runner.run(image, request, seed, on_event, out_dir=self.outputs_dir, out_path=out_path,
+                                     policy=self.policy)
+        except OutOfMemoryFailure as exc:
+            self._log_ooms(exc.report.get("attempts", []), outcome="failed", suggestion=exc.suggestion)
+            raise
         except (GenerationCancelled, RequestError):
             raise
         except GenerationFailed:
@@ -172,16 +263,47 @@ class GenerationService:
             log.exception("generation failed")
             raise GenerationFailed(f"generation failed: {type(exc).__name__}: {exc}. Details are in logs/.") from exc
         path = output.video_path
+        if output.attempts:
+            self._log_ooms(output.attempts, outcome=f"recovered by attempt {len(output.attempts) + 1}")
+        fallbacks = [a.get("fallback") for a in output.attempts if a.get("fallback")]
+        request = output.request or request
+        adjustments += [{"field": k, "asked": v, "got": getattr(request, k), "reason": "out-of-memory fallback"}
+                        for k, v in asked.as_dict().items() if getattr(request, k) != v
+                        and not any(a["field"] == k for a in adjustments)]
         timings = {**output.timings, "total": round(time.perf_counter() - started, 3)}
         state = self.runner.state()
         result = GenerationResult(
             video_path=path, sidecar_path=video.sidecar_path(path), request=request, seed=seed,
             model=(state.report or {}).get("model", state.spec), timings=timings, load_report=state.report,
-            banner=state.banner,
+            banner=state.banner, adjustments=adjustments, attempts=len(output.attempts) + 1, fallbacks=fallbacks,
+            denoise_steps_run=output.denoise_steps_run,
         )
         video.write_json_atomic(result.sidecar_path, result.info())
         log.info("wrote %s in %.2fs", path, timings["total"])
         return result
+
+    def _is_tiny_model(self) -> bool:
+        """The memory model describes the full-size I2VGen-XL; the tiny test model is not clamped by it."""
+        state = self.runner.state()
+        return state.spec == "tiny" or (state.report or {}).get("kind") == "tiny"
+
+    def _log_ooms(self, attempts: list[dict], outcome: str, suggestion: dict | None = None) -> None:
+        """Append each OOM of a job to logs/oom.jsonl (time, phase, request, memory, suggestion, outcome)."""
+        if self.logs_dir is None:
+            return
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.logs_dir / OOM_LOG_NAME, "a", encoding="utf-8") as handle:
+            for index, attempt in enumerate(attempts):
+                last = index == len(attempts) - 1
+                record = {
+                    "time": datetime.now().isoformat(timespec="seconds"), "phase": attempt.get("phase"),
+                    "attempt": attempt.get("attempt"), "request": attempt.get("request"),
+                    "error": attempt.get("error"), "memory_before": attempt.get("memory_before"),
+                    "memory_after": attempt.get("memory_after"),
+                    "suggestion": suggestion if last else attempt.get("fallback"),
+                    "outcome": outcome if last else f"retried with: {attempt.get('fallback')}",
+                }
+                handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
 
     # --- history -----------------------------------------------------------------------------------------
     def history(self, limit: int = 50) -> list[dict]:

@@ -69,7 +69,7 @@ def _slider(setting: Setting, **kwargs) -> gr.Slider:
 
 def _textbox(setting: Setting, lines: int) -> gr.Textbox:
     return gr.Textbox(value=setting.default, label=t(f"setting_{setting.name}"),
-                      info=t(f"setting_{setting.name}_help"), lines=lines)
+                      info=t(f"setting_{setting.name}_help"), lines=lines, elem_id=f"i2v-{setting.name}")
 
 
 def status_markdown(state: dict) -> str:
@@ -93,7 +93,8 @@ def values_text(values: dict, lang: str) -> str:
     from i2v.i18n import EN, ZH
 
     labels = ZH if lang == "zh" else EN
-    return ", ".join(f"{labels.get(f'setting_{k}', k)} {v}" for k, v in values.items())
+    shown = {k: v for k, v in values.items() if k in PRESET_FIELDS} or values
+    return ", ".join(f"{labels.get(f'setting_{k}', k)} {v}" for k, v in shown.items())
 
 
 def adjustment_text(adj: dict, lang: str) -> str:

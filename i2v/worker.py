@@ -73,7 +73,10 @@ class RunMsg:
     seed: int
     out_dir: str | None
     out_path: str | None
-    faults: dict                        # kind -> (phase | None, occurrence within this attempt)
+    faults: dict                        # kind -> (phase | None, occurrence within this job / attempt)
+    always_faults: frozenset = frozenset()
+    auto_fallback: bool = True
+    max_attempts: int = 4
 
 
 @dataclass(frozen=True)
@@ -93,13 +96,28 @@ class DoneMsg:
     video_path: str
     timings: dict
     state: dict
+    request: dict
+    attempts: list
+    denoise_steps_run: int
+
+
+@dataclass(frozen=True)
+class QueryMsg:
+    action: str                         # memory | clear_cache
+
+
+@dataclass(frozen=True)
+class ReplyMsg:
+    data: dict
 
 
 @dataclass(frozen=True)
 class ErrorMsg:
-    kind: str                           # cancelled | request | failed
+    kind: str                           # cancelled | request | failed | oom
     message: str
     state: dict
+    report: dict | None = None          # oom: what failed, memory before/after, attempts, suggestion
+    suggestion: dict | None = None
 
 
 class WorkerLost(GenerationFailed):
@@ -154,6 +172,16 @@ def worker_main(conn, cancel_event, model_spec: str, gpu: str | None, logs_dir: 
             _load(conn, runner)
         elif isinstance(message, RunMsg):
             _run(conn, runner, message)
+        elif isinstance(message, QueryMsg):
+            conn.send(ReplyMsg(_query(message.action)))
+
+
+def _query(action: str) -> dict:
+    from i2v import gpu
+
+    if action == "clear_cache":
+        return gpu.clear_cache()
+    return gpu.memory_snapshot()
 
 
 def _setup_worker_logging(logs_dir: Path) -> None:
@@ -178,13 +206,20 @@ def _load(conn, runner) -> None:
 
 
 def _run(conn, runner, message: RunMsg) -> None:
-    counts: dict[str, int] = {}
+    from i2v.runner import FallbackPolicy, OutOfMemoryFailure
+
+    job_counts: dict[str, int] = {}
+    attempt_counts: dict[str, int] = {}
 
     def on_event(phase: str, index: int, total: int) -> None:
         conn.send(EventMsg(phase, index, total))          # heartbeat first, so the server counts it
+        if phase == "attempt":
+            attempt_counts.clear()
         if phase in fault_rules.PHASES:
-            counts[phase] = counts.get(phase, 0) + 1
-            for kind in fault_rules.should_fire(message.faults, counts, phase):
+            job_counts[phase] = job_counts.get(phase, 0) + 1
+            attempt_counts[phase] = attempt_counts.get(phase, 0) + 1
+            for kind in fault_rules.should_fire(message.faults, job_counts, attempt_counts, phase,
+                                                message.always_faults):
                 _fire(kind, phase)
 
     try:
@@ -192,8 +227,12 @@ def _run(conn, runner, message: RunMsg) -> None:
             conn.send(EventMsg("load", 0, 0))
         output = runner.run(message.image, message.request, message.seed, on_event,
                             out_dir=Path(message.out_dir) if message.out_dir else None,
-                            out_path=Path(message.out_path) if message.out_path else None)
-        conn.send(DoneMsg(str(output.video_path), output.timings, runner.state().as_dict()))
+                            out_path=Path(message.out_path) if message.out_path else None,
+                            policy=FallbackPolicy(message.auto_fallback, message.max_attempts), clear_cancel=False)
+        conn.send(DoneMsg(str(output.video_path), output.timings, runner.state().as_dict(),
+                          output.request.as_dict(), output.attempts, output.denoise_steps_run))
+    except OutOfMemoryFailure as exc:
+        conn.send(ErrorMsg("oom", str(exc), runner.state().as_dict(), exc.report, exc.suggestion))
     except GenerationCancelled as exc:
         conn.send(ErrorMsg("cancelled", str(exc), runner.state().as_dict()))
     except RequestError as exc:
@@ -342,16 +381,36 @@ class WorkerRunner:
         with self._io:
             return self._kill("unload requested")
 
+    def query(self, action: str) -> dict | None:
+        """Memory figures (or clear the cache) inside the worker; None while a job holds the worker."""
+        if not self._io.acquire(blocking=False):
+            return None
+        try:
+            self._ensure_started()
+            self._conn.send(QueryMsg(action))
+            reply = self._converse(None)
+            return reply.data if isinstance(reply, ReplyMsg) else None
+        finally:
+            self._io.release()
+
     def run(self, image, request: GenerationRequest, seed: int, on_event: EventCallback | None = None,
-            out_dir: Path | None = None, out_path: Path | None = None) -> RunOutput:
+            out_dir: Path | None = None, out_path: Path | None = None, policy=None) -> RunOutput:
+        from i2v.runner import FallbackPolicy, OutOfMemoryFailure
+
+        policy = policy or FallbackPolicy()
         with self._io:
             self._ensure_started()
             self.cancel_event.clear()
             self._conn.send(RunMsg(image, request, seed, str(out_dir) if out_dir else None,
-                                   str(out_path) if out_path else None, self.faults.plan_for_attempt()))
+                                   str(out_path) if out_path else None, self.faults.plan_for_attempt(),
+                                   self.faults.always_kinds(), policy.auto, policy.max_attempts))
             reply = self._converse(on_event)
         if isinstance(reply, DoneMsg):
-            return RunOutput(video_path=Path(reply.video_path), timings=reply.timings)
+            return RunOutput(video_path=Path(reply.video_path), timings=reply.timings,
+                             request=GenerationRequest(**reply.request), attempts=reply.attempts,
+                             denoise_steps_run=reply.denoise_steps_run)
+        if reply.kind == "oom":
+            raise OutOfMemoryFailure(reply.message, reply.report or {}, reply.suggestion)
         if reply.kind == "cancelled":
             raise GenerationCancelled(reply.message)
         if reply.kind == "request":
@@ -388,6 +447,8 @@ class WorkerRunner:
                     if on_event is not None and message.phase != "load":
                         on_event(message.phase, message.index, message.total)
                     continue
+                if isinstance(message, ReplyMsg):
+                    return message
                 if isinstance(message, (StateMsg, DoneMsg, ErrorMsg)):
                     self._state = ModelState(**message.state)
                     return message
@@ -447,6 +508,12 @@ class WorkerPool:
 
     def unload(self) -> int:
         return sum(worker.unload() for worker in self.workers)
+
+    def query(self, action: str) -> list[dict | None]:
+        return [worker.query(action) for worker in self.workers]
+
+    def pids(self) -> tuple[int, ...]:
+        return tuple(w.pid for w in self.workers if w.pid)
 
     def run(self, *args, **kwargs) -> RunOutput:
         worker = self._idle.get()

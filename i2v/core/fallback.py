@@ -91,6 +91,8 @@ def sequential_offload_notch(r: GenerationRequest):
 
 LADDER: tuple[Notch, ...] = (decode_notch, model_offload_notch, forward_chunking_notch, frames_notch,
                              resolution_notch, sequential_offload_notch)
+# After a decode-time OOM the latents are kept: only notches that do not change what was sampled apply.
+DECODE_SAFE_NOTCHES: tuple[Notch, ...] = (decode_notch, model_offload_notch, sequential_offload_notch)
 
 
 def next_fallback(request: GenerationRequest, model: MemoryModel, dtype: str = "fp16"):

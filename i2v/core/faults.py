@@ -62,6 +62,9 @@ class FaultCounter:
                     plan[spec.kind] = (spec.phase, remaining)
         return plan
 
+    def always_kinds(self) -> frozenset:
+        return frozenset(spec.kind for spec in self.specs if spec.always)
+
     def record(self, phase: str) -> None:
         """Count one occurrence of phase; one-shot faults whose occurrence is reached are marked fired."""
         self.seen[phase] = self.seen.get(phase, 0) + 1
@@ -70,10 +73,13 @@ class FaultCounter:
                 self.fired.add(spec.kind)
 
 
-def should_fire(plan: dict[str, tuple[str | None, int]], counts: dict[str, int], phase: str) -> list[str]:
-    """Inside an attempt: the fault kinds to fire now, given this attempt's per-phase counts (already updated)."""
+def should_fire(plan: dict[str, tuple[str | None, int]], job_counts: dict[str, int],
+                attempt_counts: dict[str, int], phase: str, always_kinds: frozenset = frozenset()) -> list[str]:
+    """Inside a job: the fault kinds to fire now. One-shot faults count occurrences over the job (the server
+    already subtracted what it saw before); `always` faults count within the current attempt."""
     kinds = []
     for kind, (fault_phase, occurrence) in plan.items():
+        counts = attempt_counts if kind in always_kinds else job_counts
         if fault_phase is None:
             if sum(counts.values()) == 1:
                 kinds.append(kind)

@@ -99,3 +99,7 @@ def markdown_table() -> str:
             allowed = "text"
         rows.append(f"| `{s.name}` | `{s.default!r}` | {allowed} | {s.help} |")
     return "\n".join(rows)
+
+# OOM guard: retry down the fallback ladder automatically, at most this many attempts in all.
+AUTO_FALLBACK = True
+MAX_ATTEMPTS = 4

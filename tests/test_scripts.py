@@ -112,8 +112,13 @@ class App:
         self.pid()
         for pid in self.known_pids:
             if is_app(pid):
-                os.kill(pid, signal.SIGCONT)
-                os.kill(pid, signal.SIGKILL)
+                helpers = children(pid)  # the worker would otherwise outlive a SIGKILLed server
+                for victim in (pid, *helpers):
+                    try:
+                        os.kill(victim, signal.SIGCONT)
+                        os.kill(victim, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
                 wait_gone(pid, 10)
 
 

@@ -34,7 +34,11 @@ def machine_line() -> str:
         torch_part = f"torch {torch.__version__}, {torch.get_num_threads()} torch threads"
     except Exception:  # noqa: BLE001 - torch is optional for the pure-Python benchmarks
         torch_part = "torch not imported"
-    return (f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
+    try:
+        load = "load average " + " / ".join(f"{x:.1f}" for x in os.getloadavg()) + " (1/5/15 min)"
+    except OSError:
+        load = "load average unknown"
+    return (f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, {load}, Python {platform.python_version()}, "
             f"{torch_part}; measured {time.strftime('%Y-%m-%d %H:%M')}. Absolute CPU times are not comparable "
             "across machines (and this one may be shared): quote the ratios.")
 

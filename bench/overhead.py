@@ -31,7 +31,7 @@ from _common import machine_line, md_table, median, write_result  # noqa: E402
 TARGET_RATIO = 1.05
 SEED = 1234
 IMAGE_SIZE = (640, 480)          # 4:3 input
-VALUES = dict(prompt="a red ball rolling across a table", resolution=256, num_frames=8, num_inference_steps=4,
+VALUES = dict(prompt="a red ball rolling across a table", resolution=256, num_frames=8, num_inference_steps=2,
               seed=SEED)
 
 
@@ -114,7 +114,7 @@ def profile_text(fn, image, label: str, limit: int = 18) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (each runs all three paths)")
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds (each runs all three paths)")
     parser.add_argument("--profile", action="store_true", help="add cProfile listings even within the target")
     parser.add_argument("--no-worker", action="store_true", help="skip the worker-process path")
     parser.add_argument("--threads", type=int, default=1,

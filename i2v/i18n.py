@@ -115,6 +115,7 @@ MESSAGES = {
         "unloaded": "Model unloaded; it loads again on the next generation.",
         "memory_warning": "⚠️ {warning}",
         "before": "before",
+        "now": "now",
         "after": "after",
         "history_empty": "No outputs yet.",
         "history_pick_first": "Choose an output first.",
@@ -129,6 +130,9 @@ MESSAGES = {
         "timings": "Timings (s)",
         "seed": "Seed",
         "created": "Created",
+        "metric_free": "free", "metric_driver_free": "driver free", "metric_reserved": "PyTorch reserved",
+        "metric_allocated": "PyTorch allocated", "metric_used": "used", "metric_process": "workers hold",
+        "metric_total": "total", "metric_released": "released",
     },
     "zh": {
         "stopped": "已停止：生成已取消，未保存任何文件。",
@@ -150,6 +154,7 @@ MESSAGES = {
         "unloaded": "模型已卸载；下次生成时会重新加载。",
         "memory_warning": "⚠️ {warning}",
         "before": "清理前",
+        "now": "当前",
         "after": "清理后",
         "history_empty": "还没有输出。",
         "history_pick_first": "请先选择一个输出。",
@@ -164,6 +169,9 @@ MESSAGES = {
         "timings": "耗时（秒）",
         "seed": "种子",
         "created": "创建时间",
+        "metric_free": "可用", "metric_driver_free": "驱动空闲", "metric_reserved": "PyTorch 保留",
+        "metric_allocated": "PyTorch 已分配", "metric_used": "已用", "metric_process": "工作进程占用",
+        "metric_total": "总量", "metric_released": "已释放",
     },
 }
 

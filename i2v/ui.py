@@ -14,7 +14,7 @@ import gradio as gr
 
 from i2v import video
 from i2v.core.settings import SETTINGS_BY_NAME, Setting
-from i2v.i18n import I18N, lang_of, t, text
+from i2v.i18n import I18N, MESSAGES, lang_of, t, text
 from i2v.runner import GenerationCancelled
 from i2v.service import PHASE_LABELS as PHASE_NAMES
 from i2v.service import BusyError, GenerationFailed, GenerationService, ProgressUpdate, RequestError
@@ -93,7 +93,8 @@ def values_text(values: dict, lang: str) -> str:
     from i2v.i18n import EN, ZH
 
     labels = ZH if lang == "zh" else EN
-    shown = {k: v for k, v in values.items() if k in PRESET_FIELDS} or values
+    shown = {k: values[k] for k in ("resolution", "num_frames", "num_inference_steps", "fps", "guidance_scale")
+             if k in values} or values
     return ", ".join(f"{labels.get(f'setting_{k}', k)} {v}" for k, v in shown.items())
 
 
@@ -106,6 +107,8 @@ def adjustment_text(adj: dict, lang: str) -> str:
 
 
 def estimate_markdown(estimate: dict | None, lang: str) -> str:
+    if estimate and estimate.get("error"):
+        return f"⚠️ {estimate['error']}"
     if not estimate or estimate.get("peak_gib") is None:
         return text(lang, "estimate_unavailable")
     line = text(lang, "estimate", peak=float(estimate["peak_gib"]), available=float(estimate.get("available_gib") or 0),
@@ -142,17 +145,32 @@ def _figures(data) -> dict[str, float]:
     return out
 
 
+def _snapshots(data: dict) -> tuple[dict, dict]:
+    """(before, after) byte figures from the service's answers: flat figures (memory), before/after dicts
+    (unload), or paired keys like free_before_bytes / free_after_bytes next to an 'after' dict (clear_cache)."""
+    flat = _figures(data)
+    paired_before = {k[:-7]: v for k, v in flat.items() if k.endswith("_before")}
+    paired_after = {k[:-6]: v for k, v in flat.items() if k.endswith("_after")}
+    if paired_before or paired_after:
+        total = _figures(data.get("after") if isinstance(data.get("after"), dict) else {}).get("total")
+        if total:
+            paired_after["total"] = total
+        return paired_before, paired_after
+    if isinstance(data.get("before"), dict) or isinstance(data.get("after"), dict):
+        return _figures(data.get("before")), _figures(data.get("after"))
+    return {}, flat
+
+
 def memory_html(data: dict | None, lang: str) -> str:
     """Before/after bars (or one snapshot) as accessible HTML: every bar also has its number as text."""
     if not data:
         return ""
-    if "before" in data or "after" in data:
-        snapshots = [(text(lang, "before"), "i2v-before", _figures(data.get("before"))),
-                     (text(lang, "after"), "i2v-after", _figures(data.get("after")))]
-    else:
-        snapshots = [(text(lang, "after"), "i2v-after", _figures(data))]
-    total = max((s.get("total", 0) for _, _, s in snapshots), default=0) or max(
-        (v for _, _, s in snapshots for v in s.values()), default=0) or 1
+    before, after = _snapshots(data)
+    snapshots = [(text(lang, "before"), "i2v-before", before),
+                 (text(lang, "after" if before else "now"), "i2v-after", after)]
+    snapshots = [s for s in snapshots if s[2]]
+    total = max((s.get("total", 0) for _, _, s in snapshots), default=0)
+    scale = total or max((v for _, _, s in snapshots for v in s.values()), default=0) or 1
     rows = []
     metrics = [m for m in dict.fromkeys(k for _, _, s in snapshots for k in s) if m != "total"]
     for metric in metrics:
@@ -160,15 +178,18 @@ def memory_html(data: dict | None, lang: str) -> str:
             if metric not in figures:
                 continue
             value = figures[metric]
-            pct = max(0.0, min(100.0, 100.0 * value / total))
-            label = f"{html.escape(metric.replace('_', ' '))} ({html.escape(name)})"
+            pct = max(0.0, min(100.0, 100.0 * value / scale))
+            label = html.escape(f"{text(lang, 'metric_' + metric) if 'metric_' + metric in MESSAGES['en'] else metric.replace('_', ' ')} ({name})")
             rows.append(f'<span>{label}</span><div class="i2v-bar" role="img" aria-label="{label}: {gib(value)}">'
                         f'<span class="{css}" style="width:{pct:.1f}%"></span></div><span>{gib(value)}</span>')
-    head = ""
-    if data.get("warning"):
-        head = f"<p>{html.escape(text(lang, 'memory_warning', warning=data['warning']))}</p>"
-    totals = f"<p>total {gib(total)}</p>" if total > 1 else ""
-    return f'{head}<div class="i2v-bars">{"".join(rows)}</div>{totals}'
+    notes = []
+    for source in (data, data.get("after") if isinstance(data.get("after"), dict) else {}):
+        for key in ("message", "warning"):
+            if source.get(key):
+                notes.append(f"<p>⚠️ {html.escape(str(source[key]))}</p>")
+    if total:
+        notes.append(f"<p>{html.escape(text(lang, 'metric_total'))}: {gib(total)}</p>")
+    return f'<div class="i2v-bars">{"".join(rows)}</div>{"".join(dict.fromkeys(notes))}'
 
 
 def history_label(entry: dict) -> str:
@@ -236,7 +257,7 @@ def preset_choices(status: dict, lang: str) -> list[tuple[str, str]]:
     choices = []
     for p in status.get("presets", []):
         star = "★ " if p["name"] == status.get("recommended") else ""
-        extra = [s for s in (p.get("status"),) if s]
+        extra = [s for s in (p.get("status_label") or p.get("status"),) if s]
         if p.get("peak_gib") is not None:
             extra.append(f"{float(p['peak_gib']):.1f} GiB")
         if p.get("seconds_estimate"):
@@ -473,7 +494,7 @@ def build_ui(service: GenerationService) -> gr.Blocks:
                         notice = gr.Markdown(elem_id="i2v-notice")
                         use_button = gr.Button(t("use_settings"), visible=False, elem_id="i2v-use-settings")
                         suggestion = gr.State({})
-                        info = gr.JSON(label=t("info"), elem_id="i2v-info")
+                        info = gr.JSON(label=t("info"), elem_id="i2v-info", max_height=360)
                         with gr.Accordion(t("load_report"), open=False):
                             report = gr.Markdown(report_markdown(service.model_state()))
                     with gr.Column(scale=3, elem_id="i2v-device-panel"):
@@ -505,8 +526,11 @@ def build_ui(service: GenerationService) -> gr.Blocks:
         light = dict(concurrency_limit=None, show_progress="hidden")
         sliders = [resolution, num_frames, fps, steps, guidance]
         inputs = [image, prompt, negative_prompt, resolution, num_frames, fps, steps, guidance, seed]
-        generate_button.click(generate, inputs=inputs, outputs=[video_out, info], api_name="generate").then(
-            after_generate, outputs=[notice, use_button, suggestion, history_pick], api_name=False, **light)
+        generating = generate_button.click(generate, inputs=inputs, outputs=[video_out, info], api_name="generate")
+        # Gradio 6 runs .then() only after a success; .failure() covers errors (stop, OOM, bad input).
+        after = dict(fn=after_generate, outputs=[notice, use_button, suggestion, history_pick], api_name=False, **light)
+        generating.then(**after)
+        generating.failure(**after)
         stop_button.click(cancel, outputs=[stop_message], api_name="cancel", concurrency_limit=None)
         use_button.click(use_suggestion, inputs=[suggestion], outputs=sliders, api_name=False, **light)
         timer = gr.Timer(STATUS_REFRESH_S)

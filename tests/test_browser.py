@@ -118,8 +118,12 @@ def toast_text(page) -> str:
 def test_generate_shows_progress_then_a_playable_video(browser, app, image):
     page = open_page(browser, app.url)
     # the estimate line reacts to the sliders; the preset list is filled from the service
-    page.locator("#i2v-estimate").wait_for()
+    estimate = page.locator("#i2v-estimate")
+    estimate.get_by_text("Predicted peak").wait_for()
+    first_estimate = estimate.inner_text()
     fill_form(page, image, "a drifting gradient", frames=3, steps=8, preset_label=None)
+    page.wait_for_function("(old) => document.querySelector('#i2v-estimate').innerText != old", arg=first_estimate)
+    assert re.search(r"Predicted peak [\d.]+ GiB / available [\d.]+ GiB \((predicted|calibrated)\)", estimate.inner_text())
     before = set(app.outputs.glob("*.mp4")) if app.outputs.exists() else set()
     page.locator("#i2v-generate").click()
     progress = wait_for_progress(page)
@@ -240,6 +244,10 @@ def test_injected_oom_shows_the_suggestion_notice(browser, oom_app, image):
     notice.get_by_text("Out of GPU memory").wait_for()
     shot(page, "oom")
     assert_clean(page)
-    use = page.locator("#i2v-use-settings")
-    if use.is_visible():
-        use.click()
+    frames = re.search(r"Frames (\d+)", notice.inner_text())
+    if frames is None:   # nothing smaller predicted to fit: no button to offer
+        assert not page.locator("#i2v-use-settings").is_visible()
+        return
+    page.locator("#i2v-use-settings").click()
+    page.wait_for_function("(f) => document.querySelector('#i2v-frames input[type=number]').value == f",
+                           arg=frames.group(1))

@@ -1,0 +1,107 @@
+"""The UI's pure helpers and its API surface (no browser): deletion safety, formatting, translations."""
+from __future__ import annotations
+
+import gradio as gr
+import pytest
+
+from i2v import i18n, ui, video
+from i2v.core.settings import SETTINGS
+
+
+def make_output(folder, stem="video_20260101_000000"):
+    folder.mkdir(parents=True, exist_ok=True)
+    mp4 = folder / f"{stem}{video.VIDEO_SUFFIX}"
+    mp4.write_bytes(b"mp4")
+    video.sidecar_path(mp4).write_text("{}", encoding="utf-8")
+    return mp4
+
+
+def test_delete_removes_the_video_and_its_sidecar(tmp_path):
+    outputs = tmp_path / "outputs"
+    mp4 = make_output(outputs)
+    removed = ui.delete_output(outputs, str(mp4))
+    assert set(removed) == {mp4.resolve(), video.sidecar_path(mp4).resolve()}
+    assert not mp4.exists() and not video.sidecar_path(mp4).exists()
+
+
+@pytest.mark.parametrize("relative", ["../elsewhere/video_x.mp4", "sub/video_x.mp4", "video_x.json", "notes.txt"])
+def test_delete_refuses_anything_but_an_mp4_directly_in_outputs(tmp_path, relative):
+    outputs = tmp_path / "outputs"
+    make_output(outputs)
+    target = outputs / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("keep me")
+    with pytest.raises(ValueError):
+        ui.delete_output(outputs, str(target))
+    assert target.exists()
+
+
+def test_delete_refuses_a_symlink_that_leaves_outputs(tmp_path):
+    outputs = tmp_path / "outputs"
+    make_output(outputs)
+    secret = tmp_path / "secret.mp4"
+    secret.write_text("keep me")
+    link = outputs / "video_link.mp4"
+    link.symlink_to(secret)
+    with pytest.raises(ValueError):
+        ui.delete_output(outputs, str(link))
+    assert secret.exists()
+
+
+def test_every_static_key_has_both_languages_and_settings_come_from_the_table():
+    assert set(i18n.EN) == set(i18n.ZH)
+    assert set(i18n.MESSAGES["en"]) == set(i18n.MESSAGES["zh"])
+    for setting in SETTINGS:
+        assert i18n.EN[f"setting_{setting.name}"] == setting.label
+        assert i18n.EN[f"setting_{setting.name}_help"] == setting.help
+
+
+@pytest.mark.parametrize("header, lang", [("zh-CN,zh;q=0.9,en;q=0.8", "zh"), ("en-US,en;q=0.9", "en"), ("", "en"),
+                                          ("fr-FR,zh;q=0.5", "en"), ("zh-TW", "zh")])
+def test_language_follows_the_browser(header, lang):
+    class Request:
+        headers = {"accept-language": header}
+
+    assert i18n.lang_of(Request()) == lang
+    assert i18n.lang_of(None) == "en"
+
+
+def test_estimate_line_and_memory_bars():
+    line = ui.estimate_markdown({"peak_gib": 10.44, "available_gib": 22.0, "fits": True, "label": "predicted",
+                                 "offload": "none", "adjustments": []}, "en")
+    assert "Predicted peak 10.4 GiB / available 22.0 GiB (predicted)" in line
+    over = ui.estimate_markdown({"peak_gib": 30, "available_gib": 22.0, "fits": False, "label": "calibrated",
+                                 "adjustments": [{"field": "num_frames", "asked": 32, "got": 16, "reason": "memory"}]},
+                                "zh")
+    assert "预测峰值" in over and "帧数" in over
+    cleared = {"cleared": True, "free_before_bytes": 2 * ui.GIB, "free_after_bytes": 3 * ui.GIB,
+               "after": {"total_gib": 24.0, "warning": "PyTorch holds a lot"}}
+    bars = ui.memory_html(cleared, "en")
+    assert 'aria-label="free (before): 2.0 GiB"' in bars and 'aria-label="free (after): 3.0 GiB"' in bars
+    assert "PyTorch holds a lot" in bars and "24.0 GiB" in bars
+    assert ui.memory_html({"before": {"reserved_gib": 1.0}, "after": {"reserved_gib": 0.0}}, "en").count("role=") == 2
+
+
+def test_preset_choices_mark_the_recommended_one():
+    status = {"recommended": "fast", "presets": [
+        {"name": "fast", "label": "Fast preview / 快速预览", "status": "fits", "status_label": "fits",
+         "peak_gib": 9.5, "seconds_estimate": 30.0, "values": {}},
+        {"name": "high", "label": "High / 高质量", "status": "does_not_fit", "status_label": "does not fit",
+         "peak_gib": 40.0, "seconds_estimate": None, "values": {}}]}
+    choices = ui.preset_choices(status, "en")
+    assert choices[0][0].startswith("★ Fast preview / 快速预览 (recommended)") and choices[0][1] == "fast"
+    assert "does not fit" in choices[1][0] and not choices[1][0].startswith("★")
+
+
+def test_api_endpoints(tmp_path):
+    from i2v.runner import LocalRunner
+    from i2v.service import GenerationService
+
+    demo = ui.build_ui(GenerationService(LocalRunner("tiny"), tmp_path / "outputs"))   # nothing is loaded
+    names = {d.api_name for d in demo.fns.values() if d.api_name}
+    assert {"generate", "cancel", "model_status", "server_info", "clear_cache", "memory", "unload",
+            "history"} <= names
+    generate = next(d for d in demo.fns.values() if d.api_name == "generate")
+    params = [c.label for c in generate.inputs]
+    assert len(params) == 9
+    assert isinstance(demo, gr.Blocks) and ui.launch_kwargs()["i18n"] is i18n.I18N

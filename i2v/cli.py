@@ -172,7 +172,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         url = f"http://{args.host}:{args.port}"
         print(f"[i2v] serving on {url} (model: {args.model}; log: {log_file})", flush=True)
         log.info("serving on %s, pid %d", url, os.getpid())
-        stop.wait()
+        while not stop.wait(0.5):   # a timed wait, so a signal delivered to another thread is still seen
+            pass
         log.info("shutdown requested")
         _shutdown(service)
         demo.close()

@@ -211,13 +211,13 @@ class LocalRunner:
         job = _JobTrace(self.cancel_event, on_event)
         job.marks["load"] = time.perf_counter() - started
         attempts: list[dict] = []
-        current, latents = request, None
+        current = request
         while True:
             if on_event is not None:
                 on_event("attempt", len(attempts) + 1, policy.max_attempts)
             failure = None
             try:
-                frames, latents = self._attempt(loaded, image, current, seed, job, latents)
+                frames = self._attempt(loaded, image, current, seed, job)
             except GenerationCancelled:
                 pl.release_after_failure(loaded)
                 raise
@@ -228,7 +228,7 @@ class LocalRunner:
                 failure = {"phase": job.phase, "error": f"{type(exc).__name__}: {exc}",
                            "memory_before": guard.read_memory()}
                 if job.phase != "decode":
-                    latents = None
+                    job.latents = None     # only a decode-time OOM keeps what was sampled
             if failure is None:
                 break
             # Outside the except block, so the traceback no longer pins the failed tensors.
@@ -256,18 +256,18 @@ class LocalRunner:
         return RunOutput(video_path=path, timings={k: round(v, 3) for k, v in job.marks.items()},
                          request=current, attempts=attempts, denoise_steps_run=job.counts.get("denoise", 0))
 
-    def _attempt(self, loaded, image, request, seed, job: "_JobTrace", latents):
-        """One try: sample (unless latents survived a decode-time OOM), then decode."""
+    def _attempt(self, loaded, image, request, seed, job: "_JobTrace"):
+        """One try: sample (unless latents survived a decode-time OOM, kept on job), then decode."""
         job.start_phase()
-        if latents is None:
-            latents = pl.sample_latents(loaded, image, request, seed, job.listener)
+        if job.latents is None:
+            job.latents = pl.sample_latents(loaded, image, request, seed, job.listener)
             if self.cancel_event.is_set():
                 raise GenerationCancelled("cancelled after denoising")
             job.mark("denoise")
         job.phase = "decode"
-        frames = pl.decode_frames(loaded, latents, request, job.listener)
+        frames = pl.decode_frames(loaded, job.latents, request, job.listener)
         job.mark("decode")
-        return frames, latents
+        return frames
 
     @staticmethod
     def memory_dtype(loaded) -> str:
@@ -280,6 +280,7 @@ class _JobTrace:
     def __init__(self, cancel_event, on_event: EventCallback | None):
         self.cancel_event, self.on_event = cancel_event, on_event
         self.phase, self.counts, self.marks = "start", {}, {}
+        self.latents = None
         self._t = time.perf_counter()
 
     def start_phase(self) -> None:

@@ -157,6 +157,7 @@ def worker_main(conn, cancel_event, model_spec: str, gpu: str | None, logs_dir: 
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # the server handles Ctrl-C and shuts us down
     _setup_worker_logging(Path(logs_dir))
+    _exit_with_parent()
     from i2v.runner import LocalRunner
 
     runner = LocalRunner(model_spec)
@@ -182,6 +183,19 @@ def _query(action: str) -> dict:
     if action == "clear_cache":
         return gpu.clear_cache()
     return gpu.memory_snapshot()
+
+
+def _exit_with_parent() -> None:
+    """If the server dies (even by SIGKILL), exit at once so no orphan keeps holding GPU memory."""
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait_for([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="i2v-parent-watch", daemon=True).start()
 
 
 def _setup_worker_logging(logs_dir: Path) -> None:

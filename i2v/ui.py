@@ -112,7 +112,8 @@ def estimate_markdown(estimate: dict | None, lang: str) -> str:
     if not estimate or estimate.get("peak_gib") is None:
         return text(lang, "estimate_unavailable")
     line = text(lang, "estimate", peak=float(estimate["peak_gib"]), available=float(estimate.get("available_gib") or 0),
-                label=estimate.get("label", "predicted"))
+                label=text(lang, "label_" + estimate.get("label", "predicted"))
+                if "label_" + estimate.get("label", "predicted") in MESSAGES["en"] else estimate.get("label"))
     offload = estimate.get("offload")
     if not estimate.get("fits", True):
         verdict, icon = text(lang, "estimate_no_fit"), "⚠️"
@@ -204,8 +205,10 @@ def history_markdown(entry: dict | None, lang: str) -> str:
     if not entry:
         return text(lang, "history_empty")
     params = entry.get("parameters") or {}
-    rows = [f"| {text(lang, 'parameters')} | |", "|---|---|"]
-    rows += [f"| {k} | {html.escape(str(v))} |" for k, v in params.items()]
+    cells = [f"{k} | {html.escape(str(v))}" for k, v in params.items()]
+    cells += [" | "] * (len(cells) % 2)
+    rows = [f"| {text(lang, 'parameters')} | | | |", "|---|---|---|---|"]
+    rows += [f"| {cells[i]} | {cells[i + 1]} |" for i in range(0, len(cells), 2)]
     timings = ", ".join(f"{k} {v}" for k, v in (entry.get("timings_s") or {}).items())
     return (f"**{Path(entry['video_path']).name}** · {text(lang, 'created')} {entry.get('created', '?')} · "
             f"{text(lang, 'seed')} `{entry.get('seed', '?')}`\n\n{text(lang, 'timings')}: {timings or '—'}\n\n"
@@ -377,7 +380,7 @@ def build_ui(service: GenerationService) -> gr.Blocks:
                      for f in PRESET_FIELDS]
         notice = "" if chosen or not status.get("presets") or status["presets"][0].get("status") is None \
             else text(lang, "no_preset_fits")
-        return (device_markdown(_optional(service, "device_info"), lang),
+        return (device_markdown(_optional(service, "device_info"), lang), memory_html(memory(), lang),
                 gr.update(choices=choices, value=chosen), *fills, notice, *history_choices())
 
     def on_image(image, preset_name, request: gr.Request):
@@ -475,6 +478,10 @@ def build_ui(service: GenerationService) -> gr.Blocks:
                         negative_prompt = _textbox(S["negative_prompt"], lines=2)
                         preset = gr.Dropdown(choices=[], value=None, label=t("preset"), info=t("preset_info"),
                                              elem_id="i2v-preset")
+                        with gr.Row():
+                            generate_button = gr.Button(t("generate"), variant="primary", elem_id="i2v-generate")
+                            stop_button = gr.Button(t("stop"), variant="stop", elem_id="i2v-stop")
+                        stop_message = gr.Markdown(elem_id="i2v-stop-message")
                         with gr.Accordion(t("advanced"), open=False, elem_id="i2v-advanced"):
                             resolution = gr.Dropdown(choices=list(S["resolution"].choices),
                                                      value=S["resolution"].default, label=t("setting_resolution"),
@@ -485,10 +492,6 @@ def build_ui(service: GenerationService) -> gr.Blocks:
                             guidance = _slider(S["guidance_scale"], elem_id="i2v-guidance")
                             seed = gr.Number(value=S["seed"].default, label=t("setting_seed"),
                                              info=t("setting_seed_help"), precision=0, elem_id="i2v-seed")
-                        with gr.Row():
-                            generate_button = gr.Button(t("generate"), variant="primary", elem_id="i2v-generate")
-                            stop_button = gr.Button(t("stop"), variant="stop", elem_id="i2v-stop")
-                        stop_message = gr.Markdown(elem_id="i2v-stop-message")
                     with gr.Column(scale=4):
                         video_out = gr.Video(label=plain("video"), autoplay=True, loop=True, elem_id="i2v-video")
                         notice = gr.Markdown(elem_id="i2v-notice")
@@ -502,9 +505,10 @@ def build_ui(service: GenerationService) -> gr.Blocks:
                         device = gr.Markdown(elem_id="i2v-device")
                         estimate = gr.Markdown(elem_id="i2v-estimate", label=t("estimate"))
                         with gr.Row():
-                            clear_button = gr.Button(t("clear_cache"), size="sm", elem_id="i2v-clear-cache")
-                            unload_button = gr.Button(t("unload"), size="sm", elem_id="i2v-unload")
-                            refresh_button = gr.Button(t("refresh"), size="sm", elem_id="i2v-refresh-memory")
+                            clear_button = gr.Button(t("clear_cache"), size="sm", min_width=90, elem_id="i2v-clear-cache")
+                            unload_button = gr.Button(t("unload"), size="sm", min_width=90, elem_id="i2v-unload")
+                            refresh_button = gr.Button(t("refresh"), size="sm", min_width=60,
+                                                       elem_id="i2v-refresh-memory")
                         memory_bars = gr.HTML(label=t("memory_figures"), elem_id="i2v-memory")
                         memory_json = gr.JSON(visible=False)
             with gr.Tab(t("tab_history"), id="history"):
@@ -536,7 +540,8 @@ def build_ui(service: GenerationService) -> gr.Blocks:
         timer = gr.Timer(STATUS_REFRESH_S)
         timer.tick(model_status, outputs=[status, report], api_name=False, show_progress="hidden")
         demo.load(model_status, outputs=[status, report], api_name="model_status")
-        demo.load(on_load, outputs=[device, preset, *sliders, notice, history_pick], api_name=False, **light)
+        demo.load(on_load, outputs=[device, memory_bars, preset, *sliders, notice, history_pick], api_name=False,
+                  **light)
 
         image.change(on_image, inputs=[image, preset], outputs=[preset], api_name=False, **light)
         preset.input(on_preset, inputs=[preset, image], outputs=sliders, api_name=False, **light)

@@ -141,6 +141,8 @@ def test_generate_shows_progress_then_a_playable_video(browser, app, image):
     page.wait_for_function("() => { const v = document.querySelector('#i2v-video video');"
                            " return v && v.readyState >= 1 && v.duration > 0; }")
     assert page.locator("#i2v-info").inner_text().count("seed") >= 1
+    page.locator("#i2v-clear-cache").click()
+    page.locator("#i2v-memory [role=img][aria-label*='before']").first.wait_for()
     page.wait_for_timeout(300)
     shot(page, "generated")
     assert_clean(page)
@@ -163,13 +165,15 @@ def test_stop_during_a_long_run_ends_with_the_stopped_message(browser, app, imag
 
 def test_clear_cache_shows_before_and_after_figures(browser, app):
     page = open_page(browser, app.url)
+    page.locator("#i2v-memory [role=img]").first.wait_for()     # the figures shown at load ("now")
     page.locator("#i2v-clear-cache").click()
+    page.locator("#i2v-memory [role=img][aria-label*='before']").first.wait_for()
     bars = page.locator("#i2v-memory [role=img]")
-    bars.first.wait_for()
     labels = [bars.nth(i).get_attribute("aria-label") for i in range(bars.count())]
     assert any("before" in label for label in labels) and any("after" in label for label in labels), labels
     assert all("GiB" in label for label in labels)
     assert "GiB" in page.locator("#i2v-device").inner_text()
+    shot(page, "cleared")
     assert_clean(page)
 
 

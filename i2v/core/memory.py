@@ -130,6 +130,7 @@ class MemoryModel:
     factors: dict[str, float] = field(default_factory=dict)   # phase -> measured/predicted, from calibration
     calibrated: bool = False
     knobs: dict[str, Any] = field(default_factory=dict)
+    offload_applies: bool = True      # False on CPU: every weight stays in RAM whatever the offload mode
 
 
 def _dtype_tables(section: Mapping[str, Any], tile: int) -> DtypeTables:
@@ -182,7 +183,7 @@ def for_device(model: MemoryModel, device_kind: str) -> MemoryModel:
     """The model for a device kind: on "cpu" there is no CUDA context (predictions are of RAM use)."""
     if device_kind == "cuda":
         return model
-    return replace(model, constants=replace(model.constants, cuda_context_gib=0.0))
+    return replace(model, constants=replace(model.constants, cuda_context_gib=0.0), offload_applies=False)
 
 
 def parse_calibration(calibration: Mapping[str, Any] | None) -> tuple[dict[str, float], bool]:
@@ -303,7 +304,7 @@ def predict(model: MemoryModel, request: GenerationRequest, offload: str | None 
     phases = tuple(
         PhaseFigure(
             phase=phase,
-            weights_bytes=int(_resident_weights(tables, phase, offload, c)),
+            weights_bytes=int(_resident_weights(tables, phase, offload if model.offload_applies else "none", c)),
             activation_bytes=int(activations[phase] * c.activation_overhead * model.factors.get(phase, 1.0)),
             context_bytes=context,
         )

@@ -1,0 +1,21 @@
+from i2v.configs import load_memory_model
+from i2v.core.clamp import clamp
+from i2v.core.memory import for_device, predict
+from i2v.core.request import build_request
+from i2v.core.units import GIB
+
+
+def test_on_cpu_offload_saves_nothing_so_the_clamp_cuts_quality_instead():
+    model = for_device(load_memory_model(), "cpu")
+    request = build_request((1280, 720), prompt="x", resolution=512, num_frames=16)
+    plain = predict(model, request, dtype="fp32").peak_bytes
+    assert predict(model, request.replace(offload="model"), dtype="fp32").peak_bytes == plain
+    fitted, adjustments = clamp(request, int(plain * 0.8), model, dtype="fp32")
+    assert fitted.offload == "none" and predict(model, fitted, dtype="fp32").peak_bytes <= plain * 0.8
+    assert {a.field for a in adjustments} & {"num_frames", "resolution", "forward_chunking"}
+
+
+def test_on_cuda_offload_is_the_first_big_saving():
+    model = load_memory_model()
+    request = build_request((1280, 720), prompt="x", resolution=512, num_frames=16)
+    assert predict(model, request.replace(offload="model")).peak_bytes < predict(model, request).peak_bytes - GIB

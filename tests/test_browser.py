@@ -145,6 +145,9 @@ def test_generate_shows_progress_then_a_playable_video(browser, app, image):
     page.locator("#i2v-memory [role=img][aria-label*='before']").first.wait_for()
     page.wait_for_timeout(300)
     shot(page, "generated")
+    page.locator("#i2v-advanced").get_by_text("Advanced parameters").click()   # fold it: the README picture
+    page.wait_for_timeout(300)
+    shot(page, "readme")
     assert_clean(page)
 
 

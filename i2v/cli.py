@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from i2v import paths
@@ -25,6 +26,7 @@ LOG_FILE_NAME = "i2v.log"
 LOG_MAX_BYTES = 5 * 1024 * 1024
 LOG_BACKUPS = 3
 SHUTDOWN_GRACE_S = 5.0
+IDLE_CHECK_S = 30.0        # how often serve checks I2V_IDLE_UNLOAD_MINUTES
 EXIT_BAD_INPUT, EXIT_FAILED, EXIT_CANCELLED = 2, 1, 130
 
 
@@ -172,8 +174,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         url = f"http://{args.host}:{args.port}"
         print(f"[i2v] serving on {url} (model: {args.model}; log: {log_file})", flush=True)
         log.info("serving on %s, pid %d", url, os.getpid())
+        idle_minutes = float(os.environ.get("I2V_IDLE_UNLOAD_MINUTES", "0"))
+        last_idle_check = time.monotonic()
         while not stop.wait(0.5):   # a timed wait, so a signal delivered to another thread is still seen
-            pass
+            if idle_minutes > 0 and time.monotonic() - last_idle_check > IDLE_CHECK_S:
+                last_idle_check = time.monotonic()
+                service.unload_if_idle(idle_minutes)
         log.info("shutdown requested")
         _shutdown(service)
         demo.close()

@@ -140,6 +140,7 @@ class GenerationService:
         self.logs_dir = Path(logs_dir).resolve() if logs_dir else None
         self.policy = policy or FallbackPolicy()
         self.advisor = Advisor(holder_pids=getattr(runner, "pids", lambda: ()))
+        self.last_activity = time.monotonic()
         self._slots = threading.BoundedSemaphore(runner.capacity)
         self._active = 0
         self._active_lock = threading.Lock()
@@ -200,6 +201,14 @@ class GenerationService:
         return {"unloaded": True, "released_bytes": released, "released_gib": round(released / 2**30, 2),
                 "before": before, "after": self.memory()}
 
+    def unload_if_idle(self, idle_minutes: float) -> dict | None:
+        """Unload the model when no job ran for idle_minutes (the optional idle unload); None if not done."""
+        loaded = self.runner.state().status == "ready"
+        if not loaded or self.is_busy() or time.monotonic() - self.last_activity < idle_minutes * 60:
+            return None
+        log.info("unloading the model after %.0f idle minutes", idle_minutes)
+        return self.unload()
+
     def _query_workers(self, action: str) -> list[dict | None]:
         query = getattr(self.runner, "query", None)
         if query is not None:
@@ -228,6 +237,7 @@ class GenerationService:
         finally:
             with self._active_lock:
                 self._active -= 1
+            self.last_activity = time.monotonic()
             self._slots.release()
 
     def _generate_locked(self, image, request, progress, out_path) -> GenerationResult:

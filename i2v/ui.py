@@ -312,9 +312,12 @@ def build_ui(service: GenerationService) -> gr.Blocks:
         except GenerationFailed as exc:
             suggestion = getattr(exc, "suggestion", None)
             if suggestion is not None or type(exc).__name__ == "OutOfMemoryFailure":
-                message = text(lang, "oom")
-                if suggestion:
-                    message += " " + text(lang, "oom_suggest", values=values_text(suggestion, lang))
+                report_ = getattr(exc, "report", None) or {}
+                phase = report_.get("phase") or "?"
+                message = text(lang, "oom", phase=PHASE_NAMES.get(phase, phase) if lang == "en" else phase,
+                               attempts=len(report_.get("attempts") or []) or 1)
+                message += " " + (text(lang, "oom_suggest", values=values_text(suggestion, lang)) if suggestion
+                                  else text(lang, "oom_no_suggestion"))
                 _record(request, {"error": message, "suggestion": suggestion or None})
                 raise gr.Error(message, print_exception=False) from None
             _record(request, {"error": str(exc)})

@@ -238,12 +238,13 @@ def test_chinese_browser_gets_chinese_labels(browser, app):
 
 @pytest.fixture(scope="module")
 def oom_app(tmp_path_factory):
-    running = RunningApp(tmp_path_factory.mktemp("browser-oom"), extra_env={"I2V_INJECT_OOM": "always"})
+    running = RunningApp(tmp_path_factory.mktemp("browser-oom"), extra_env={"I2V_INJECT_OOM": "denoise:1",
+                                                                                "I2V_AUTO_FALLBACK": "0"})
     yield running
     running.stop()
 
 
-def test_injected_oom_shows_the_suggestion_notice(browser, oom_app, image):
+def test_injected_oom_shows_the_suggestion_and_use_these_settings_runs(browser, oom_app, image):
     page = open_page(browser, oom_app.url)
     fill_form(page, image, "oom please", frames=4, steps=3)
     page.locator("#i2v-generate").click()
@@ -258,3 +259,8 @@ def test_injected_oom_shows_the_suggestion_notice(browser, oom_app, image):
     page.locator("#i2v-use-settings").click()
     page.wait_for_function("(f) => document.querySelector('#i2v-frames input[type=number]').value == f",
                            arg=frames.group(1))
+    # the injected fault fires once: the suggested settings now run to a video
+    page.locator("#i2v-generate").click()
+    page.locator("#i2v-video video").wait_for()
+    assert not page.locator("#i2v-use-settings").is_visible()
+    assert_clean(page)

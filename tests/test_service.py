@@ -118,3 +118,12 @@ def test_history_lists_outputs_with_their_sidecars(tiny_service, sample_image):
     result = tiny_service.generate(load_image(sample_image), {**SMALL, "seed": 5})
     entries = tiny_service.history()
     assert entries[0]["video_path"] == str(result.video_path) and entries[0]["seed"] == 5
+
+
+def test_idle_unload_only_after_the_idle_time(tiny_service, sample_image):
+    tiny_service.generate(load_image(sample_image), SMALL)
+    assert tiny_service.unload_if_idle(idle_minutes=60) is None           # just used: kept
+    tiny_service.last_activity -= 61 * 60
+    result = tiny_service.unload_if_idle(idle_minutes=60)
+    assert result["unloaded"] and tiny_service.runner.state().status == "not loaded"
+    tiny_service.runner.load()                                              # leave it loaded for other tests

@@ -306,9 +306,10 @@ def build_ui(service: GenerationService) -> gr.Blocks:
         except (RequestError, BusyError) as exc:
             _record(request, {"error": str(exc)})
             raise gr.Error(str(exc), print_exception=False) from None
-        except GenerationCancelled:
-            _record(request, {"error": text(lang, "stopped")})
-            raise gr.Error(text(lang, "stopped"), print_exception=False) from None
+        except GenerationCancelled as exc:
+            message = text(lang, "stopped") + (f" ({exc})" if str(exc) else "")
+            _record(request, {"error": message})
+            raise gr.Error(message, print_exception=False) from None
         except GenerationFailed as exc:
             suggestion = getattr(exc, "suggestion", None)
             if suggestion is not None or type(exc).__name__ == "OutOfMemoryFailure":

@@ -184,6 +184,10 @@ def memory_html(data: dict | None, lang: str) -> str:
             rows.append(f'<span>{label}</span><div class="i2v-bar" role="img" aria-label="{label}: {gib(value)}">'
                         f'<span class="{css}" style="width:{pct:.1f}%"></span></div><span>{gib(value)}</span>')
     notes = []
+    if data.get("unloaded"):
+        notes.append(f"<p>✅ {html.escape(text(lang, 'unloaded'))}</p>")
+    elif data.get("cleared"):
+        notes.append(f"<p>✅ {html.escape(text(lang, 'cleared'))}</p>")
     for source in (data, data.get("after") if isinstance(data.get("after"), dict) else {}):
         for key in ("message", "warning"):
             if source.get(key):

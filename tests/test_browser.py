@@ -166,7 +166,7 @@ def test_stop_during_a_long_run_ends_with_the_stopped_message(browser, app, imag
     assert_clean(page)
 
 
-def test_clear_cache_shows_before_and_after_figures(browser, app):
+def test_clear_cache_and_unload_show_before_and_after_figures(browser, app):
     page = open_page(browser, app.url)
     page.locator("#i2v-memory [role=img]").first.wait_for()     # the figures shown at load ("now")
     page.locator("#i2v-clear-cache").click()
@@ -176,7 +176,11 @@ def test_clear_cache_shows_before_and_after_figures(browser, app):
     assert any("before" in label for label in labels) and any("after" in label for label in labels), labels
     assert all("GiB" in label for label in labels)
     assert "GiB" in page.locator("#i2v-device").inner_text()
+    page.locator("#i2v-memory").get_by_text("Cache cleared").wait_for()
     shot(page, "cleared")
+    page.locator("#i2v-unload").click()
+    page.locator("#i2v-memory").get_by_text("Model unloaded").wait_for()
+    assert page.locator("#i2v-memory [role=img][aria-label*='before']").count() > 0
     assert_clean(page)
 
 
@@ -232,6 +236,8 @@ def test_chinese_browser_gets_chinese_labels(browser, app):
     body = page.inner_text("body")
     for word in ("输入图片", "提示词", "预设", "清理显存缓存", "历史记录"):
         assert word in body, word
+    page.get_by_role("button", name="停止", exact=True).click()      # a handler message, in Chinese too
+    page.locator("#i2v-stop-message").get_by_text("当前没有正在运行的任务").wait_for()
     shot(page, "zh")
     assert_clean(page)
 

@@ -105,3 +105,91 @@ def test_api_endpoints(tmp_path):
     params = [c.label for c in generate.inputs]
     assert len(params) == 9
     assert isinstance(demo, gr.Blocks) and ui.launch_kwargs()["i18n"] is i18n.I18N
+
+
+# --- the generate handler with a stand-in service: notices, OOM suggestion, never a raw exception -------------
+class FakeRequest:
+    session_hash = "session-1"
+
+    def __init__(self, lang="en-US"):
+        self.headers = {"accept-language": lang}
+
+
+class FakeResult:
+    def __init__(self, path, info):
+        self.video_path, self._info = path, info
+
+    def info(self):
+        return self._info
+
+
+class FakeService:
+    def __init__(self, tmp_path, outcome):
+        self.outputs_dir = tmp_path
+        self.outcome = outcome
+
+    def model_state(self):
+        return {"status": "ready", "message": "", "spec": "fake", "banner": None, "report": None}
+
+    def generate(self, image, values, progress=None):
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+    def history(self):
+        return []
+
+    def cancel(self):
+        return False
+
+
+def handlers(service):
+    demo = ui.build_ui(service)
+    return {d.fn.__name__: d.fn for d in demo.fns.values() if getattr(d, "fn", None) is not None}
+
+
+def run_generate(fns, lang="en-US"):
+    request = FakeRequest(lang)
+    args = (object(), "a cat", "", 256, 3, 8, 2, 9.0, 1)
+    try:
+        result, error = fns["generate"](*args, request=request, progress=lambda *a, **k: None), None
+    except gr.Error as exc:
+        result, error = None, exc
+    return result, error, fns["after_generate"](request)
+
+
+def test_adjustments_and_fallbacks_become_notices(tmp_path):
+    info = {"adjustments": [{"field": "num_frames", "asked": 32, "got": 16, "reason": "out-of-memory fallback"}],
+            "attempts": 2, "fallbacks": ["VAE decode chunk 1"]}
+    fns = handlers(FakeService(tmp_path, FakeResult(tmp_path / "video_x.mp4", info)))
+    result, error, after = run_generate(fns)
+    assert error is None and result[1] is info
+    notice, button, suggestion = after[:3]
+    assert "Adjusted Frames: asked 32, got 16" in notice and "after 2 attempts" in notice
+    assert button["visible"] is False and suggestion == {}
+
+
+def test_oom_shows_the_suggestion_and_its_button(tmp_path):
+    from i2v.runner import OutOfMemoryFailure
+
+    failure = OutOfMemoryFailure("out of memory during denoise (automatic fallback is off)",
+                                 {"phase": "denoise", "attempts": [{}]},
+                                 {"resolution": 256, "num_frames": 8, "offload": "model", "prompt": "a cat"})
+    fns = handlers(FakeService(tmp_path, failure))
+    _, error, after = run_generate(fns)
+    assert "Out of GPU memory during Denoising" in str(error) and "Frames 8" in str(error)
+    notice, button, suggestion = after[:3]
+    assert "Use these settings" in notice and button["visible"] is True
+    assert suggestion["num_frames"] == 8
+    filled = fns["use_suggestion"](suggestion)
+    assert filled[0]["value"] == 256 and filled[1]["value"] == 8
+    _, error_zh, _ = run_generate(fns, "zh-CN,zh")
+    assert "显存不足" in str(error_zh)
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyError("x"), ZeroDivisionError()])
+def test_unexpected_errors_never_show_a_class_name(tmp_path, exc):
+    fns = handlers(FakeService(tmp_path, exc))
+    _, error, after = run_generate(fns)
+    assert "Unexpected error" in str(error)
+    assert type(exc).__name__ not in str(error) + after[0] and "Traceback" not in str(error)

@@ -6,6 +6,7 @@ Static text is translated in the browser (gr.I18n, see i2v/i18n.py); handler mes
 import html
 import logging
 import os
+import re
 import sys
 import threading
 from pathlib import Path
@@ -51,6 +52,14 @@ def launch_kwargs() -> dict:
 
 
 # --- formatting (pure functions, unit-tested) ------------------------------------------------------------
+_CLASS_NAME = re.compile(r"\b(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Failure|Interrupt)\b:?\s*")
+
+
+def clean_message(message) -> str:
+    """A service message without raw exception class names ('failed: RuntimeError: boom' -> 'failed: boom')."""
+    return _CLASS_NAME.sub("", str(message)).strip()
+
+
 def gib(value) -> str:
     return "?" if value is None else f"{value / GIB:.1f} GiB"
 
@@ -73,9 +82,9 @@ def _textbox(setting: Setting, lines: int) -> gr.Textbox:
 
 
 def status_markdown(state: dict) -> str:
-    lines = [f"**Model:** {state['status']} — {state['message'] or state['spec']}"]
+    lines = [f"**Model:** {state['status']} — {clean_message(state['message'] or state['spec'])}"]
     if state.get("banner"):
-        lines.insert(0, f"⚠️ **{state['banner']}**")
+        lines.insert(0, f"⚠️ **{clean_message(state['banner'])}**")
     return "\n\n".join(lines)
 
 
@@ -308,10 +317,10 @@ def build_ui(service: GenerationService) -> gr.Blocks:
         try:
             result = service.generate(image, values, progress=report)
         except (RequestError, BusyError) as exc:
-            _record(request, {"error": str(exc)})
-            raise gr.Error(str(exc), print_exception=False) from None
+            _record(request, {"error": clean_message(exc)})
+            raise gr.Error(clean_message(exc), print_exception=False) from None
         except GenerationCancelled as exc:
-            message = text(lang, "stopped") + (f" ({exc})" if str(exc) else "")
+            message = text(lang, "stopped") + (f" ({clean_message(exc)})" if str(exc) else "")
             _record(request, {"error": message})
             raise gr.Error(message, print_exception=False) from None
         except GenerationFailed as exc:
@@ -325,8 +334,8 @@ def build_ui(service: GenerationService) -> gr.Blocks:
                                   else text(lang, "oom_no_suggestion"))
                 _record(request, {"error": message, "suggestion": suggestion or None})
                 raise gr.Error(message, print_exception=False) from None
-            _record(request, {"error": str(exc)})
-            raise gr.Error(str(exc), print_exception=False) from None
+            _record(request, {"error": clean_message(exc)})
+            raise gr.Error(clean_message(exc), print_exception=False) from None
         except Exception:  # noqa: BLE001 - never a traceback on the page
             log.exception("unexpected error in generate")
             _record(request, {"error": text(lang, "unexpected")})

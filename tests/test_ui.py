@@ -193,3 +193,12 @@ def test_unexpected_errors_never_show_a_class_name(tmp_path, exc):
     _, error, after = run_generate(fns)
     assert "Unexpected error" in str(error)
     assert type(exc).__name__ not in str(error) + after[0] and "Traceback" not in str(error)
+
+
+def test_failures_reach_the_page_without_class_names(tmp_path):
+    from i2v.service import GenerationFailed
+
+    fns = handlers(FakeService(tmp_path, GenerationFailed("generation failed: RuntimeError: boom. Details in logs/.")))
+    _, error, after = run_generate(fns)
+    assert "generation failed: boom" in str(error) and "RuntimeError" not in str(error) + after[0]
+    assert ui.clean_message("torch.OutOfMemoryError: CUDA out of memory") == "CUDA out of memory"

@@ -166,11 +166,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     service = make_service(args.model, args.gpus)
     video.remove_partials(service.outputs_dir)
-    service.runner.start_loading()
     demo = build_ui(service)
     try:
         demo.launch(server_name=args.host, server_port=args.port, share=False, prevent_thread_lock=True,
                     allowed_paths=[str(service.outputs_dir)], show_error=False, quiet=True)
+        service.runner.start_loading()   # after launch: the worker's imports don't delay the page
         url = f"http://{args.host}:{args.port}"
         print(f"[i2v] serving on {url} (model: {args.model}; log: {log_file})", flush=True)
         log.info("serving on %s, pid %d", url, os.getpid())

@@ -243,7 +243,6 @@ class GenerationService:
     def _generate_locked(self, image, request, progress, out_path) -> GenerationResult:
         seed = resolve_seed(request.seed)
         request = request.replace(seed=seed)
-        asked = request
         adjustments = []
         if not self._is_tiny_model():
             request, found = self.advisor.clamp(request)
@@ -265,9 +264,7 @@ class GenerationService:
         except OutOfMemoryFailure as exc:
             self._log_ooms(exc.report.get("attempts", []), outcome="failed", suggestion=exc.suggestion)
             raise
-        except (GenerationCancelled, RequestError):
-            raise
-        except GenerationFailed:
+        except (GenerationCancelled, RequestError, GenerationFailed):
             raise
         except Exception as exc:
             log.exception("generation failed")
@@ -276,10 +273,10 @@ class GenerationService:
         if output.attempts:
             self._log_ooms(output.attempts, outcome=f"recovered by attempt {len(output.attempts) + 1}")
         fallbacks = [a.get("fallback") for a in output.attempts if a.get("fallback")]
-        request = output.request or request
-        adjustments += [{"field": k, "asked": v, "got": getattr(request, k), "reason": "out-of-memory fallback"}
-                        for k, v in asked.as_dict().items() if getattr(request, k) != v
-                        and not any(a["field"] == k for a in adjustments)]
+        ran = output.request or request
+        adjustments += [{"field": k, "asked": v, "got": getattr(ran, k), "reason": "out-of-memory fallback"}
+                        for k, v in request.as_dict().items() if getattr(ran, k) != v]
+        request = ran
         timings = {**output.timings, "total": round(time.perf_counter() - started, 3)}
         state = self.runner.state()
         result = GenerationResult(

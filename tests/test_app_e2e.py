@@ -1,5 +1,4 @@
 """The real app process, driven through its public API with gradio_client (tiny model)."""
-import threading
 import time
 
 import httpx

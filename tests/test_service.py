@@ -6,7 +6,7 @@ import pytest
 
 from i2v import video
 from i2v.runner import GenerationCancelled
-from i2v.service import GenerationService, RequestError, load_image
+from i2v.service import RequestError, load_image
 
 SMALL = dict(prompt="a boat on a lake", resolution=256, num_frames=4, fps=8, num_inference_steps=2, guidance_scale=7.0)
 

@@ -107,12 +107,9 @@ def run_estimate(args) -> int:
 
 # ---------------------------------------------------------------- doctor
 def attention_backend() -> str:
-    try:
-        import xformers  # noqa: F401
+    from i2v.pipeline import xformers_importable   # the loader's own test, so doctor and loader agree
 
-        return "xformers (importable) / PyTorch SDPA"
-    except ImportError:
-        return "PyTorch SDPA (xformers not installed)"
+    return "xformers (importable) / PyTorch SDPA" if xformers_importable() else "PyTorch SDPA (xformers not installed)"
 
 
 def ffmpeg_path() -> str | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from i2v.configs import load_presets
 from tests.conftest import RunningApp, make_image
 
 pytestmark = pytest.mark.browser
@@ -84,12 +85,20 @@ def fill_form(page, image: Path, prompt: str, frames: int, steps: int, preset_la
     page.locator("#i2v-image input[type=file]").set_input_files(str(image))
     page.locator("#i2v-image img").first.wait_for()
     page.locator("#i2v-prompt textarea").fill(prompt)
-    if preset_label:
-        page.locator("#i2v-preset input").click()
-        page.get_by_role("option", name=re.compile(re.escape(preset_label))).click()
     advanced = page.locator("#i2v-advanced")
     if not page.locator("#i2v-frames input[type=number]").is_visible():
         advanced.get_by_text("Advanced parameters").click()
+    if preset_label:   # choosing a preset fills the sliders from configs/presets.toml
+        page.locator("#i2v-preset input").click()
+        options = page.get_by_role("option")
+        options.first.wait_for()
+        names = options.all_inner_texts()
+        assert len(names) == len(load_presets()) and sum(n.startswith("★") for n in names) <= 1, names
+        page.get_by_role("option", name=re.compile(re.escape(preset_label))).click()
+        preset = next(p for p in load_presets() if p.label == preset_label)
+        page.wait_for_function("([f, s]) => document.querySelector('#i2v-frames input[type=number]').value == f"
+                               " && document.querySelector('#i2v-steps input[type=number]').value == s",
+                               arg=[str(preset.num_frames), str(preset.num_inference_steps)])
     page.locator("#i2v-resolution input").click()
     page.get_by_role("option", name="256", exact=True).click()
     set_number(page, "i2v-frames", frames)
@@ -121,7 +130,7 @@ def test_generate_shows_progress_then_a_playable_video(browser, app, image):
     estimate = page.locator("#i2v-estimate")
     estimate.get_by_text("Predicted peak").wait_for()
     first_estimate = estimate.inner_text()
-    fill_form(page, image, "a drifting gradient", frames=3, steps=8, preset_label=None)
+    fill_form(page, image, "a drifting gradient", frames=3, steps=8, preset_label="Fast preview")
     page.wait_for_function("(old) => document.querySelector('#i2v-estimate').innerText != old", arg=first_estimate)
     assert re.search(r"Predicted peak [\d.]+ GiB / available [\d.]+ GiB \((predicted|calibrated)\)", estimate.inner_text())
     before = set(app.outputs.glob("*.mp4")) if app.outputs.exists() else set()

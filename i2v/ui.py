@@ -215,17 +215,32 @@ def history_label(entry: dict) -> str:
 
 
 def history_markdown(entry: dict | None, lang: str) -> str:
+    from i2v.i18n import EN, ZH
+
     if not entry:
         return text(lang, "history_empty")
-    params = entry.get("parameters") or {}
-    cells = [f"{k} | {html.escape(str(v))}" for k, v in params.items()]
-    cells += [" | "] * (len(cells) % 2)
-    rows = [f"| {text(lang, 'parameters')} | | | |", "|---|---|---|---|"]
-    rows += [f"| {cells[i]} | {cells[i + 1]} |" for i in range(0, len(cells), 2)]
-    timings = ", ".join(f"{k} {v}" for k, v in (entry.get("timings_s") or {}).items())
-    return (f"**{Path(entry['video_path']).name}** · {text(lang, 'created')} {entry.get('created', '?')} · "
-            f"{text(lang, 'seed')} `{entry.get('seed', '?')}`\n\n{text(lang, 'timings')}: {timings or '—'}\n\n"
-            + "\n".join(rows))
+    labels = ZH if lang == "zh" else EN
+    params = dict(entry.get("parameters") or {})
+    columns = [(re.split(r" \(|（", labels["setting_resolution"])[0], params.pop("resolution", "?")),
+               ("W×H", f"{params.pop('width', '?')}×{params.pop('height', '?')}")]
+    columns += [(labels[f"setting_{k}"], params.pop(k)) for k in ("num_frames", "fps", "num_inference_steps",
+                                                                 "guidance_scale") if k in params]
+    seed = entry.get("seed", params.pop("seed", "?"))
+    params.pop("seed", None)
+    prompt = html.escape(str(params.pop("prompt", "")))
+    negative = html.escape(str(params.pop("negative_prompt", "")))
+    table = ["| " + " | ".join(c[0] for c in columns) + " |", "|" + "---|" * len(columns),
+             "| " + " | ".join(html.escape(str(c[1])) for c in columns) + " |"]
+    knobs = " · ".join(f"{k} `{v}`" for k, v in params.items())
+    timings = " · ".join(f"{k} {v}" for k, v in (entry.get("timings_s") or {}).items())
+    return "\n\n".join([
+        f"**{Path(entry['video_path']).name}** · {text(lang, 'created')} {entry.get('created', '?')} · "
+        f"{labels['setting_seed']} `{seed}`",
+        f"**{labels['setting_prompt']}:** {prompt or '—'}  \n**{labels['setting_negative_prompt']}:** {negative or '—'}",
+        "\n".join(table),
+        *([knobs] if knobs else []),
+        f"{text(lang, 'timings')}: {timings or '—'}",
+    ])
 
 
 def delete_output(outputs_dir: Path, path: str | Path) -> list[Path]:

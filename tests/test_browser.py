@@ -222,7 +222,11 @@ def test_generate_is_keyboard_reachable_and_controls_are_labelled(browser, app, 
     page = open_page(browser, app.url)
     button = page.get_by_role("button", name="Generate", exact=True)
     assert button.count() == 1
-    button.focus()
+    page.locator("#i2v-negative_prompt textarea").focus()     # Tab from the text fields reaches Generate
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.id") == "i2v-generate":
+            break
     assert page.evaluate("() => document.activeElement.id") == "i2v-generate"
     page.keyboard.press("Enter")      # with no image: a clear message, proof that Enter triggered generate
     page.get_by_text("please provide an input image").first.wait_for()

@@ -55,7 +55,7 @@ def worker_pids(client):
 
 
 def test_hang_during_denoise_is_replaced_and_the_next_job_works(tmp_path):
-    app = app_with(tmp_path, I2V_INJECT_HANG="denoise:2", I2V_WATCHDOG_FLOOR_S=4)
+    app = app_with(tmp_path, I2V_INJECT_HANG="denoise:2", I2V_WATCHDOG_FLOOR_S=10)
     try:
         client = app.client()
         poller = PagePoller(app.url)

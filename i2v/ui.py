@@ -258,19 +258,17 @@ def delete_output(outputs_dir: Path, path: str | Path) -> list[Path]:
 
 
 # --- service calls that tolerate an older service (methods still being added) ---------------------------
-def _optional(service, name: str, *args):
-    fn = getattr(service, name, None)
-    if fn is None:
-        return None
+def _panel_call(service, name: str, *args):
+    """Call a service method for a side panel; a failure is logged and shows as 'no data', never breaks the page."""
     try:
-        return fn(*args)
+        return getattr(service, name)(*args)
     except Exception:  # noqa: BLE001 - a panel must never break the page
         log.exception("%s failed", name)
         return None
 
 
 def presets_status(service, image_size) -> dict:
-    data = _optional(service, "presets_status", image_size)
+    data = _panel_call(service, "presets_status", image_size)
     if data is not None:
         return data
     from i2v import configs
@@ -412,7 +410,7 @@ def build_ui(service: GenerationService) -> gr.Blocks:
                      for f in PRESET_FIELDS]
         notice = "" if chosen or not status.get("presets") or status["presets"][0].get("status") is None \
             else text(lang, "no_preset_fits")
-        return (device_markdown(_optional(service, "device_info"), lang), memory_html(memory(), lang),
+        return (device_markdown(_panel_call(service, "device_info"), lang), memory_html(memory(), lang),
                 gr.update(choices=choices, value=chosen), *fills, notice, *history_choices())
 
     def on_image(image, preset_name, request: gr.Request):
@@ -433,23 +431,23 @@ def build_ui(service: GenerationService) -> gr.Blocks:
         values = dict(resolution=resolution, num_frames=num_frames, fps=fps,
                       num_inference_steps=num_inference_steps, guidance_scale=guidance_scale)
         size = image.size if image is not None else None
-        return estimate_markdown(_optional(service, "estimate", values, size), lang_of(request))
+        return estimate_markdown(_panel_call(service, "estimate", values, size), lang_of(request))
 
     def memory() -> dict:
         """Memory figures of the GPU (or RAM on CPU): allocated, reserved, driver-used, total."""
-        return _optional(service, "memory") or {}
+        return _panel_call(service, "memory") or {}
 
     def clear_cache() -> dict:
         """Free cached GPU memory; returns the figures before and after."""
-        return _optional(service, "clear_cache") or {}
+        return _panel_call(service, "clear_cache") or {}
 
     def unload() -> dict:
         """Unload the model and clear the cache; returns the figures before and after."""
-        return _optional(service, "unload") or {}
+        return _panel_call(service, "unload") or {}
 
     def render_memory(data: dict, request: gr.Request):
         lang = lang_of(request)
-        return memory_html(data, lang), device_markdown(_optional(service, "device_info"), lang)
+        return memory_html(data, lang), device_markdown(_panel_call(service, "device_info"), lang)
 
     def history() -> list[dict]:
         """Past outputs, newest first: video_path, parameters, seed, timings_s (from the sidecars)."""

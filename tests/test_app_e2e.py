@@ -53,3 +53,13 @@ def test_stop_during_denoising_then_next_job_works(running_app, sample_image):
     path, _ = client.predict(image=handle_file(str(sample_image)), prompt="again", num_frames=3,
                              num_inference_steps=1, seed=4, api_name="/generate", **PARAMS)
     assert video.probe_video(path).frames == 3
+
+
+def test_memory_and_clear_cache_endpoints_return_figures(running_app):
+    client = running_app.client()
+    now = client.predict(api_name="/memory")
+    assert now["total_gib"] > 0 and now["free_gib"] > 0
+    cleared = client.predict(api_name="/clear_cache")
+    assert cleared["cleared"] is True
+    assert cleared["free_before_bytes"] > 0 and cleared["free_after_bytes"] > 0
+    assert cleared["after"]["total_gib"] == now["total_gib"]

@@ -187,7 +187,7 @@ class GenerationService:
         """gc + empty_cache in the worker(s); before/after figures (RAM on a machine without a GPU)."""
         results = self._query_workers("clear_cache")
         if not results or all(r is None for r in results):
-            return {"cleared": False, "message": "a generation is running; try again when it finishes",
+            return {"cleared": False, "message": "the generator is busy (loading the model or generating); try again when it is idle",
                     **self.memory()}
         result = next(r for r in results if r is not None)
         return {"cleared": True, **result, "after": self.memory()}

@@ -57,6 +57,10 @@ def test_stop_during_denoising_then_next_job_works(running_app, sample_image):
 
 def test_memory_and_clear_cache_endpoints_return_figures(running_app):
     client = running_app.client()
+    deadline = time.monotonic() + 120
+    while client.predict(api_name="/server_info")["workers"][0]["status"] != "ready":   # idle worker
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
     now = client.predict(api_name="/memory")
     assert now["total_gib"] > 0 and now["free_gib"] > 0
     cleared = client.predict(api_name="/clear_cache")

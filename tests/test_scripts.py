@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,18 +16,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT, free_port
+
 SCRIPTS = [ROOT / "start_app.sh", ROOT / "restart.sh", ROOT / "scripts" / "app_control.sh"]
 VENV = Path(os.environ.get("I2V_VENV", sys.prefix))  # the venv running the tests
 SCRIPT_TIMEOUT_S = 120
 RESTART_GOAL_S = 30
 SIGTERM_EXIT_GOAL_S = 10
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def pid_alive(pid: int) -> bool:

@@ -144,7 +144,7 @@ service.runner.shutdown()
 
 def phase_breakdown(repeat: int = 3) -> str:
     """Where the page time goes: the steps of `cmd_serve`, timed in a fresh interpreter (cumulative seconds),
-    with the worker spawned before building the UI (as the app does) and after launch() (for comparison)."""
+    with the worker spawned before building the UI (for comparison) and after launch() (as the app does)."""
     import json
 
     results = {}
@@ -162,8 +162,8 @@ def phase_breakdown(repeat: int = 3) -> str:
     except Exception as exc:  # noqa: BLE001 - the breakdown is an aid; the main figures stand without it
         return f"(breakdown unavailable: {type(exc).__name__}: {exc})"
     rows = []
-    for worker_first, label in ((True, "worker spawned before build_ui (as the app does)"),
-                                (False, "worker spawned after launch()")):
+    for worker_first, label in ((True, "worker spawned before build_ui"),
+                                (False, "worker spawned after launch() (as the app does)")):
         for key, values in results[worker_first].items():
             rows.append([label, key, f"{median(values):.2f}"])
     imports = "import i2v.cli + i2v.ui (gradio)"
@@ -171,8 +171,8 @@ def phase_breakdown(repeat: int = 3) -> str:
                     for wf in (True, False)}
     summary = (f"Importing the web side (gradio) takes {median(results[True][imports] + results[False][imports]):.2f} s "
                f"of the page time; from there to `launch()` returning takes {after_import[True]:.2f} s with the "
-               f"worker spawned first (as the app does) and {after_import[False]:.2f} s with the worker spawned after "
-               "`launch()` (its torch import no longer competes for the cores).")
+               f"worker spawned first and {after_import[False]:.2f} s with the worker spawned after "
+               "`launch()` (as the app does: its torch import no longer competes for the cores).")
     return md_table(["variant", "step of cmd_serve (cumulative)", "median s"], rows) + "\n\n" + summary
 
 

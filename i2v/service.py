@@ -166,7 +166,7 @@ class GenerationService:
 
     # --- memory ------------------------------------------------------------------------------------------
     def device_info(self) -> dict:
-        return self.advisor.device_info()
+        return {**self.advisor.device_info(), "workers": self.workers()}
 
     def presets_status(self, image_size: tuple[int, int] | None = None) -> dict:
         return self.advisor.presets_status(image_size)

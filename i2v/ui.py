@@ -137,9 +137,14 @@ def estimate_markdown(estimate: dict | None, lang: str) -> str:
 def device_markdown(info: dict | None, lang: str) -> str:
     if not info:
         return text(lang, "device_unavailable")
-    return text(lang, "device", name=info.get("name", "?"), kind=info.get("kind", "?"),
-                total=gib(info.get("total_bytes")), free=gib(info.get("free_bytes")),
-                budget=gib(info.get("budget_bytes")))
+    lines = [text(lang, "device", name=info.get("name", "?"), kind=info.get("kind", "?"),
+                  total=gib(info.get("total_bytes")), free=gib(info.get("free_bytes")),
+                  budget=gib(info.get("budget_bytes")))]
+    for worker in info.get("workers") or []:       # one generator process per GPU (--gpus)
+        lines.append("- " + text(lang, "worker", gpu=worker.get("gpu") or "cpu", status=worker.get("status", "?"),
+                                 busy=text(lang, "worker_busy") if worker.get("busy") else "",
+                                 pid=worker.get("pid") or "-", restarts=worker.get("restarts", 0)))
+    return "\n".join(lines)
 
 
 def _figures(data) -> dict[str, float]:

@@ -202,3 +202,14 @@ def test_failures_reach_the_page_without_class_names(tmp_path):
     _, error, after = run_generate(fns)
     assert "generation failed: boom" in str(error) and "RuntimeError" not in str(error) + after[0]
     assert ui.clean_message("torch.OutOfMemoryError: CUDA out of memory") == "CUDA out of memory"
+
+
+def test_device_panel_lists_every_gpu_worker():
+    from i2v.ui import device_markdown
+
+    info = {"name": "GPU", "kind": "cuda", "total_bytes": 8 * 2**30, "free_bytes": 2**30, "budget_bytes": 2**30,
+            "workers": [{"gpu": "0", "status": "ready", "busy": True, "pid": 11, "restarts": 2},
+                        {"gpu": "1", "status": "not loaded", "busy": False, "pid": 12, "restarts": 0}]}
+    shown = device_markdown(info, "en")
+    assert "worker 0: ready, generating (pid 11, 2 restarts)" in shown
+    assert "worker 1: not loaded (pid 12, 0 restarts)" in shown

@@ -23,7 +23,6 @@ from i2v.core import faults as fault_rules
 from i2v.core.request import GenerationRequest, RequestError
 from i2v.core.units import format_bytes
 from i2v.runner import (
-    FAILED,
     LOADING,
     NOT_LOADED,
     READY,
@@ -558,5 +557,3 @@ def parse_gpus(text: str | None, visible_count: int) -> list[str | None]:
 def fault_counter_from_env(environ=os.environ) -> fault_rules.FaultCounter:
     return fault_rules.FaultCounter(fault_rules.faults_from_env(environ))
 
-
-__all__ = ["WorkerRunner", "WorkerLost", "worker_main", "fault_counter_from_env", "FAILED", "READY"]

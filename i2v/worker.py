@@ -36,6 +36,8 @@ from i2v.runner import (
 log = logging.getLogger(__name__)
 
 KILL_WAIT_S = 10.0
+LOAD_BEAT_S = 10.0          # load heartbeat period, sent only while the worker's CPU time advances
+MIN_LOAD_CPU_S = 0.05
 MEMORY_SAMPLE_S = 1.0      # how often a heartbeat also samples the worker's memory
 POLL_S = 0.1
 IGNORE_CANCEL_ENV = "I2V_INJECT_IGNORE_CANCEL"   # testing aid: the worker ignores the cooperative flag
@@ -46,7 +48,7 @@ class WatchdogSettings:
     """timeout = max(floor_s, step_factor x the slowest gap between heartbeats seen); env overrides for tests."""
     floor_s: float = 120.0
     step_factor: float = 5.0
-    load_timeout_s: float = 1800.0      # a first download of the weights can be slow
+    load_timeout_s: float = 600.0       # between load heartbeats: a load making no progress for this long
     cancel_grace_s: float = 10.0
 
     @classmethod
@@ -161,6 +163,8 @@ def worker_main(conn, cancel_event, model_spec: str, gpu: str | None, logs_dir: 
 
     runner = LocalRunner(model_spec)
     runner.cancel_event = _NeverSet() if os.environ.get(IGNORE_CANCEL_ENV) else cancel_event
+    conn = _LockedConn(conn)
+    _beat_while_loading(conn, runner)
     while True:
         try:
             message = conn.recv()
@@ -182,6 +186,40 @@ def _query(action: str) -> dict:
     if action == "clear_cache":
         return gpu.clear_cache()
     return gpu.memory_snapshot()
+
+
+class _LockedConn:
+    """The worker's end of the pipe, safe to send on from the load-heartbeat thread too."""
+
+    def __init__(self, conn):
+        self._conn, self._lock = conn, threading.Lock()
+
+    def send(self, message) -> None:
+        with self._lock:
+            self._conn.send(message)
+
+    def recv(self):
+        return self._conn.recv()
+
+
+def _beat_while_loading(conn, runner, clock=time.process_time, stop: threading.Event | None = None) -> None:
+    """While the model loads (a first download can take long), send a 'load' heartbeat every LOAD_BEAT_S
+    as long as the process is doing work (its CPU time grows); a stuck load stops beating and is replaced."""
+    stop = stop or threading.Event()
+
+    def beat() -> None:
+        last_cpu, count = clock(), 0
+        while not stop.wait(LOAD_BEAT_S):
+            cpu = clock()
+            if runner.state().status == LOADING and cpu - last_cpu >= MIN_LOAD_CPU_S:
+                count += 1
+                try:
+                    conn.send(EventMsg("load", count, 0))
+                except (OSError, ValueError):
+                    return
+            last_cpu = cpu
+
+    threading.Thread(target=beat, name="i2v-load-heartbeat", daemon=True).start()
 
 
 def _exit_with_parent() -> None:

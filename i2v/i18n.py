@@ -208,3 +208,35 @@ def text(lang: str, key: str, **values) -> str:
     """A run-time message in `lang` (English when missing)."""
     template = MESSAGES.get(lang, MESSAGES["en"]).get(key) or MESSAGES["en"][key]
     return template.format(**values) if values else template
+
+
+# The service's own messages are English; for a Chinese browser the common ones are translated here
+# (the rest pass through unchanged). Validation messages list several problems joined by "; ".
+SERVICE_MESSAGES_ZH = (
+    (r"please provide an input image", "请先上传输入图片"),
+    (r"please enter a prompt describing the motion", "请输入描述画面运动的提示词"),
+    (r"the generator is busy.*", "生成器正忙：请等待当前任务完成，或点击“停止”"),
+    (r"(\w+) must be at most (\S+), got (.+)", r"\1 不能大于 \2（当前为 \3）"),
+    (r"(\w+) must be at least (\S+), got (.+)", r"\1 不能小于 \2（当前为 \3）"),
+    (r"(\w+) must be one of (.+); got (.+)", r"\1 必须是 \2 之一（当前为 \3）"),
+    (r"(\w+) must be a whole number, got (.+)", r"\1 必须是整数（当前为 \2）"),
+    (r"(\w+) must be a number, got (.+)", r"\1 必须是数字（当前为 \2）"),
+    (r"this device cannot run it: (.+)", r"此设备无法运行该设置：\1"),
+)
+
+
+def localize_service_message(message: str, lang: str) -> str:
+    """The service's English message in `lang` where a translation is known; unchanged otherwise."""
+    import re
+
+    if lang != "zh":
+        return message
+    parts = re.split(r"; (?=\w+ must |unknown )", message)
+    translated = []
+    for part in parts:
+        for pattern, replacement in SERVICE_MESSAGES_ZH:
+            if re.fullmatch(pattern, part):
+                part = re.sub(pattern, replacement, part)
+                break
+        translated.append(part)
+    return "；".join(translated)

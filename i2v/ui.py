@@ -15,7 +15,7 @@ import gradio as gr
 
 from i2v import video
 from i2v.core.settings import SETTINGS_BY_NAME, Setting
-from i2v.i18n import I18N, MESSAGES, lang_of, t, text
+from i2v.i18n import I18N, MESSAGES, lang_of, localize_service_message, t, text
 from i2v.runner import GenerationCancelled
 from i2v.service import PHASE_LABELS as PHASE_NAMES
 from i2v.service import BusyError, GenerationFailed, GenerationService, ProgressUpdate, RequestError
@@ -335,8 +335,9 @@ def build_ui(service: GenerationService) -> gr.Blocks:
         try:
             result = service.generate(image, values, progress=report)
         except (RequestError, BusyError) as exc:
-            _record(request, {"error": clean_message(exc)})
-            raise gr.Error(clean_message(exc), print_exception=False) from None
+            message = localize_service_message(clean_message(exc), lang)
+            _record(request, {"error": message})
+            raise gr.Error(message, print_exception=False) from None
         except GenerationCancelled as exc:
             message = text(lang, "stopped") + (f" ({clean_message(exc)})" if str(exc) else "")
             _record(request, {"error": message})

@@ -213,3 +213,18 @@ def test_device_panel_lists_every_gpu_worker():
     shown = device_markdown(info, "en")
     assert "worker 0: ready, generating (pid 11, 2 restarts)" in shown
     assert "worker 1: not loaded (pid 12, 0 restarts)" in shown
+
+
+def test_service_messages_are_translated_for_chinese_browsers():
+    from i2v.core.request import RequestError, build_request
+    from i2v.i18n import localize_service_message
+
+    try:
+        build_request((64, 64), prompt="x", num_frames=1000, resolution=300)
+    except RequestError as exc:
+        message = str(exc)
+    zh = localize_service_message(message, "zh")
+    assert "resolution 必须是" in zh and "num_frames 不能大于 64（当前为 1000）" in zh and "must" not in zh
+    assert localize_service_message(message, "en") == message
+    assert localize_service_message("please provide an input image", "zh") == "请先上传输入图片"
+    assert localize_service_message("something new", "zh") == "something new"

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from functools import cached_property
 
 from i2v.core.clamp import Adjustment, DoesNotFit, clamp
-from i2v.core.memory import for_device, predict
+from i2v.core.memory import estimate_seconds_per_step, flops_per_step, for_device, predict
 from i2v.core.presets import recommend_preset
 from i2v.core.request import GenerationRequest, RequestError, build_request
 from i2v.core.tiers import select_tier
@@ -23,8 +23,10 @@ DEFAULT_IMAGE_SIZE = (1280, 720)  # aspect assumed before an image is uploaded (
 
 
 class Advisor:
-    def __init__(self, holder_pids=lambda: ()):
+    def __init__(self, holder_pids=lambda: (), time_budget_s: float | None = None):
         self._holder_pids = holder_pids
+        self.time_budget_s = time_budget_s        # steps are capped so a job fits it (None: no budget)
+        self._measured_tflops: float | None = None  # effective throughput seen on real weights
         self._device = None
         self._device_at = 0.0
         self._lock = threading.Lock()
@@ -75,11 +77,26 @@ class Advisor:
             } for s in statuses],
         }
 
+    def record_denoise(self, request: GenerationRequest, seconds: float, steps: int) -> None:
+        """Learn this device's real speed from a finished run, so time estimates stop being FLOP guesses."""
+        model, dtype, _, _ = self._context()
+        flops = flops_per_step(model, request, dtype)
+        if flops and steps > 0 and seconds > 0:
+            self._measured_tflops = flops * steps / seconds / 1e12 / model.constants.gpu_efficiency
+
+    def seconds_per_step(self, request: GenerationRequest) -> float | None:
+        """Measured throughput when a run has been seen, else the tier's nominal TFLOP/s."""
+        model, dtype, tier, _ = self._context()
+        return estimate_seconds_per_step(model, request, self._measured_tflops or tier.tflops, dtype)
+
     def clamp(self, request: GenerationRequest) -> tuple[GenerationRequest, list[Adjustment]]:
-        """Fit the request to the device (least offload first); raises RequestError if nothing fits."""
+        """Fit the request to the device (least offload first), steps to the time budget if one is set;
+        raises RequestError if nothing fits."""
         model, dtype, tier, device = self._context()
+        per_step = self.seconds_per_step(request) if self.time_budget_s else None
         try:
-            return clamp(request, device.budget_bytes, model, tier=tier, dtype=dtype)
+            return clamp(request, device.budget_bytes, model, tier=tier, dtype=dtype, seconds_per_step=per_step,
+                         time_budget_s=self.time_budget_s)
         except DoesNotFit as exc:
             raise RequestError(f"this device cannot run it: {exc}") from None
 
@@ -106,6 +123,9 @@ class Advisor:
                 f"{a.field} {a.asked}→{a.got}" for a in adjustments)
         elif final is None:
             text += " — does not fit even at the smallest settings"
+        per_step = self.seconds_per_step(fitted or request)
         return {"peak_gib": round(asked.peak_gib, 2), "available_gib": round(available_gib, 2), "fits": fits,
+                "seconds_estimate": round(per_step * (fitted or request).num_inference_steps, 1) if per_step else None,
+                "speed": "measured" if self._measured_tflops else "estimated from FLOPs",
                 "label": label, "offload": fitted.offload if fitted else None,
                 "adjustments": [asdict(a) for a in adjustments], "text": text, "device": device.kind}

@@ -127,7 +127,9 @@ def make_service(model: str, gpus: str | None = None):
     faults = fault_counter_from_env()
     workers = [WorkerRunner(model, paths.logs_dir(), gpu=gpu, fault_counter=faults)
                for gpu in parse_gpus(gpus, nvml_gpu_count())]
-    return GenerationService(WorkerPool(workers), paths.outputs_dir(), paths.logs_dir(), fallback_policy_from_env())
+    budget_minutes = float(os.environ.get("I2V_TIME_BUDGET_MINUTES", "0"))
+    return GenerationService(WorkerPool(workers), paths.outputs_dir(), paths.logs_dir(), fallback_policy_from_env(),
+                             time_budget_s=budget_minutes * 60 or None)
 
 
 def fallback_policy_from_env():

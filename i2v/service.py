@@ -134,12 +134,12 @@ def load_image(path: str | Path):
 
 class GenerationService:
     def __init__(self, runner: LocalRunner, outputs_dir: Path, logs_dir: Path | None = None,
-                 policy: FallbackPolicy | None = None):
+                 policy: FallbackPolicy | None = None, time_budget_s: float | None = None):
         self.runner = runner
         self.outputs_dir = Path(outputs_dir).resolve()
         self.logs_dir = Path(logs_dir).resolve() if logs_dir else None
         self.policy = policy or FallbackPolicy()
-        self.advisor = Advisor(holder_pids=getattr(runner, "pids", lambda: ()))
+        self.advisor = Advisor(holder_pids=getattr(runner, "pids", lambda: ()), time_budget_s=time_budget_s)
         self.last_activity = time.monotonic()
         self._slots = threading.BoundedSemaphore(runner.capacity)
         self._active = 0
@@ -274,6 +274,8 @@ class GenerationService:
             self._log_ooms(output.attempts, outcome=f"recovered by attempt {len(output.attempts) + 1}")
         fallbacks = [a.get("fallback") for a in output.attempts if a.get("fallback")]
         ran = output.request or request
+        if not self._is_tiny_model() and output.timings.get("denoise"):
+            self.advisor.record_denoise(ran, output.timings["denoise"], output.denoise_steps_run)
         adjustments += [{"field": k, "asked": v, "got": getattr(ran, k), "reason": "out-of-memory fallback"}
                         for k, v in request.as_dict().items() if getattr(ran, k) != v]
         request = ran

@@ -131,7 +131,14 @@ def estimate_markdown(estimate: dict | None, lang: str) -> str:
     else:
         verdict, icon = text(lang, "estimate_fits"), "✅"
     notes = [adjustment_text(a, lang) for a in estimate.get("adjustments") or []]
+    seconds = estimate.get("seconds_estimate")
+    if seconds:
+        notes.append(text(lang, "estimate_time", minutes=duration_text(seconds), speed=estimate.get("speed", "")))
     return "\n\n".join([f"{icon} {line} — **{verdict}**", *[f"- {n}" for n in notes]])
+
+
+def duration_text(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def device_markdown(info: dict | None, lang: str) -> str:

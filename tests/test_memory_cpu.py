@@ -19,3 +19,16 @@ def test_on_cuda_offload_is_the_first_big_saving():
     model = load_memory_model()
     request = build_request((1280, 720), prompt="x", resolution=512, num_frames=16)
     assert predict(model, request.replace(offload="model")).peak_bytes < predict(model, request).peak_bytes - GIB
+
+
+def test_time_budget_caps_steps_from_measured_speed():
+    from i2v.advisor import Advisor
+
+    advisor = Advisor(time_budget_s=60.0)
+    request = build_request((1280, 720), prompt="x", resolution=512, num_frames=8, num_inference_steps=50)
+    advisor.record_denoise(request, seconds=20.0, steps=10)          # measured: 2 s per step at this size
+    assert abs(advisor.seconds_per_step(request) - 2.0) < 1e-6
+    clamped, adjustments = advisor.clamp(request)
+    assert clamped.num_inference_steps == 30
+    assert any(a.field == "num_inference_steps" and "time budget" in a.reason for a in adjustments)
+    assert Advisor().clamp(request)[0].num_inference_steps == 50      # no budget: steps untouched

@@ -56,9 +56,9 @@ class RunOutput:
 
 @dataclass
 class FallbackPolicy:
+    """Retry down the fallback ladder after an OOM (auto), at most max_attempts attempts in all."""
     auto: bool = AUTO_FALLBACK
     max_attempts: int = MAX_ATTEMPTS
-    on_oom: Callable[[dict], None] | None = None   # called with each OOM record (the event log)
 
 
 class OutOfMemoryFailure(GenerationFailed):
@@ -243,8 +243,6 @@ class LocalRunner:
                                                policy.auto)
             current, description = next_request
             attempts[-1]["fallback"] = description
-            if policy.on_oom is not None:
-                policy.on_oom(attempts[-1])
         loaded.hooks.start(None, 0)
         if self.cancel_event.is_set():
             raise GenerationCancelled("cancelled before saving")

@@ -30,7 +30,7 @@ SKIPPED = "skipped"
 
 GET_REAL_WEIGHTS_HINT = (
     f"To use the real model, download it once with network access: "
-    f"`huggingface-cli download {DEFAULT_REPO_ID}` (about 11 GB with the fp16 variant), or pass "
+    f"`huggingface-cli download {DEFAULT_REPO_ID}` (the fp16 weights alone are 4.6 GiB), or pass "
     f"`--model /path/to/a/diffusers/folder`, then restart with `--model auto` or `--model {DEFAULT_REPO_ID}`."
 )
 

@@ -9,7 +9,7 @@ import time
 from dataclasses import asdict
 from functools import cached_property
 
-from i2v.core.clamp import Adjustment, DoesNotFit, clamp
+from i2v.core.clamp import Adjustment, DoesNotFit, fit
 from i2v.core.memory import estimate_seconds_per_step, flops_per_step, for_device, predict
 from i2v.core.presets import recommend_preset
 from i2v.core.request import GenerationRequest, RequestError, build_request
@@ -58,14 +58,24 @@ class Advisor:
     def device_info(self) -> dict:
         device = self.device()
         _, dtype, tier, _ = self._context()
-        return {**device.as_dict(), "dtype": dtype, "tier": tier.label, "tier_limits": {
-            "max_resolution": tier.max_resolution, "max_frames": tier.max_frames, "max_steps": tier.max_steps}}
+        return {**device.as_dict(), "dtype": dtype, "tier": tier.label, "tier_tflops": tier.tflops}
+
+    def host_bytes(self, device) -> int | None:
+        """RAM for plans that keep weights in host memory; None on CPU, where the budget already is RAM."""
+        if device.kind != "cuda":
+            return None
+        from i2v import gpu
+
+        return gpu.host_available_bytes()
+
+    def _tflops(self, tier) -> float:
+        return self._measured_tflops or tier.tflops
 
     def presets_status(self, image_size: tuple[int, int] | None = None) -> dict:
         model, dtype, tier, device = self._context()
         _, presets, _ = self._configs
         best, statuses = recommend_preset(presets, model, device.budget_bytes, dtype,
-                                          image_size or DEFAULT_IMAGE_SIZE, tier)
+                                          image_size or DEFAULT_IMAGE_SIZE, tier, host_bytes=self.host_bytes(device))
         return {
             "recommended": best.preset.id if best else None,
             "device": device.kind,
@@ -73,7 +83,7 @@ class Advisor:
                 "name": s.preset.id, "label": f"{s.preset.label} / {s.preset.name}", "status": s.status,
                 "status_label": s.label, "peak_gib": round(s.peak_gib, 2),
                 "seconds_estimate": round(s.seconds_estimate, 1) if s.seconds_estimate else None,
-                "values": s.preset.values(), "offload": s.request.offload,
+                "values": s.preset.values(), "offload": s.request.offload, "plan": s.request.plan.as_dict(),
             } for s in statuses],
         }
 
@@ -89,43 +99,51 @@ class Advisor:
         model, dtype, tier, _ = self._context()
         return estimate_seconds_per_step(model, request, self._measured_tflops or tier.tflops, dtype)
 
-    def clamp(self, request: GenerationRequest) -> tuple[GenerationRequest, list[Adjustment]]:
-        """Fit the request to the device (least offload first), steps to the time budget if one is set;
-        raises RequestError if nothing fits."""
+    def fit(self, request: GenerationRequest, forced: dict | None = None):
+        """The clamp's decision for this device (i2v.core.clamp.fit); raises DoesNotFit."""
         model, dtype, tier, device = self._context()
         per_step = self.seconds_per_step(request) if self.time_budget_s else None
+        return fit(request, device.budget_bytes, model, dtype, tflops=self._tflops(tier),
+                   seconds_per_step=per_step, time_budget_s=self.time_budget_s,
+                   host_bytes=self.host_bytes(device), forced=forced, device_kind=device.kind)
+
+    def clamp(self, request: GenerationRequest, forced: dict | None = None) -> tuple[GenerationRequest, list[Adjustment]]:
+        """Fit the request to the device: the fastest plan that fits (forced plan parts kept), the user's
+        settings changed only when no plan fits; raises RequestError if nothing fits."""
         try:
-            return clamp(request, device.budget_bytes, model, tier=tier, dtype=dtype, seconds_per_step=per_step,
-                         time_budget_s=self.time_budget_s)
+            result = self.fit(request, forced)
         except DoesNotFit as exc:
             raise RequestError(f"this device cannot run it: {exc}") from None
+        return result.request, list(result.adjustments)
 
-    def estimate(self, values: dict, image_size: tuple[int, int] | None = None) -> dict:
-        """The live 'predicted peak / available' line: pure Python, well under a millisecond when cached."""
+    def estimate(self, values: dict, image_size: tuple[int, int] | None = None, forced: dict | None = None) -> dict:
+        """The live 'predicted peak / available' line: pure Python, a few milliseconds."""
         model, dtype, tier, device = self._context()
         try:
             request = build_request(image_size or DEFAULT_IMAGE_SIZE, **values)
         except RequestError as exc:
             return {"error": str(exc), "text": str(exc)}
-        asked = predict(model, request, dtype=dtype)
         try:
-            fitted, adjustments = clamp(request, device.budget_bytes, model, tier=tier, dtype=dtype)
-            final = predict(model, fitted, dtype=dtype)
+            result = self.fit(request, forced)
+            fitted, adjustments, final = result.request, list(result.adjustments), result.prediction
         except DoesNotFit as exc:
             fitted, adjustments, final = None, [], None
             log.info("estimate: %s", exc)
+        asked = final or predict(model, request, dtype=dtype)
         available_gib = device.budget_bytes / GIB
         label = "calibrated" if asked.calibrated else "predicted"
-        fits = asked.peak_bytes <= device.budget_bytes
+        fits = final is not None and not any(a.field in ("num_frames", "resolution") for a in adjustments)
         text = f"{label} peak {asked.peak_gib:.1f} GiB / {available_gib:.1f} GiB available"
-        if not fits and final is not None:
-            text += f" — will run as {final.peak_gib:.1f} GiB with: " + "; ".join(
-                f"{a.field} {a.asked}→{a.got}" for a in adjustments)
+        if final is not None and adjustments:
+            text += " — will run with: " + "; ".join(f"{a.field} {a.asked}→{a.got}" for a in adjustments)
         elif final is None:
             text += " — does not fit even at the smallest settings"
         per_step = self.seconds_per_step(fitted or request)
         return {"peak_gib": round(asked.peak_gib, 2), "available_gib": round(available_gib, 2), "fits": fits,
+                "host_ram_gib": round(asked.host_bytes / GIB, 2),
+                "seconds_per_step": round(per_step, 3) if per_step else None,
                 "seconds_estimate": round(per_step * (fitted or request).num_inference_steps, 1) if per_step else None,
                 "speed": "measured" if self._measured_tflops else "estimated from FLOPs",
                 "label": label, "offload": fitted.offload if fitted else None,
+                "plan": fitted.plan.as_dict() if fitted else None,
                 "adjustments": [asdict(a) for a in adjustments], "text": text, "device": device.kind}

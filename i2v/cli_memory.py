@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from i2v.core.memory import DTYPES
-from i2v.core.settings import DEFAULT_DECODE_CHUNK_SIZE, OFFLOAD_MODES, SETTINGS_BY_NAME, default
-from i2v.core.units import format_bytes
+from i2v.core.settings import DEFAULT_DECODE_CHUNK_SIZE, OFFLOAD_MODES, SETTINGS_BY_NAME, WEIGHTS_DTYPES, default
+from i2v.core.units import GIB, format_bytes
 
 MODEL_REPO_ID = "ali-vilab/i2vgen-xl"
 EXIT_OK, EXIT_FAIL, EXIT_NEEDS_CUDA = 0, 1, 2
@@ -30,11 +30,12 @@ def add_parsers(subparsers) -> None:
                      help=SETTINGS_BY_NAME["num_inference_steps"].help)
     est.add_argument("--guidance", type=float, default=default("guidance_scale"),
                      help=SETTINGS_BY_NAME["guidance_scale"].help)
-    est.add_argument("--decode-chunk", type=int, default=None, help="frames per VAE decode call")
-    est.add_argument("--vae-tiling", action="store_true", help="decode with VAE tiling")
-    est.add_argument("--forward-chunking", action="store_true", help="UNet feed-forward chunking")
-    est.add_argument("--offload", choices=OFFLOAD_MODES, default="none")
-    est.add_argument("--dtype", choices=DTYPES, default="fp16")
+    add_plan_arguments(est)
+    est.add_argument("--device-memory", type=float, default=None, metavar="GIB",
+                     help="plan for a CUDA card with this much free memory instead of this machine's device")
+    est.add_argument("--host-memory", type=float, default=None, metavar="GIB",
+                     help="available host RAM (default: this machine's)")
+    est.add_argument("--dtype", choices=DTYPES, default=None, help="compute dtype (default: fp16 on CUDA, fp32 on CPU)")
     est.add_argument("--json", action="store_true", help="print JSON")
     est.set_defaults(func=run_estimate)
 
@@ -49,6 +50,38 @@ def add_parsers(subparsers) -> None:
     cal = subparsers.add_parser("calibrate", help="measure real peaks on the GPU and store correction factors")
     cal.add_argument("--out", type=Path, default=None, help="default configs/calibration.json")
     cal.set_defaults(func=run_calibrate)
+
+
+# ---------------------------------------------------------------- the plan flags (estimate and generate)
+def add_plan_arguments(parser) -> None:
+    """--offload, --cfg-split, --chunk-tokens, --weights-dtype, --decode-chunk, --vae-tiling: each given flag
+    forces that part of the plan; the rest is chosen automatically (the fastest plan that fits)."""
+    group = parser.add_argument_group("plan (each flag forces that part; the rest is chosen to fit)")
+    group.add_argument("--offload", choices=OFFLOAD_MODES, default=None,
+                       help="where the weights live: none (GPU), model (each component moved in while it "
+                            "runs), group (streamed from RAM), sequential (slowest, least memory)")
+    group.add_argument("--cfg-split", action=argparse.BooleanOptionalAction, default=None,
+                       help="run the two guidance halves as two UNet calls (exact; halves the activations)")
+    group.add_argument("--chunk-tokens", type=int, default=None, metavar="N",
+                       help="run the UNet in exact chunks of about N tokens (0 = off)")
+    group.add_argument("--weights-dtype", choices=WEIGHTS_DTYPES, default=None,
+                       help="UNet weight storage: fp16, or fp8 (lossy: changes the pixels slightly)")
+    group.add_argument("--decode-chunk", type=int, default=None, metavar="N", help="frames per VAE decode call")
+    group.add_argument("--vae-tiling", action=argparse.BooleanOptionalAction, default=None,
+                       help="decode with VAE tiling (lossy: seams can show)")
+    group.add_argument("--forward-chunking", action="store_true", help=argparse.SUPPRESS)   # replaced by --chunk-tokens
+
+
+def forced_plan(args) -> dict:
+    """The plan parts the user forced with flags (validated), by plan key."""
+    from i2v.core.plans import check_forced
+
+    if getattr(args, "forward_chunking", False):
+        print("note: --forward-chunking is replaced by the exact chunked UNet (--chunk-tokens); ignored",
+              file=sys.stderr)
+    return check_forced({"offload": args.offload, "cfg_split": args.cfg_split, "chunk_tokens": args.chunk_tokens,
+                         "weights_dtype": args.weights_dtype, "decode_chunk": args.decode_chunk,
+                         "vae_tiling": args.vae_tiling})
 
 
 # ---------------------------------------------------------------- estimate
@@ -70,38 +103,98 @@ def _size(args) -> tuple[int, int]:
     return size_for_aspect(args.resolution, round(w * 1000), round(h * 1000))
 
 
-def estimate_request(args):
+def estimate_request(args, forced: dict):
+    from i2v.core.plans import Plan
     from i2v.core.request import GenerationRequest, check_memory_knobs
 
     width, height = _size(args)
     request = GenerationRequest(
         prompt="", width=width, height=height, num_frames=args.frames, fps=default("fps"),
         num_inference_steps=args.steps, guidance_scale=args.guidance, resolution=min(width, height),
-        decode_chunk_size=args.decode_chunk or DEFAULT_DECODE_CHUNK_SIZE,
-        vae_tiling=args.vae_tiling, forward_chunking=args.forward_chunking, offload=args.offload,
+        decode_chunk_size=forced.get("decode_chunk", DEFAULT_DECODE_CHUNK_SIZE),
     )
+    request = request.with_plan(Plan.of(request).replace(**forced))
     check_memory_knobs(request)
     return request
 
 
-def run_estimate(args) -> int:
-    from i2v.configs import load_memory_model
-    from i2v.core.memory import predict
+def estimate_target(args):
+    """(device kind, budget bytes, host RAM bytes or None, dtype, tier) for the estimate."""
+    from i2v.configs import load_tiers
+    from i2v.core.tiers import select_tier
+    from i2v.gpu import host_available_bytes, probe_device
 
-    request = estimate_request(args)
-    prediction = predict(load_memory_model(), request, dtype=args.dtype)
+    if args.device_memory is not None:
+        kind, budget = "cuda", int(args.device_memory * GIB)
+        total = budget
+    else:
+        device = probe_device()
+        kind, budget, total = device.kind, device.budget_bytes, device.total_bytes
+    host = int(args.host_memory * GIB) if args.host_memory is not None else host_available_bytes()
+    dtype = args.dtype or ("fp16" if kind == "cuda" else "fp32")
+    return kind, budget, (host if kind == "cuda" else None), dtype, select_tier(load_tiers(), kind, total)
+
+
+def estimate_report(args) -> dict:
+    from dataclasses import asdict
+
+    from i2v.configs import load_memory_model
+    from i2v.core.clamp import DoesNotFit, fit
+    from i2v.core.memory import estimate_time, for_device, predict
+
+    forced = forced_plan(args)
+    request = estimate_request(args, forced)
+    kind, budget, host, dtype, tier = estimate_target(args)
+    model = for_device(load_memory_model(), kind)
+    try:
+        result = fit(request, budget, model, dtype, tflops=tier.tflops, host_bytes=host, forced=forced,
+                     device_kind=kind)
+        ran, prediction, adjustments = result.request, result.prediction, [asdict(a) for a in result.adjustments]
+        fits = True
+    except DoesNotFit as exc:
+        ran, adjustments, fits = request, [], False
+        prediction = predict(model, request, dtype=dtype, device_kind=kind)
+        print(f"note: {exc}", file=sys.stderr)
+    timing = estimate_time(model, ran, tier.tflops, dtype)
+    return {
+        "fits": fits,
+        "peak_gib": round(prediction.peak_gib, 3),
+        "host_ram_gib": round(prediction.host_bytes / GIB, 3),
+        "plan": ran.plan.as_dict(),
+        "adjustments": adjustments,
+        "seconds_per_step": round(timing.per_step_s, 3) if timing else None,
+        "seconds_total": round(timing.total_s(ran.num_inference_steps), 1) if timing else None,
+        "label": prediction.as_dict()["label"],
+        "note": ("calibrated on a GPU" if prediction.calibrated else
+                 "predicted from traces of the model; not yet calibrated on a GPU"),
+        "device": {"kind": kind, "budget_gib": round(budget / GIB, 3), "dtype": dtype, "tier": tier.name,
+                   "host_available_gib": round(host / GIB, 3) if host is not None else None},
+        "request": ran.as_dict(),
+        "phases": prediction.as_dict()["phases"],
+        "reserve_bytes": prediction.reserve_bytes,
+    }
+
+
+def run_estimate(args) -> int:
+    report = estimate_report(args)
     if args.json:
-        print(json.dumps({"request": request.as_dict(), **prediction.as_dict()}, indent=1))
+        print(json.dumps(report, indent=1))
         return EXIT_OK
-    label = "calibrated" if prediction.calibrated else "predicted (uncalibrated)"
-    print(f"{request.width}x{request.height}, {request.num_frames} frames, {args.dtype}, offload={args.offload}"
-          f" — {label}")
-    for p in prediction.phases:
-        print(f"  {p.phase:<13} weights {format_bytes(p.weights_bytes):>10}  activations "
-              f"{format_bytes(p.activation_bytes):>10}  context {format_bytes(p.context_bytes):>10}  "
-              f"= {format_bytes(p.total_bytes)}")
-    print(f"  reserve {format_bytes(prediction.reserve_bytes)}")
-    print(f"peak {prediction.peak_gib:.2f} GiB (in {prediction.peak_phase})")
+    req, device = report["request"], report["device"]
+    print(f"{req['width']}x{req['height']}, {req['num_frames']} frames, {device['dtype']} on {device['kind']} "
+          f"with {device['budget_gib']:.2f} GiB — {report['note']}")
+    print("plan: " + ", ".join(f"{k}={v}" for k, v in report["plan"].items()))
+    for p in report["phases"]:
+        print(f"  {p['phase']:<13} weights {format_bytes(p['weights_bytes']):>10}  activations "
+              f"{format_bytes(p['activation_bytes']):>10}  context {format_bytes(p['context_bytes']):>10}  "
+              f"= {format_bytes(p['total_bytes'])}")
+    print(f"  reserve {format_bytes(report['reserve_bytes'])}")
+    print(f"peak {report['peak_gib']:.2f} GiB, host RAM {report['host_ram_gib']:.2f} GiB, "
+          f"{'fits' if report['fits'] else 'does NOT fit'}")
+    if report["seconds_per_step"]:
+        print(f"time ~{report['seconds_per_step']:.2f} s/step (FLOP-based estimate for the {device['tier']} tier)")
+    for a in report["adjustments"]:
+        print(f"adjusted {a['field']}: {a['asked']} -> {a['got']} ({a['reason']})")
     return EXIT_OK
 
 
@@ -137,13 +230,14 @@ def doctor_report() -> dict:
     from i2v.core.memory import for_device
     from i2v.core.presets import recommend_preset
     from i2v.core.tiers import select_tier
-    from i2v.gpu import probe_device
+    from i2v.gpu import host_available_bytes, probe_device
 
     device = probe_device()
     dtype = "fp16" if device.kind == "cuda" else "fp32"
     model = for_device(load_memory_model(), device.kind)
     tier = select_tier(load_tiers(), device.kind, device.total_bytes)
-    best, statuses = recommend_preset(load_presets(), model, device.budget_bytes, dtype, tier=tier)
+    host = host_available_bytes() if device.kind == "cuda" else None
+    best, statuses = recommend_preset(load_presets(), model, device.budget_bytes, dtype, tier=tier, host_bytes=host)
     return {
         "device": device.as_dict(),
         "dtype": dtype,
@@ -155,7 +249,7 @@ def doctor_report() -> dict:
         "calibrated": model.calibrated,
         "recommended_preset": best.preset.id if best else None,
         "presets": [{"id": s.preset.id, "name": s.preset.name, "status": s.status, "label": s.label,
-                     "offload": s.request.offload, "peak_gib": round(s.peak_gib, 2),
+                     "offload": s.request.offload, "plan": s.request.plan.as_dict(), "peak_gib": round(s.peak_gib, 2),
                      "estimated_seconds": round(s.seconds_estimate) if s.seconds_estimate else None}
                     for s in statuses],
     }

@@ -168,3 +168,10 @@ def probe_device_without_torch(index: int = 0, holder_pids: tuple[int, ...] = ()
             pynvml.nvmlShutdown()
         except Exception:  # noqa: BLE001
             pass
+
+
+def host_available_bytes() -> int:
+    """RAM available to a new allocation now (psutil), for plans that keep weights in host memory."""
+    import psutil
+
+    return int(psutil.virtual_memory().available)

@@ -88,6 +88,12 @@ def describe_request(values: dict) -> str:
     parts = [f"{values['resolution']}p", f"{values['num_frames']} frames"]
     if values.get("offload", "none") != "none":
         parts.append(f"{values['offload']} CPU offload")
+    if values.get("cfg_split"):
+        parts.append("guidance halves run one after the other")
+    if values.get("chunk_tokens"):
+        parts.append(f"UNet in chunks of {values['chunk_tokens']} tokens")
+    if values.get("weights_dtype") == "fp8":
+        parts.append("fp8 weights")
     if values.get("vae_tiling"):
         parts.append("VAE tiling")
     return ", ".join(parts)
@@ -101,24 +107,11 @@ def _memory_model(device: str):
 
 
 def fallback_after_oom(request: GenerationRequest, phase: str, dtype: str):
-    """The next notch down; a decode-time OOM only uses notches that keep the sampled latents valid."""
+    """One step down the ladder; after a decode-time OOM only what acts on the decode changes (the sampled
+    latents are kept)."""
     from i2v.core import fallback
 
-    model = _memory_model("cuda")
-    if phase != "decode":
-        return fallback.next_fallback(request, model, dtype)
-    current = predict_peak(model, request, dtype)
-    for notch in fallback.DECODE_SAFE_NOTCHES:
-        step = notch(request)
-        if step is not None and predict_peak(model, step[0], dtype) < current:
-            return step
-    return None
-
-
-def predict_peak(model, request: GenerationRequest, dtype: str) -> int:
-    from i2v.core.memory import predict
-
-    return predict(model, request, dtype=dtype).peak_bytes
+    return fallback.next_fallback(request, _memory_model("cuda"), dtype, phase=phase)
 
 
 def suggest_after_oom(request: GenerationRequest, free_bytes: int, dtype: str, device: str) -> dict | None:

@@ -1,34 +1,32 @@
-"""Fit a request to a device: (request', [Adjustment]) — never a silent change.
+"""Fit a request to a device: (request', [Adjustment]) — the plan chosen, the user's settings kept if at all
+possible, and never a silent change.
 
-Memory: the least offload that fits before cutting quality, in the fallback ladder's order (decode chunk and
-VAE tiling, model offload, forward chunking), then the most frames that fit, then a lower resolution (with
-the most frames that fit there), and sequential offload last. Steps do not change memory: they are capped by
-the tier's maximum and by a time budget. A request that already fits is returned unchanged; clamping a
-clamped request changes nothing.
+1. Steps: capped only by a time budget the user set (and the settings table's range, checked earlier).
+2. The plan: the fastest in the ladder (i2v.core.fallback) that fits the device budget and the host RAM —
+   exact plans first; a lossy one (fp8 weights, VAE tiling) only when no exact plan fits, and then listed.
+3. Only when no plan fits at all: the most frames that fit (down to a floor), then a lower resolution, each
+   listed. A request that already fits keeps its settings; clamping a clamped request changes nothing.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from i2v.core.fallback import (
     FALLBACK_MIN_FRAMES,
     MIN_FRAMES,
+    RANKING_TFLOPS,
     RESOLUTIONS,
-    decode_notch,
-    forward_chunking_notch,
-    model_offload_notch,
+    Ladder,
     short_side,
     with_resolution,
 )
-from i2v.core.memory import MemoryModel, predict
+from i2v.core.memory import MemoryModel, Prediction
 from i2v.core.request import GenerationRequest
-from i2v.core.tiers import Tier
 from i2v.core.units import format_bytes
 
-KNOB_NOTCHES = (decode_notch, model_offload_notch, forward_chunking_notch)
-MEMORY_FIELDS = ("decode_chunk_size", "vae_tiling", "offload", "forward_chunking", "num_frames",
-                 "resolution", "width", "height")
+SETTINGS_FIELDS = ("num_frames", "resolution", "width", "height")
+LOSSY_REASON = "no exact plan fits: this one changes the pixels slightly"
 
 
 @dataclass(frozen=True)
@@ -46,6 +44,14 @@ class DoesNotFit(ValueError):
     """Even the smallest configuration is predicted not to fit; the message gives the figures."""
 
 
+@dataclass(frozen=True)
+class Fit:
+    """What the clamp decided: the request to run (plan included), its prediction, and every change."""
+    request: GenerationRequest
+    prediction: Prediction
+    adjustments: tuple[Adjustment, ...]
+
+
 def _largest_fitting_frames(request: GenerationRequest, fits, low: int) -> GenerationRequest | None:
     """The request with the most frames in [low, its frames] that fits (the prediction grows with frames)."""
     low = min(low, request.num_frames)
@@ -61,73 +67,65 @@ def _largest_fitting_frames(request: GenerationRequest, fits, low: int) -> Gener
     return request.replace(num_frames=low)
 
 
-def _fit_memory(request: GenerationRequest, fits, model: MemoryModel, dtype: str) -> GenerationRequest | None:
-    if fits(request):
-        return request
-    knobs = request
-    for notch in KNOB_NOTCHES:
-        step = notch(knobs)
-        if step is not None and predict(model, step[0], dtype=dtype).peak_bytes < predict(
-                model, knobs, dtype=dtype).peak_bytes:
-            knobs = step[0]
-            if fits(knobs):
-                return knobs
-    for offload, floor in ((knobs.offload, FALLBACK_MIN_FRAMES), ("sequential", MIN_FRAMES)):
-        base = knobs.replace(offload=offload)
-        sizes = [base] + [with_resolution(base, r) for r in reversed(RESOLUTIONS) if r < short_side(base)]
-        for sized in sizes:
-            found = _largest_fitting_frames(sized, fits, floor)
-            if found is not None:
-                return found
-    return None
-
-
-def _cap(request: GenerationRequest, name: str, limit: int, reason: str, adjustments: list[Adjustment]):
-    value = getattr(request, name)
-    if value <= limit:
-        return request
-    adjustments.append(Adjustment(name, value, limit, reason))
-    return request.replace(**{name: limit})
-
-
-def clamp(request: GenerationRequest, available_bytes: int, model: MemoryModel, tier: Tier | None = None,
-          dtype: str = "fp16", seconds_per_step: float | None = None, time_budget_s: float | None = None,
-          reserve_bytes: int | None = None) -> tuple[GenerationRequest, list[Adjustment]]:
-    """The request fitted to available_bytes (the whole budget of this process: free + what it already
-    holds), with one Adjustment per changed field. Raises DoesNotFit when nothing on the ladder fits."""
+def fit(request: GenerationRequest, available_bytes: int, model: MemoryModel, dtype: str = "fp16",
+        tflops: float | None = None, seconds_per_step: float | None = None, time_budget_s: float | None = None,
+        reserve_bytes: int | None = None, host_bytes: int | None = None,
+        forced: Mapping[str, Any] | None = None, device_kind: str = "cuda") -> Fit:
+    """The request fitted to available_bytes (free + what this process already holds) and host_bytes of RAM,
+    with forced plan parts kept. Raises DoesNotFit when nothing fits."""
     adjustments: list[Adjustment] = []
-    if tier is not None:
-        tier_reason = f"the {tier.label} tier allows at most"
-        request = _cap(request, "num_inference_steps", tier.max_steps, f"{tier_reason} {tier.max_steps} steps",
-                       adjustments)
-        request = _cap(request, "num_frames", tier.max_frames, f"{tier_reason} {tier.max_frames} frames",
-                       adjustments)
-        if short_side(request) > tier.max_resolution:
-            capped = with_resolution(request, max(r for r in RESOLUTIONS if r <= tier.max_resolution))
-            adjustments += _changes(request, capped, ("resolution", "width", "height"),
-                                    f"{tier_reason} {tier.max_resolution}p")
-            request = capped
     if seconds_per_step and time_budget_s:
         budget_steps = max(1, int(time_budget_s // seconds_per_step))
-        request = _cap(request, "num_inference_steps", budget_steps,
-                       f"time budget {time_budget_s:.0f} s at {seconds_per_step:.1f} s/step", adjustments)
+        if request.num_inference_steps > budget_steps:
+            adjustments.append(Adjustment("num_inference_steps", request.num_inference_steps, budget_steps,
+                                          f"time budget {time_budget_s:.0f} s at {seconds_per_step:.1f} s/step"))
+            request = request.replace(num_inference_steps=budget_steps)
+    rank_tflops = tflops or RANKING_TFLOPS
 
-    def fits(candidate: GenerationRequest) -> bool:
-        return predict(model, candidate, dtype=dtype, reserve_bytes=reserve_bytes).peak_bytes <= available_bytes
+    def ladder(candidate: GenerationRequest) -> Ladder:
+        return Ladder(candidate, model, dtype, rank_tflops, forced, reserve_bytes, device_kind)
 
-    fitted = _fit_memory(request, fits, model, dtype)
-    if fitted is None:
-        smallest = predict(model, with_resolution(request.replace(num_frames=MIN_FRAMES, offload="sequential"),
-                                                  RESOLUTIONS[0]), dtype=dtype, reserve_bytes=reserve_bytes)
-        raise DoesNotFit(f"even {RESOLUTIONS[0]}p, {MIN_FRAMES} frames with sequential offload is predicted to "
-                         f"need {format_bytes(smallest.peak_bytes)}; only {format_bytes(available_bytes)} available")
-    before = predict(model, request, dtype=dtype, reserve_bytes=reserve_bytes).peak_bytes
-    after = predict(model, fitted, dtype=dtype, reserve_bytes=reserve_bytes).peak_bytes
-    memory_reason = (f"predicted peak {format_bytes(before)} > {format_bytes(available_bytes)} available; "
-                     f"now {format_bytes(after)}")
-    return fitted, adjustments + _changes(request, fitted, MEMORY_FIELDS, memory_reason)
+    chosen = ladder(request).fastest_fitting(available_bytes, host_bytes)
+    sized = request
+    if chosen is None:
+        def fits(candidate: GenerationRequest) -> bool:
+            smallest = ladder(candidate).smallest(host_bytes)
+            return smallest is not None and smallest[1].peak_bytes <= available_bytes
+
+        for sized in [request] + [with_resolution(request, r) for r in reversed(RESOLUTIONS)
+                                  if r < short_side(request)]:
+            found = _largest_fitting_frames(sized, fits, FALLBACK_MIN_FRAMES)
+            if found is None and sized.resolution == RESOLUTIONS[0]:
+                found = _largest_fitting_frames(sized, fits, MIN_FRAMES)
+            if found is not None:
+                sized = found
+                chosen = ladder(sized).fastest_fitting(available_bytes, host_bytes)
+                break
+    if chosen is None:
+        smallest = ladder(with_resolution(request.replace(num_frames=MIN_FRAMES), RESOLUTIONS[0])).smallest()
+        need = format_bytes(smallest[1].peak_bytes) if smallest else "more"
+        raise DoesNotFit(f"even {RESOLUTIONS[0]}p, {MIN_FRAMES} frames with the smallest plan is predicted to "
+                         f"need {need}; only {format_bytes(available_bytes)} available")
+    plan, prediction = chosen
+    fitted = sized.with_plan(plan)
+    if sized is not request:
+        reason = (f"no plan fits {request.width}x{request.height}x{request.num_frames} in "
+                  f"{format_bytes(available_bytes)}; now {format_bytes(prediction.peak_bytes)}")
+        adjustments += changes(request, fitted, SETTINGS_FIELDS, reason)
+    asked = request.plan
+    adjustments += [Adjustment(key, getattr(asked, key), getattr(plan, key), LOSSY_REASON)
+                    for key in plan.lossy_parts if getattr(asked, key) != getattr(plan, key)]
+    return Fit(fitted, prediction, tuple(adjustments))
 
 
-def _changes(before: GenerationRequest, after: GenerationRequest, names, reason: str) -> list[Adjustment]:
+def clamp(request: GenerationRequest, available_bytes: int, model: MemoryModel, dtype: str = "fp16",
+          **options: Any) -> tuple[GenerationRequest, list[Adjustment]]:
+    """fit() as (request', [Adjustment]): the form the service and the UI use."""
+    result = fit(request, available_bytes, model, dtype, **options)
+    return result.request, list(result.adjustments)
+
+
+def changes(before: GenerationRequest, after: GenerationRequest, names, reason: str) -> list[Adjustment]:
     return [Adjustment(name, getattr(before, name), getattr(after, name), reason)
             for name in names if getattr(before, name) != getattr(after, name)]
+

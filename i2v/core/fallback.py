@@ -1,25 +1,96 @@
-"""The fallback ladder: one notch per call, each strictly lowering the predicted peak.
+"""The one ladder: which plan runs a request, and what is next smaller — used by the clamp, the presets and
+the OOM guard alike.
 
-Order (cheapest in quality and time first): smaller decode chunk + VAE tiling -> model CPU offload ->
-forward chunking -> fewer frames -> lower resolution -> sequential CPU offload (then, sequential only,
-frames and resolution down to their minimums). A notch that would not lower the prediction is skipped.
+Plans are ranked fastest first by the memory model's time estimate, every exact plan before any lossy one
+(fp8 weights, VAE tiling), ties broken by the lower predicted peak. The *next smaller* plan is the first one
+in that order whose predicted peak is strictly lower than the current one. Only when no plan fits do the
+user's settings change: fewer frames (to a floor), then a lower resolution, each change reported.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Mapping
 
-from i2v.core.memory import MemoryModel, predict
+from i2v.core.memory import (
+    MemoryModel,
+    Prediction,
+    chunk_budgets,
+    estimate_time,
+    fp8_available,
+    predict,
+)
+from i2v.core.plans import Plan, candidate_plans
 from i2v.core.request import GenerationRequest, round_to_multiple
-from i2v.core.settings import SETTINGS_BY_NAME
+from i2v.core.settings import OFFLOAD_MODES, SETTINGS_BY_NAME
 
 RESOLUTIONS = tuple(sorted(SETTINGS_BY_NAME["resolution"].choices))
 MIN_FRAMES = int(SETTINGS_BY_NAME["num_frames"].minimum)
-FALLBACK_MIN_FRAMES = 8     # frames are not cut below this before sequential offload has been tried
+FALLBACK_MIN_FRAMES = 8     # frames are not cut below this before a lower resolution has been tried
 FRAMES_STEP = 8             # frames go down in multiples of this (32 -> 24 -> 16 -> 8), then halve
+RANKING_TFLOPS = 100.0      # throughput assumed for ranking plans when the caller knows none
+DECODE_PHASES = ("decode", "vae_decode")
+# After a decode-time OOM the latents are kept: only these plan parts may change (they act on the decode).
+DECODE_SAFE_KEYS = ("offload", "decode_chunk", "vae_tiling")
 
-Notch = Callable[[GenerationRequest], "tuple[GenerationRequest, str] | None"]
+
+class Ladder:
+    """The ranked plans for one request's settings on one device (built once, queried many times)."""
+
+    def __init__(self, request: GenerationRequest, model: MemoryModel, dtype: str = "fp16",
+                 tflops: float = RANKING_TFLOPS, forced: Mapping[str, Any] | None = None,
+                 reserve_bytes: int | None = None, device_kind: str = "cuda"):
+        self.request, self.model, self.dtype = request, model, dtype
+        self.reserve_bytes, self.device_kind = reserve_bytes, device_kind
+        offloads = OFFLOAD_MODES if model.offload_applies else ("none",)
+        plans = candidate_plans(chunk_budgets(model, dtype), forced, fp8_available(model, dtype),
+                                request.decode_chunk_size, offloads)
+        scored = []
+        for plan in plans:
+            candidate = request.with_plan(plan)
+            prediction = self.predict(candidate)
+            timing = estimate_time(model, candidate, tflops, dtype)
+            seconds = timing.total_s(request.num_inference_steps) if timing else 0.0
+            scored.append((plan.lossy, seconds, prediction.peak_bytes, prediction.host_bytes, plan, prediction))
+        scored.sort(key=lambda row: row[:4])
+        self.ranked: list[tuple[Plan, Prediction, float]] = [(row[4], row[5], row[1]) for row in scored]
+
+    def predict(self, request: GenerationRequest) -> Prediction:
+        return predict(self.model, request, dtype=self.dtype, reserve_bytes=self.reserve_bytes,
+                       device_kind=self.device_kind)
+
+    def fastest_fitting(self, available_bytes: int, host_bytes: int | None = None,
+                        exact_only: bool = False) -> tuple[Plan, Prediction] | None:
+        """The first plan in ladder order that fits the device budget (and the host RAM, when given)."""
+        for plan, prediction, _ in self.ranked:
+            if exact_only and plan.lossy:
+                break
+            if prediction.peak_bytes <= available_bytes and (host_bytes is None or prediction.host_bytes <= host_bytes):
+                return plan, prediction
+        return None
+
+    def smallest(self, host_bytes: int | None = None) -> tuple[Plan, Prediction] | None:
+        """The plan with the lowest predicted peak (that fits the host RAM, when given)."""
+        fitting = [(p, pr) for p, pr, _ in self.ranked if host_bytes is None or pr.host_bytes <= host_bytes]
+        return min(fitting, key=lambda row: (row[1].peak_bytes, row[0].lossy)) if fitting else None
+
+    def next_smaller(self, current: Plan, phase: str | None = None) -> Plan | None:
+        """The fastest plan predicted strictly below the current one (below in that phase, for a decode OOM,
+        changing only what acts on the decode); None when there is none."""
+        def bytes_of(prediction: Prediction) -> int:
+            if phase in DECODE_PHASES:
+                return next(p.total_bytes for p in prediction.phases if p.phase == "vae_decode")
+            return prediction.peak_bytes
+
+        now = bytes_of(self.predict(self.request.with_plan(current)))
+        for plan, prediction, _ in self.ranked:
+            if phase in DECODE_PHASES and any(getattr(plan, k) != getattr(current, k)
+                                              for k in vars(current) if k not in DECODE_SAFE_KEYS):
+                continue
+            if bytes_of(prediction) < now:
+                return plan
+        return None
 
 
+# ---------------------------------------------------------------- the user's settings, last resort
 def short_side(request: GenerationRequest) -> int:
     return min(request.width, request.height)
 
@@ -43,81 +114,69 @@ def lower_resolution(request: GenerationRequest) -> int | None:
     return below[-1] if below else None
 
 
-# ---------------------------------------------------------------- the notches, in ladder order
-def decode_notch(r: GenerationRequest):
-    chunk = max(1, r.decode_chunk_size // 2)
-    if chunk == r.decode_chunk_size and r.vae_tiling:
+def settings_notch(request: GenerationRequest) -> tuple[GenerationRequest, str] | None:
+    """One step down in the user's settings: frames to FALLBACK_MIN_FRAMES first, then resolution, then
+    frames to the minimum."""
+    frames = fewer_frames(request.num_frames, min(FALLBACK_MIN_FRAMES, request.num_frames))
+    if frames is not None:
+        return request.replace(num_frames=frames), f"fewer frames: {request.num_frames} -> {frames}"
+    resolution = lower_resolution(request)
+    if resolution is not None:
+        smaller = with_resolution(request, resolution)
+        return smaller, f"lower resolution: {request.width}x{request.height} -> {smaller.width}x{smaller.height}"
+    frames = fewer_frames(request.num_frames, MIN_FRAMES)
+    if frames is not None:
+        return request.replace(num_frames=frames), f"fewer frames: {request.num_frames} -> {frames}"
+    return None
+
+
+def describe_plan_change(before: Plan, after: Plan) -> str:
+    changed = [f"{key} {getattr(before, key)} -> {getattr(after, key)}" for key in vars(before)
+               if getattr(before, key) != getattr(after, key)]
+    return "plan: " + ", ".join(changed)
+
+
+# ---------------------------------------------------------------- the OOM guard's questions
+def next_fallback(request: GenerationRequest, model: MemoryModel, dtype: str = "fp16", phase: str | None = None,
+                  tflops: float = RANKING_TFLOPS) -> tuple[GenerationRequest, str] | None:
+    """(request', description) one step down with a strictly lower predicted peak: the next smaller plan,
+    else (not after a decode OOM, whose latents are kept) the user's settings. None at the bottom."""
+    ladder = Ladder(request, model, dtype, tflops)
+    plan = ladder.next_smaller(request.plan, phase)
+    if plan is not None:
+        return request.with_plan(plan), describe_plan_change(request.plan, plan)
+    if phase in DECODE_PHASES:
         return None
-    return r.replace(decode_chunk_size=chunk, vae_tiling=True), (
-        f"VAE decode {chunk} frame(s) at a time with tiling (was {r.decode_chunk_size}"
-        f"{', tiling' if r.vae_tiling else ', no tiling'})")
-
-
-def model_offload_notch(r: GenerationRequest):
-    if r.offload != "none":
-        return None
-    return r.replace(offload="model"), "model CPU offload (each component moves to the GPU only while it runs)"
-
-
-def forward_chunking_notch(r: GenerationRequest):
-    if r.forward_chunking:
-        return None
-    return r.replace(forward_chunking=True), "UNet feed-forward chunking"
-
-
-def frames_notch(r: GenerationRequest):
-    floor = MIN_FRAMES if r.offload == "sequential" else min(FALLBACK_MIN_FRAMES, r.num_frames)
-    frames = fewer_frames(r.num_frames, floor)
-    if frames is None:
-        return None
-    return r.replace(num_frames=frames), f"fewer frames: {r.num_frames} -> {frames}"
-
-
-def resolution_notch(r: GenerationRequest):
-    if r.offload != "sequential" and r.num_frames > FALLBACK_MIN_FRAMES:
-        return None                       # frames go to their floor first
-    resolution = lower_resolution(r)
-    if resolution is None:
-        return None
-    smaller = with_resolution(r, resolution)
-    return smaller, f"lower resolution: {r.width}x{r.height} -> {smaller.width}x{smaller.height}"
-
-
-def sequential_offload_notch(r: GenerationRequest):
-    if r.offload == "sequential":
-        return None
-    return r.replace(offload="sequential"), "sequential CPU offload (lowest memory, much slower)"
-
-
-LADDER: tuple[Notch, ...] = (decode_notch, model_offload_notch, forward_chunking_notch, frames_notch,
-                             resolution_notch, sequential_offload_notch)
-# After a decode-time OOM the latents are kept: only notches that do not change what was sampled apply.
-DECODE_SAFE_NOTCHES: tuple[Notch, ...] = (decode_notch, model_offload_notch, sequential_offload_notch)
-
-
-def next_fallback(request: GenerationRequest, model: MemoryModel, dtype: str = "fp16"):
-    """(request', description) one notch down the ladder with a strictly lower predicted peak, or None."""
-    current = predict(model, request, dtype=dtype).peak_bytes
-    for notch in LADDER:
-        step = notch(request)
-        if step is not None and predict(model, step[0], dtype=dtype).peak_bytes < current:
-            return step
+    current = ladder.predict(request).peak_bytes
+    step = settings_notch(request)
+    while step is not None:
+        smaller = Ladder(step[0], model, dtype, tflops).smallest()
+        candidate = step[0].with_plan(smaller[0]) if smaller else step[0]
+        if predict(model, candidate, dtype=dtype).peak_bytes < current:
+            return candidate, step[1]
+        step = settings_notch(step[0])
     return None
 
 
 def suggest_config(request: GenerationRequest, free_bytes: int, model: MemoryModel, dtype: str = "fp16",
-                   max_notches: int = 64):
-    """Walk the ladder until the prediction fits free_bytes: (request', [descriptions]) or None if nothing fits.
+                   max_steps: int = 64) -> tuple[GenerationRequest, list[str]] | None:
+    """Walk down until the prediction fits free_bytes: (request', [descriptions]) or None if nothing fits.
 
     Used after an OOM with the freshly read free memory; an unchanged request means it already fits.
     """
     steps: list[str] = []
-    for _ in range(max_notches):
+    for _ in range(max_steps):
         if predict(model, request, dtype=dtype).peak_bytes <= free_bytes:
             return request, steps
+        fitting = Ladder(request, model, dtype).fastest_fitting(free_bytes)
+        if fitting is not None:
+            plan = fitting[0]
+            steps.append(describe_plan_change(request.plan, plan))
+            return request.with_plan(plan), steps
         step = next_fallback(request, model, dtype)
         if step is None:
             return None
         request, description = step
         steps.append(description)
     return None
+

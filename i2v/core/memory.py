@@ -8,6 +8,8 @@ Stdlib only: callers parse the JSON/TOML files and pass the dicts in (i2v/config
 from __future__ import annotations
 
 import bisect
+import math
+import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping
 
@@ -24,6 +26,14 @@ DTYPES = ("fp16", "fp32")
 DTYPE_BYTES = {"fp16": 2, "fp32": 4}
 FLOAT32_BYTES = 4
 RGB_CHANNELS = 3
+
+CHUNK_TABLE = re.compile(r"denoise_cfg_chunk(\d+)")   # chunked denoise traces, by token budget
+FP8_COMPONENT = "unet"          # fp8 storage (layerwise casting) is applied to the UNet's weights
+# Time model of the chunked UNet: per chunk, a few kernels more per wrapped module. Counted on the I2VGen-XL
+# UNet: about this many wrapped modules per resolution level (resnets, temporal convs, spatial and temporal
+# transformers, resamplers of the down and up blocks), over 4 levels halving each side.
+CHUNKED_MODULES_PER_LEVEL = 22
+UNET_LEVELS = 4
 
 PHASES = ("text_encode", "image_encode", "vae_encode", "denoise", "vae_decode")
 # The component each phase runs (sequential offload keeps about one module of it on the device).
@@ -44,6 +54,12 @@ CONSTANT_SPECS: dict[str, tuple[type, float, float, str]] = {
     "sequential_module_copies": (float, 1.0, 8.0, "sequential offload: largest modules resident at once"),
     "reserve_gib": (float, 0.0, 64.0, "headroom left free for other programs (user-adjustable)"),
     "gpu_efficiency": (float, 0.01, 1.0, "fraction of a device's peak FLOP/s reached (time estimates)"),
+    "host_base_gib": (float, 0.0, 64.0, "host RAM of the worker process before any weights"),
+    "group_pinned_copies": (float, 1.0, 4.0, "group offload with streams: host copies of the weights (pinned)"),
+    "host_to_device_gib_s": (float, 0.5, 200.0, "host-to-GPU copy bandwidth (offload time estimates)"),
+    "unet_call_overhead_s": (float, 0.0, 1.0, "fixed cost of one more UNet call (CFG split: two per step)"),
+    "chunk_call_overhead_s": (float, 0.0, 0.01, "fixed cost of one more chunk of one wrapped module"),
+    "fp8_time_factor": (float, 1.0, 3.0, "compute time factor of fp8 storage (upcast per layer)"),
 }
 
 
@@ -59,6 +75,12 @@ class MemoryConstants:
     sequential_module_copies: float
     reserve_gib: float
     gpu_efficiency: float
+    host_base_gib: float
+    group_pinned_copies: float
+    host_to_device_gib_s: float
+    unet_call_overhead_s: float
+    chunk_call_overhead_s: float
+    fp8_time_factor: float
 
 
 def parse_constants(data: Mapping[str, Any]) -> MemoryConstants:
@@ -118,7 +140,6 @@ def _work(point: Mapping[str, Any], tile: int | None = None) -> float:
 class DtypeTables:
     weights: dict[str, dict[str, int]]
     curves: dict[str, Curve]
-    chunking_ratio: float
     flops: Curve | None
 
 
@@ -138,16 +159,10 @@ def _dtype_tables(section: Mapping[str, Any], tile: int) -> DtypeTables:
     curves = {name: Curve.from_points([(_work(p, tile if name == TILED_DECODE else None), p["bytes"])
                                        for p in points])
               for name, points in phases.items()}
-    ratios = []
-    for p in phases.get("denoise_cfg_chunked", []):
-        plain = curves["denoise_cfg"](_work(p))
-        if plain > 0:
-            ratios.append(p["bytes"] / plain)
     flop_points = [(_work(p), p["flops"]) for p in phases.get("denoise_cfg", []) if "flops" in p]
     return DtypeTables(
         weights={k: dict(v) for k, v in section["weights"].items()},
         curves=curves,
-        chunking_ratio=max(ratios) if ratios else 1.0,
         flops=Curve.from_points(flop_points) if flop_points else None,
     )
 
@@ -217,6 +232,7 @@ class Prediction:
     phases: tuple[PhaseFigure, ...]
     reserve_bytes: int
     calibrated: bool
+    host_bytes: int = 0
 
     @property
     def footprint_bytes(self) -> int:
@@ -244,18 +260,23 @@ class Prediction:
                        for p in self.phases],
             "peak_phase": self.peak_phase, "reserve_bytes": self.reserve_bytes,
             "footprint_bytes": self.footprint_bytes, "peak_bytes": self.peak_bytes,
-            "peak_gib": round(self.peak_gib, 3),
+            "peak_gib": round(self.peak_gib, 3), "host_bytes": self.host_bytes,
+            "host_ram_gib": round(self.host_bytes / GIB, 3),
         }
 
 
-def _resident_weights(tables: DtypeTables, phase: str, offload: str, constants: MemoryConstants) -> float:
-    weights = tables.weights
+def _resident_weights(tables: DtypeTables, phase: str, offload: str, weights_dtype: str,
+                      constants: MemoryConstants) -> float:
+    """Weight bytes on the device during a phase: all (none), the running components (model offload), or
+    a few modules of the running component (group offload streams the next one in while one runs;
+    sequential offload moves each in as it runs)."""
+    sizes = {name: weights_bytes(tables, name, weights_dtype) for name in tables.weights}
     if offload == "none":
-        total = sum(w["bytes"] for w in weights.values())
+        total = sum(size for size, _ in sizes.values())
     elif offload == "model":
-        total = sum(weights[name]["bytes"] for name in MODEL_OFFLOAD_RESIDENT[phase])
+        total = sum(sizes[name][0] for name in MODEL_OFFLOAD_RESIDENT[phase])
     else:
-        total = weights[ACTIVE_COMPONENT[phase]]["largest_module_bytes"] * constants.sequential_module_copies
+        total = sizes[ACTIVE_COMPONENT[phase]][1] * constants.sequential_module_copies
     return total * constants.weights_overhead
 
 
@@ -265,14 +286,49 @@ def decoded_video_bytes(request: GenerationRequest, dtype: str) -> int:
     return pixels * (2 * DTYPE_BYTES[dtype] + FLOAT32_BYTES)
 
 
+def denoise_table(model: MemoryModel, request: GenerationRequest, dtype: str) -> str:
+    """The traced denoise table that describes the request's plan (a traced upper bound where not exact).
+
+    CFG batched: `denoise_cfg`; CFG split: `..._split`; chunked: `denoise_cfg_chunk{N}` with N the smallest
+    traced budget at or above the plan's (fewer tokens per chunk never need more memory). Without CFG the
+    step is one batch-1 forward: `denoise_nocfg`, or when chunked the split trace (two batch-1 forwards).
+    """
+    curves = model.tables[dtype].curves
+    budget = traced_budget(model, request.chunk_tokens, dtype)
+    cfg = request.guidance_scale > 1
+    if not budget:
+        name = ("denoise_cfg_split" if request.cfg_split else "denoise_cfg") if cfg else "denoise_nocfg"
+    else:
+        name = f"denoise_cfg_chunk{budget}" + ("_split" if request.cfg_split or not cfg else "")
+    if name not in curves:   # an older profile without this technique traced: fall back to the plain trace
+        name = "denoise_cfg" if cfg else "denoise_nocfg"
+    return name
+
+
+def chunk_budgets(model: MemoryModel, dtype: str = "fp16") -> tuple[int, ...]:
+    """Token budgets the profile has chunked traces for (with and without CFG split), largest first."""
+    found = []
+    for name in model.tables[dtype].curves:
+        match = CHUNK_TABLE.fullmatch(name)
+        if match and f"denoise_cfg_chunk{match.group(1)}_split" in model.tables[dtype].curves:
+            found.append(int(match.group(1)))
+    return tuple(sorted(set(found), reverse=True))
+
+
+def traced_budget(model: MemoryModel, chunk_tokens: int, dtype: str) -> int:
+    """The traced budget that bounds chunk_tokens from above (0: no chunking, or above every traced one)."""
+    if chunk_tokens <= 0:
+        return 0
+    above = [b for b in chunk_budgets(model, dtype) if b >= chunk_tokens]
+    return min(above) if above else 0
+
+
 def phase_activations(model: MemoryModel, request: GenerationRequest, dtype: str) -> dict[str, float]:
     """Traced activation bytes per phase (before overhead and calibration)."""
     tables = model.tables[dtype]
     curves = tables.curves
     pixels = float(request.width * request.height)
-    denoise = curves["denoise_cfg" if request.guidance_scale > 1 else "denoise_nocfg"](pixels * request.num_frames)
-    if request.forward_chunking:
-        denoise *= tables.chunking_ratio
+    denoise = curves[denoise_table(model, request, dtype)](pixels * request.num_frames)
     chunk = max(1, min(request.decode_chunk_size, request.num_frames))
     tile = model.knobs.get("vae_tile_sample_size", VAE_TILE_SAMPLE_SIZE) if request.vae_tiling else None
     decode_work = _work({"width": request.width, "height": request.height, "frames": chunk}, tile)
@@ -286,9 +342,26 @@ def phase_activations(model: MemoryModel, request: GenerationRequest, dtype: str
     }
 
 
+def weights_bytes(tables: DtypeTables, component: str, weights_dtype: str) -> tuple[float, float]:
+    """(all bytes, largest module bytes) of a component's weights; fp8 storage halves the castable bytes of
+    the UNet (Linear and Conv weights, traced per component); norms and embeddings stay in fp16."""
+    entry = tables.weights[component]
+    total, largest = float(entry["bytes"]), float(entry["largest_module_bytes"])
+    if weights_dtype == "fp8" and component == FP8_COMPONENT and entry.get("castable_bytes"):
+        cast = total - entry["castable_bytes"] / 2
+        largest *= cast / total
+        total = cast
+    return total, largest
+
+
+def fp8_available(model: MemoryModel, dtype: str = "fp16") -> bool:
+    """fp8 storage is planned only for fp16 compute, and only when the profile traced the castable bytes."""
+    return dtype == "fp16" and bool(model.tables[dtype].weights.get(FP8_COMPONENT, {}).get("castable_bytes"))
+
+
 def predict(model: MemoryModel, request: GenerationRequest, offload: str | None = None, dtype: str = "fp16",
             reserve_bytes: int | None = None, device_kind: str = "cuda") -> Prediction:
-    """Per-phase prediction; offload defaults to the request's own mode, reserve to the configured one.
+    """Per-phase prediction for the request's plan; offload overrides the plan's, reserve the configured one.
 
     device_kind "cpu" drops the CUDA context (the prediction is then of RAM use).
     """
@@ -301,17 +374,29 @@ def predict(model: MemoryModel, request: GenerationRequest, offload: str | None 
     tables = model.tables[dtype]
     context = int(c.cuda_context_gib * GIB) if device_kind == "cuda" else 0
     activations = phase_activations(model, request, dtype)
+    resident_mode = offload if model.offload_applies else "none"
     phases = tuple(
         PhaseFigure(
             phase=phase,
-            weights_bytes=int(_resident_weights(tables, phase, offload if model.offload_applies else "none", c)),
+            weights_bytes=int(_resident_weights(tables, phase, resident_mode, request.weights_dtype, c)),
             activation_bytes=int(activations[phase] * c.activation_overhead * model.factors.get(phase, 1.0)),
             context_bytes=context,
         )
         for phase in PHASES
     )
     reserve = int(c.reserve_gib * GIB) if reserve_bytes is None else int(reserve_bytes)
-    return Prediction(offload, dtype, phases, reserve, model.calibrated)
+    host = host_ram_bytes(model, request.weights_dtype, resident_mode, dtype)
+    return Prediction(offload, dtype, phases, reserve, model.calibrated, host)
+
+
+def host_ram_bytes(model: MemoryModel, weights_dtype: str, offload: str, dtype: str = "fp16") -> int:
+    """Host RAM the worker needs: its baseline plus the weights, which pass through RAM while loading and stay
+    there with any offload; group offloading with streams also pins page-locked copies (about 2x)."""
+    tables = model.tables[dtype]
+    c = model.constants
+    weights = sum(weights_bytes(tables, name, weights_dtype)[0] for name in tables.weights)
+    copies = c.group_pinned_copies if offload == "group" and model.offload_applies else 1.0
+    return int(c.host_base_gib * GIB + weights * copies)
 
 
 def flops_per_step(model: MemoryModel, request: GenerationRequest, dtype: str = "fp16") -> float | None:
@@ -323,10 +408,71 @@ def flops_per_step(model: MemoryModel, request: GenerationRequest, dtype: str = 
     return flops if request.guidance_scale > 1 else flops / 2
 
 
-def estimate_seconds_per_step(model: MemoryModel, request: GenerationRequest, tflops: float,
-                              dtype: str = "fp16") -> float | None:
-    """A FLOP-based estimate: traced FLOPs / (device peak TFLOP/s x efficiency). Replace with a measurement."""
+def extra_chunk_calls(request: GenerationRequest, chunk_tokens: int) -> int:
+    """Module calls the chunked UNet makes beyond the plain one in one step (an estimate from the token counts
+    per resolution level; each wrapped module runs ceil(tokens / budget) chunks instead of one call)."""
+    if chunk_tokens <= 0:
+        return 0
+    cfg = request.guidance_scale > 1
+    batch = 1 if request.cfg_split or not cfg else 2
+    forwards = 2 if request.cfg_split and cfg else 1
+    latent_w, latent_h = request.width / VAE_SCALE_FACTOR, request.height / VAE_SCALE_FACTOR
+    extra = 0
+    for level in range(UNET_LEVELS):
+        tokens = batch * request.num_frames * (latent_w / 2**level) * (latent_h / 2**level)
+        extra += CHUNKED_MODULES_PER_LEVEL * max(0, math.ceil(tokens / chunk_tokens) - 1)
+    return extra * forwards
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    """Predicted time of a job's denoising: per step (compute + plan overheads) and once per job."""
+    compute_s: float      # FLOPs / effective throughput, one step
+    per_step_s: float     # with CFG split, chunking, fp8 and weight streaming
+    per_job_s: float      # moves that happen once per job (model offload, encoders under streaming)
+
+    def total_s(self, steps: int) -> float:
+        return self.per_step_s * steps + self.per_job_s
+
+
+def estimate_time(model: MemoryModel, request: GenerationRequest, tflops: float,
+                  dtype: str = "fp16") -> TimeEstimate | None:
+    """FLOP-based time of the request's plan: traced FLOPs / (TFLOP/s x efficiency), plus what the plan adds:
+    a second UNet call per step (CFG split), extra chunk calls, fp8 upcasts, and weight bytes moved over the
+    host link (model offload once per job; group offload per UNet call, overlapped with compute; sequential
+    per call, not overlapped). Replace by a measurement where one exists."""
     flops = flops_per_step(model, request, dtype)
     if flops is None or tflops <= 0:
         return None
-    return flops / (tflops * 1e12 * model.constants.gpu_efficiency)
+    c = model.constants
+    compute = flops / (tflops * 1e12 * c.gpu_efficiency)
+    if request.weights_dtype == "fp8":
+        compute *= c.fp8_time_factor
+    cfg = request.guidance_scale > 1
+    calls = 2 if request.cfg_split and cfg else 1
+    per_step = compute + (calls - 1) * c.unet_call_overhead_s
+    per_step += extra_chunk_calls(request, traced_budget(model, request.chunk_tokens, dtype)
+                                  or request.chunk_tokens) * c.chunk_call_overhead_s
+    per_job = 0.0
+    if model.offload_applies and request.offload != "none":
+        tables = model.tables[dtype]
+        bandwidth = c.host_to_device_gib_s * GIB
+        unet = weights_bytes(tables, FP8_COMPONENT, request.weights_dtype)[0] / bandwidth
+        others = sum(weights_bytes(tables, name, request.weights_dtype)[0]
+                     for name in tables.weights if name != FP8_COMPONENT) / bandwidth
+        if request.offload == "model":
+            per_job = unet + others
+        elif request.offload == "group":
+            per_step += calls * max(0.0, unet - compute / calls)
+            per_job = others
+        else:
+            per_step += calls * unet
+            per_job = others
+    return TimeEstimate(compute, per_step, per_job)
+
+
+def estimate_seconds_per_step(model: MemoryModel, request: GenerationRequest, tflops: float,
+                              dtype: str = "fp16") -> float | None:
+    """Predicted seconds per denoising step of the request's plan (see estimate_time)."""
+    estimate = estimate_time(model, request, tflops, dtype)
+    return estimate.per_step_s if estimate else None

@@ -1,30 +1,32 @@
 """Presets (configs/presets.toml, parsed by the caller), their status on a device, and the recommendation.
 
-Status of a preset at its full quality: "fits" (no offload), "fits_with_offload" (model CPU offload),
-"fits_sequential" (sequential offload: fits, very slowly), "does_not_fit", or "over_tier" (beyond the device
-tier's limits). Memory knobs that cost no quality (decode chunk, VAE tiling, forward chunking) are allowed.
-The recommended preset is the highest one with the least offload.
+Status of a preset at its full settings, from the plan the ladder (i2v.core.fallback) picks for it: "fits"
+(an exact plan with all weights on the GPU), "fits_with_offload" (an exact plan streaming or moving weights
+from RAM), "fits_sequential" (only sequential offload: very slow), "fits_lossy" (only with fp8 weights or VAE
+tiling), or "does_not_fit". The recommended preset is the highest one with the best status.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from i2v.core.memory import MemoryModel, estimate_seconds_per_step, predict
+from i2v.core.fallback import RANKING_TFLOPS, Ladder
+from i2v.core.memory import MemoryModel, estimate_time
 from i2v.core.request import GenerationRequest, build_request
-from i2v.core.settings import OFFLOAD_MODES, SETTINGS_BY_NAME
+from i2v.core.settings import SETTINGS_BY_NAME
 from i2v.core.tables import ConfigError, check_only_key, check_rows
 from i2v.core.tiers import Tier
 
 DEFAULT_IMAGE_SIZE = (1280, 720)   # without an input image, assume 16:9 landscape (the model's training shape)
-STATUS_BY_OFFLOAD = {"none": "fits", "model": "fits_with_offload", "sequential": "fits_sequential"}
+STATUS_BY_OFFLOAD = {"none": "fits", "model": "fits_with_offload", "group": "fits_with_offload",
+                     "sequential": "fits_sequential"}
 STATUS_LABELS = {
     "fits": "fits",
-    "fits_with_offload": "fits with model CPU offload",
+    "fits_with_offload": "fits with weights offloaded to RAM",
     "fits_sequential": "fits only with sequential offload (very slow)",
+    "fits_lossy": "fits only with a lossy technique (fp8 weights or VAE tiling)",
     "does_not_fit": "does not fit",
-    "over_tier": "beyond this device tier's limits",
 }
-STATUS_RANK = ("fits", "fits_with_offload", "fits_sequential")
+STATUS_RANK = ("fits", "fits_with_offload", "fits_sequential", "fits_lossy")
 
 
 def _limits(name: str) -> tuple:
@@ -94,47 +96,43 @@ def preset_request(preset: Preset, image_size: tuple[int, int] = DEFAULT_IMAGE_S
     return build_request(image_size, **preset.values())
 
 
-def _knob_variants(request: GenerationRequest, offload: str) -> list[GenerationRequest]:
-    plain = request.replace(offload=offload)
-    decoded = plain.replace(decode_chunk_size=1, vae_tiling=True)
-    return [plain, decoded, decoded.replace(forward_chunking=True)]
-
-
-def _over_tier(preset: Preset, tier: Tier | None) -> bool:
-    return tier is not None and (preset.resolution > tier.max_resolution or preset.num_frames > tier.max_frames
-                                 or preset.num_inference_steps > tier.max_steps)
-
-
 def preset_status(preset: Preset, model: MemoryModel, available_bytes: int, dtype: str = "fp16",
                   image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE, tier: Tier | None = None,
-                  seconds_per_step: float | None = None) -> PresetStatus:
+                  seconds_per_step: float | None = None, host_bytes: int | None = None) -> PresetStatus:
+    """The preset at its own settings with the plan the ladder picks (the smallest when none fits)."""
     request = preset_request(preset, image_size)
-    per_step = seconds_per_step
-    if per_step is None and tier is not None:
-        per_step = estimate_seconds_per_step(model, request, tier.tflops, dtype)
-    seconds = per_step * preset.num_inference_steps if per_step else None
-    last = request
-    for offload in OFFLOAD_MODES:
-        for candidate in _knob_variants(request, offload):
-            last = candidate
-            peak = predict(model, candidate, dtype=dtype).peak_bytes
-            if peak <= available_bytes:
-                status = "over_tier" if _over_tier(preset, tier) else STATUS_BY_OFFLOAD[offload]
-                return PresetStatus(preset, status, candidate, peak, seconds)
-    status = "over_tier" if _over_tier(preset, tier) else "does_not_fit"
-    return PresetStatus(preset, status, last, predict(model, last, dtype=dtype).peak_bytes, seconds)
+    tflops = tier.tflops if tier is not None else RANKING_TFLOPS
+    ladder = Ladder(request, model, dtype, tflops)
+    chosen = ladder.fastest_fitting(available_bytes, host_bytes)
+    if chosen is None:
+        plan, prediction = ladder.smallest(host_bytes) or ladder.smallest()
+        status = "does_not_fit"
+    else:
+        plan, prediction = chosen
+        status = "fits_lossy" if plan.lossy else STATUS_BY_OFFLOAD[plan.offload]
+    planned = request.with_plan(plan)
+    seconds = None
+    if seconds_per_step is not None:
+        seconds = seconds_per_step * preset.num_inference_steps
+    elif tier is not None:
+        timing = estimate_time(model, planned, tier.tflops, dtype)
+        seconds = timing.total_s(preset.num_inference_steps) if timing else None
+    return PresetStatus(preset, status, planned, prediction.peak_bytes, seconds)
 
 
 def preset_statuses(presets, model, available_bytes, dtype="fp16", image_size=DEFAULT_IMAGE_SIZE, tier=None,
-                    seconds_per_step=None) -> list[PresetStatus]:
-    return [preset_status(p, model, available_bytes, dtype, image_size, tier, seconds_per_step) for p in presets]
+                    seconds_per_step=None, host_bytes=None) -> list[PresetStatus]:
+    return [preset_status(p, model, available_bytes, dtype, image_size, tier, seconds_per_step, host_bytes)
+            for p in presets]
 
 
 def recommend_preset(presets, model: MemoryModel, available_bytes: int, dtype: str = "fp16",
                      image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE, tier: Tier | None = None,
-                     seconds_per_step: float | None = None) -> tuple[PresetStatus | None, list[PresetStatus]]:
+                     seconds_per_step: float | None = None,
+                     host_bytes: int | None = None) -> tuple[PresetStatus | None, list[PresetStatus]]:
     """(the recommended preset's status or None when none fits, every preset's status in file order)."""
-    statuses = preset_statuses(presets, model, available_bytes, dtype, image_size, tier, seconds_per_step)
+    statuses = preset_statuses(presets, model, available_bytes, dtype, image_size, tier, seconds_per_step,
+                               host_bytes)
     for status in STATUS_RANK:
         fitting = [s for s in statuses if s.status == status]
         if fitting:

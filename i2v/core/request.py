@@ -5,6 +5,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from i2v.core.plans import Plan
 from i2v.core.settings import (
     DEFAULT_DECODE_CHUNK_SIZE,
     MAX_ASPECT_RATIO,
@@ -12,6 +13,7 @@ from i2v.core.settings import (
     OFFLOAD_MODES,
     SETTINGS,
     SIZE_MULTIPLE,
+    WEIGHTS_DTYPES,
     defaults,
 )
 
@@ -32,17 +34,28 @@ class GenerationRequest:
     seed: int = -1
     negative_prompt: str = ""
     resolution: int = 512
-    # Memory knobs: chosen by the clamp / fallback ladder, not by sliders.
+    # The plan (i2v.core.plans.Plan): how the job runs, chosen by the clamp / fallback ladder, not by sliders.
+    # Exact parts change memory and time, never the pixels; weights_dtype fp8 and vae_tiling are lossy.
+    offload: str = "none"
+    cfg_split: bool = False
+    chunk_tokens: int = 0
+    weights_dtype: str = "fp16"
     decode_chunk_size: int = DEFAULT_DECODE_CHUNK_SIZE
     vae_tiling: bool = False
-    forward_chunking: bool = False
-    offload: str = "none"
 
     def replace(self, **changes: Any) -> "GenerationRequest":
         return dataclasses.replace(self, **changes)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def plan(self) -> Plan:
+        """The plan part of the request."""
+        return Plan.of(self)
+
+    def with_plan(self, plan: Plan) -> "GenerationRequest":
+        return self.replace(**plan.request_fields())
 
 
 def round_to_multiple(value: float, multiple: int = SIZE_MULTIPLE) -> int:
@@ -104,6 +117,10 @@ def check_memory_knobs(request: GenerationRequest) -> None:
     """Reject internal knob values no code path should produce."""
     if request.offload not in OFFLOAD_MODES:
         raise RequestError(f"offload must be one of {OFFLOAD_MODES}, got {request.offload!r}")
+    if request.weights_dtype not in WEIGHTS_DTYPES:
+        raise RequestError(f"weights_dtype must be one of {WEIGHTS_DTYPES}, got {request.weights_dtype!r}")
+    if request.chunk_tokens < 0:
+        raise RequestError(f"chunk_tokens must be 0 (off) or positive, got {request.chunk_tokens}")
     if request.decode_chunk_size < 1:
         raise RequestError(f"decode_chunk_size must be at least 1, got {request.decode_chunk_size}")
     if request.width % SIZE_MULTIPLE or request.height % SIZE_MULTIPLE:

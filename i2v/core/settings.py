@@ -75,7 +75,11 @@ MAX_ASPECT_RATIO = 2.0          # long side / short side; wider images are cente
 SIZE_MULTIPLE = 8               # width and height must be multiples of this (pipeline check)
 MAX_PROMPT_CHARS = 2000
 DEFAULT_DECODE_CHUNK_SIZE = 1   # frames per VAE decode call (pipeline default; lowest memory)
-OFFLOAD_MODES = ("none", "model", "sequential")
+# Where the weights live while a job runs, fastest first: all on the GPU; each component moved in while it runs
+# (model CPU offload); streamed from RAM layer by layer on a side stream (diffusers group offloading); moved in
+# module by module without overlap (sequential CPU offload).
+OFFLOAD_MODES = ("none", "model", "group", "sequential")
+WEIGHTS_DTYPES = ("fp16", "fp8")   # fp8: weights stored in float8, computed in fp16 (lossy)
 MAX_SEED = 2**32 - 1
 
 

@@ -1,10 +1,14 @@
-"""Device tiers (configs/tiers.toml, parsed by the caller): limits by device kind and total memory."""
+"""Device tiers (configs/tiers.toml, parsed by the caller): the card class and its throughput.
+
+Tiers name the class of a device (by kind and total memory) and its nominal fp16 (GPU) / fp32 (CPU) TFLOP/s
+for time estimates until a run was measured. They limit nothing: resolution and frames are capped by memory
+alone (the clamp), steps only by the settings table and a time budget the user sets.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from i2v.core.settings import SETTINGS_BY_NAME
 from i2v.core.tables import ConfigError, check_only_key, check_rows
 from i2v.core.units import GIB
 
@@ -15,9 +19,6 @@ TIER_SPEC = {
     "label": (str, None, None),
     "device": (str, None, None),
     "min_total_gib": ((int, float), 0, None),
-    "max_steps": (int, 1, SETTINGS_BY_NAME["num_inference_steps"].maximum),
-    "max_resolution": (int, min(SETTINGS_BY_NAME["resolution"].choices), max(SETTINGS_BY_NAME["resolution"].choices)),
-    "max_frames": (int, SETTINGS_BY_NAME["num_frames"].minimum, SETTINGS_BY_NAME["num_frames"].maximum),
     "tflops": ((int, float), 0.001, None),
 }
 
@@ -28,9 +29,6 @@ class Tier:
     label: str
     device: str
     min_total_gib: float
-    max_steps: int
-    max_resolution: int
-    max_frames: int
     tflops: float
 
 

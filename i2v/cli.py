@@ -15,7 +15,8 @@ import threading
 import time
 from pathlib import Path
 
-from i2v import paths
+from i2v import cli_memory, paths
+from i2v.cli_memory import add_plan_arguments
 from i2v.core.settings import SETTINGS
 
 log = logging.getLogger("i2v")
@@ -91,17 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generation_flags(gen)
     gen.add_argument("--out", type=Path, default=None, help="output MP4 path (default: outputs/video_<time>.mp4)")
     gen.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_plan_arguments(gen)
     gen.add_argument("--verbose", action="store_true")
     _add_gpus_flag(gen)
     _add_model_flag(gen)
     gen.set_defaults(func=cmd_generate)
 
-    try:
-        from i2v import cli_memory
-    except ImportError:
-        cli_memory = None
-    if cli_memory is not None:
-        cli_memory.add_parsers(sub)
+    cli_memory.add_parsers(sub)
     return parser
 
 
@@ -207,6 +204,8 @@ def _shutdown(service) -> None:
 
 # --- generate ---------------------------------------------------------------------------------------------
 def cmd_generate(args: argparse.Namespace) -> int:
+    from i2v.cli_memory import forced_plan
+    from i2v.core.plans import PlanError
     from i2v.runner import GenerationCancelled
     from i2v.service import GenerationFailed, RequestError, load_image, result_summary
 
@@ -214,13 +213,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
     service = make_service(args.model, args.gpus)
     signal.signal(signal.SIGTERM, lambda *_: service.cancel())
     values = {s.name: getattr(args, s.name) for s in SETTINGS}
+    try:
+        forced = forced_plan(args)
+    except PlanError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
     def show_progress(update) -> None:
         print(f"\r[i2v] {update.label:<28} {update.fraction:6.1%}", end="", file=sys.stderr, flush=True)
 
     try:
         image = load_image(args.image)
-        result = service.generate(image, values, progress=show_progress, out_path=args.out)
+        result = service.generate(image, values, progress=show_progress, out_path=args.out, plan=forced)
     except RequestError as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

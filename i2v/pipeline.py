@@ -213,8 +213,8 @@ def apply_optimisations(pipe, plan: LoadPlan) -> list[Outcome]:
     if alias:
         outcomes.append(alias)
     outcomes.append(Outcome(
-        "attention slicing", SKIPPED, "not used: it does nothing to this UNet (FACTS.md); decode chunking, "
-        "VAE tiling, forward chunking and CPU offload are chosen per request by the memory model",
+        "attention slicing", SKIPPED, "not used: it does nothing to this UNet; the plan of each job (CFG split, "
+        "exact UNet chunking, offload, decode chunk, VAE tiling) is chosen by the memory model",
     ))
     return outcomes
 
@@ -230,6 +230,7 @@ class LoadedPipeline:
     choice: ModelChoice
     hooks: "PhaseHooks"
     offload: str = "none"
+    weights_dtype: str = "fp16"
 
 
 def detect_device() -> str:
@@ -302,9 +303,19 @@ class PhaseHooks:
             self.listener(phase, self._counts[phase], total)
 
 
+FP8_STORAGE = "float8_e4m3fn"          # torch dtype name for fp8 weight storage (layerwise casting)
+GROUP_OFFLOAD_TYPE = "leaf_level"        # leaf level + CUDA streams: almost no weights resident, transfers overlap
+
+
 def configure_memory_knobs(loaded: LoadedPipeline, request: GenerationRequest) -> None:
-    """Apply the request's memory knobs (VAE tiling, forward chunking, CPU offload) to the loaded pipeline."""
-    from i2v.core.memory import FORWARD_CHUNK_DIM, FORWARD_CHUNK_SIZE, VAE_TILE_SAMPLE_SIZE
+    """Apply the request's plan to the loaded pipeline; one loaded model can run any plan.
+
+    Reversible parts are switched in place (VAE tiling, CFG split and chunked UNet wrappers, model and
+    sequential offload). fp8 storage and group offloading cannot be undone in diffusers: leaving them reloads
+    the weights. The UNet wrappers go on last, over whatever hooks the offload and casting installed.
+    """
+    from i2v.chunking import apply_unet_plan
+    from i2v.core.memory import VAE_TILE_SAMPLE_SIZE
 
     pipe = loaded.pipe
     if request.vae_tiling:   # the tile size the memory profile was traced with
@@ -313,20 +324,47 @@ def configure_memory_knobs(loaded: LoadedPipeline, request: GenerationRequest) -
         pipe.vae.tile_latent_min_size = VAE_TILE_SAMPLE_SIZE // 8
     else:
         pipe.vae.disable_tiling()
-    if request.forward_chunking:
-        pipe.unet.enable_forward_chunking(chunk_size=FORWARD_CHUNK_SIZE, dim=FORWARD_CHUNK_DIM)
-    else:
-        pipe.unet.disable_forward_chunking()
-    if loaded.plan.device != "cuda" or request.offload == loaded.offload:
-        return  # CPU offload needs an accelerator; on CPU everything already lives in RAM
-    pipe.remove_all_hooks()
-    if request.offload == "model":
-        pipe.enable_model_cpu_offload()
-    elif request.offload == "sequential":
-        pipe.enable_sequential_cpu_offload()
-    else:
-        pipe.to("cuda")
-    loaded.offload = request.offload
+    on_cuda = loaded.plan.device == "cuda"
+    offload = request.offload if on_cuda else "none"   # on CPU every weight already lives in RAM
+    irreversible = ((loaded.weights_dtype == "fp8" and request.weights_dtype != "fp8")
+                    or (loaded.offload == "group" and offload != "group"))
+    if irreversible:
+        reload_weights(loaded)
+        pipe = loaded.pipe
+    apply_unet_plan(pipe.unet, False, 0)          # off while hooks underneath change
+    if request.weights_dtype == "fp8" and loaded.weights_dtype != "fp8":
+        import torch
+
+        compute = torch.float16 if on_cuda else torch.float32
+        pipe.unet.enable_layerwise_casting(storage_dtype=getattr(torch, FP8_STORAGE), compute_dtype=compute)
+        loaded.weights_dtype = "fp8"
+    if offload != loaded.offload:
+        pipe.remove_all_hooks()
+        if offload == "model":
+            pipe.enable_model_cpu_offload()
+        elif offload == "sequential":
+            pipe.enable_sequential_cpu_offload()
+        elif offload == "group":
+            import torch
+
+            pipe.to("cpu")
+            pipe.enable_group_offload(onload_device=torch.device("cuda"), offload_type=GROUP_OFFLOAD_TYPE,
+                                      use_stream=True)
+        else:
+            pipe.to("cuda")
+        loaded.offload = offload
+    apply_unet_plan(pipe.unet, request.cfg_split, request.chunk_tokens)
+
+
+def reload_weights(loaded: LoadedPipeline) -> None:
+    """Load the pipeline again (same model, same load plan): the way back from fp8 storage or group offload."""
+    log.info("reloading the weights to leave fp8 storage / group offloading")
+    pipe = _build_pipe(loaded.choice, loaded.plan)
+    pipe.set_progress_bar_config(disable=True)
+    apply_optimisations(pipe, loaded.plan)
+    pipe.to(loaded.plan.device)
+    loaded.pipe, loaded.hooks = pipe, PhaseHooks(pipe)
+    loaded.offload, loaded.weights_dtype = "none", "fp16"
 
 
 def sample_latents(loaded: LoadedPipeline, image, request: GenerationRequest, seed: int, listener: PhaseListener | None):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from i2v import video
+from i2v.core.plans import PlanError, check_forced
 from i2v.core.request import GenerationRequest, RequestError, build_request
 from i2v.core.settings import MAX_SEED
 from i2v.advisor import Advisor
@@ -77,6 +78,8 @@ class GenerationResult:
         return {
             "video": self.video_path.name,
             "parameters": self.request.as_dict(),
+            "plan": self.request.plan.as_dict(),
+            "plan_words": plan_words(self.request.plan),
             "seed": self.seed,
             "model": self.model,
             "timings_s": self.timings,
@@ -88,6 +91,23 @@ class GenerationResult:
             "warning": self.banner,
             "created": datetime.now().isoformat(timespec="seconds"),
         }
+
+
+def plan_words(plan) -> str:
+    """The plan that ran, in plain English (the UI renders it in the page's language from the plan object)."""
+    parts = [{"none": "all weights on the GPU", "model": "each component moved to the GPU while it runs",
+              "group": "weights streamed from RAM layer by layer",
+              "sequential": "weights moved in module by module (slowest)"}[plan.offload]]
+    if plan.cfg_split:
+        parts.append("guidance halves run one after the other (exact)")
+    if plan.chunk_tokens:
+        parts.append(f"UNet run in chunks of {plan.chunk_tokens} tokens (exact)")
+    if plan.weights_dtype == "fp8":
+        parts.append("fp8 weights (lossy)")
+    parts.append(f"VAE decodes {plan.decode_chunk} frame(s) at a time")
+    if plan.vae_tiling:
+        parts.append("VAE tiling (lossy)")
+    return "; ".join(parts)
 
 
 def memory_figures(snapshot: dict) -> dict:
@@ -219,11 +239,16 @@ class GenerationService:
 
     # --- generating --------------------------------------------------------------------------------------
     def generate(self, image, values: dict[str, Any], progress: Callable[[ProgressUpdate], None] | None = None,
-                 out_path: Path | None = None) -> GenerationResult:
+                 out_path: Path | None = None, plan: dict[str, Any] | None = None) -> GenerationResult:
+        """Run one job. plan: plan parts the caller forces (the rest is chosen to fit)."""
         if image is None:
             raise RequestError("please provide an input image")
         image = image.convert("RGB")
         request = build_request(image.size, **values)
+        try:
+            forced = check_forced(plan or {})
+        except PlanError as exc:
+            raise RequestError(str(exc)) from None
         if not request.prompt:
             raise RequestError("please enter a prompt describing the motion")
         if out_path is not None and Path(out_path).exists():
@@ -233,19 +258,21 @@ class GenerationService:
         with self._active_lock:
             self._active += 1
         try:
-            return self._generate_locked(image, request, progress, out_path)
+            return self._generate_locked(image, request, progress, out_path, forced)
         finally:
             with self._active_lock:
                 self._active -= 1
             self.last_activity = time.monotonic()
             self._slots.release()
 
-    def _generate_locked(self, image, request, progress, out_path) -> GenerationResult:
+    def _generate_locked(self, image, request, progress, out_path, forced) -> GenerationResult:
         seed = resolve_seed(request.seed)
         request = request.replace(seed=seed)
         adjustments = []
-        if not self._is_tiny_model():
-            request, found = self.advisor.clamp(request)
+        if self._is_tiny_model():   # not fitted by the full-size model's figures: the forced parts, else plain
+            request = request.with_plan(request.plan.replace(**forced))
+        else:
+            request, found = self.advisor.clamp(request, forced)
             adjustments = [asdict(a) for a in found]
             for adjustment in found:
                 log.info("adjusted %s", adjustment)

@@ -11,17 +11,47 @@ def run_json(capsys, argv):
     return json.loads(capsys.readouterr().out)
 
 
-def test_estimate_json_reports_phases_and_peak(capsys):
-    square = run_json(capsys, ["estimate", "--resolution", "512", "--frames", "16", "--json"])
+CARD = ["--device-memory", "24", "--host-memory", "64"]     # a fixed simulated device, never this machine's
+
+
+def test_estimate_json_reports_the_contract(capsys):
+    square = run_json(capsys, ["estimate", "--resolution", "512", "--frames", "16", "--json", *CARD])
     assert (square["request"]["width"], square["request"]["height"]) == (512, 512)
+    assert {"peak_gib", "host_ram_gib", "fits", "plan", "adjustments", "seconds_per_step"} <= set(square)
+    assert set(square["plan"]) == {"offload", "cfg_split", "chunk_tokens", "weights_dtype", "decode_chunk",
+                                   "vae_tiling"}
+    assert square["fits"] is True and square["adjustments"] == [] and square["seconds_per_step"] > 0
     assert square["peak_gib"] > 0 and len(square["phases"]) == 5 and square["label"] == "predicted"
-    wide = run_json(capsys, ["estimate", "--resolution", "512", "--aspect", "16:9", "--frames", "16", "--json"])
-    assert wide["request"]["width"] > 512 and wide["peak_gib"] > square["peak_gib"]
+    assert "not yet calibrated" in square["note"]
+    wide = run_json(capsys, ["estimate", "--resolution", "512", "--aspect", "16:9", "--frames", "16", "--json",
+                             "--offload", "none", "--cfg-split", "--chunk-tokens", "0", *CARD])
+    plain = run_json(capsys, ["estimate", "--resolution", "512", "--aspect", "16:9", "--frames", "16", "--json",
+                              "--offload", "none", "--no-cfg-split", "--chunk-tokens", "0", *CARD])
+    assert wide["plan"]["cfg_split"] is True and plain["plan"]["cfg_split"] is False
+    assert wide["peak_gib"] < plain["peak_gib"]
     model = run_json(capsys, ["estimate", "--width", "912", "--height", "512", "--frames", "16",
-                              "--offload", "model", "--json"])
-    assert model["peak_gib"] < wide["peak_gib"]
-    fp32 = run_json(capsys, ["estimate", "--resolution", "512", "--frames", "16", "--dtype", "fp32", "--json"])
+                              "--offload", "model", "--no-cfg-split", "--chunk-tokens", "0", "--json", *CARD])
+    assert model["plan"]["offload"] == "model" and model["peak_gib"] < plain["peak_gib"]
+    fp32 = run_json(capsys, ["estimate", "--resolution", "512", "--frames", "16", "--dtype", "fp32", "--json",
+                             "--offload", "none", "--no-cfg-split", "--chunk-tokens", "0", *CARD])
     assert fp32["peak_gib"] > square["peak_gib"]
+
+
+@pytest.mark.parametrize("width, height, frames, card", [(1024, 1024, 32, 8), (1280, 704, 16, 6), (512, 512, 16, 4)])
+def test_small_cards_fit_without_touching_settings(capsys, width, height, frames, card):
+    """The issue's promise: these fit exactly (no fp8, no VAE tiling) with the user's settings unchanged."""
+    report = run_json(capsys, ["estimate", "--width", str(width), "--height", str(height), "--frames", str(frames),
+                               "--device-memory", str(card), "--host-memory", "32", "--json"])
+    assert report["fits"] is True and report["adjustments"] == []
+    assert report["plan"]["weights_dtype"] == "fp16" and report["plan"]["vae_tiling"] is False
+    assert report["peak_gib"] <= card and report["label"] == "predicted"
+
+
+def test_estimate_rejects_bad_plan_values(capsys):
+    with pytest.raises(SystemExit):
+        main(["estimate", "--resolution", "512", "--frames", "16", "--offload", "disk"])
+    with pytest.raises(Exception, match="chunk_tokens"):
+        main(["estimate", "--resolution", "512", "--frames", "16", "--chunk-tokens", "-5"])
 
 
 def test_estimate_text_output(capsys):

@@ -3,7 +3,7 @@
 Status of a preset at its full settings, from the plan the ladder (i2v.core.fallback) picks for it: "fits"
 (an exact plan with all weights on the GPU), "fits_with_offload" (an exact plan streaming or moving weights
 from RAM), "fits_sequential" (only sequential offload: very slow), "fits_lossy" (only with fp8 weights or VAE
-tiling), or "does_not_fit". The recommended preset is the highest one with the best status.
+tiling), or "does_not_fit". The recommended preset is the highest one in the best class (see STATUS_RANK).
 """
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ STATUS_LABELS = {
     "fits_lossy": "fits only with a lossy technique (fp8 weights or VAE tiling)",
     "does_not_fit": "does not fit",
 }
-STATUS_RANK = ("fits", "fits_with_offload", "fits_sequential", "fits_lossy")
+# Recommendation classes, best first: exact at a good speed (weights on the GPU or streamed), then sequential
+# offload, then lossy plans. Within the best class present, the highest preset is recommended.
+STATUS_RANK = (("fits", "fits_with_offload"), ("fits_sequential",), ("fits_lossy",))
 
 
 def _limits(name: str) -> tuple:
@@ -133,8 +135,8 @@ def recommend_preset(presets, model: MemoryModel, available_bytes: int, dtype: s
     """(the recommended preset's status or None when none fits, every preset's status in file order)."""
     statuses = preset_statuses(presets, model, available_bytes, dtype, image_size, tier, seconds_per_step,
                                host_bytes)
-    for status in STATUS_RANK:
-        fitting = [s for s in statuses if s.status == status]
+    for group in STATUS_RANK:
+        fitting = [s for s in statuses if s.status in group]
         if fitting:
             return fitting[-1], statuses
     return None, statuses

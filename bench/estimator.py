@@ -1,5 +1,6 @@
 """Per-call latency of the pure-Python memory estimator (i2v.core.memory.predict) and of the clamp
-(i2v.core.clamp.clamp), which run on every slider change / request. Target: under 1 ms per call.
+(i2v.core.clamp.clamp), which run on every slider change / request. Target: predict under 1 ms per call;
+a clamp ranks every plan (~130 predictions), target under 50 ms.
 
 Cases: every preset (16:9 input) predicted with its own offload mode, and clamped to a few card sizes (a
 request that fits returns at once; one that does not walks the fallback ladder, which costs the most).
@@ -15,25 +16,26 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_line, md_table, median, write_result  # noqa: E402
 
-TARGET_US = 1000.0
+TARGET_US = 1000.0          # predict
+CLAMP_TARGET_US = 50_000.0  # clamp: ranks every plan
 CARD_GIB = (8, 12, 24, 80)
 
 
 def count_predicts(call):
-    """(result, number of predict() calls the clamp made)."""
-    from i2v.core import clamp as clamp_module
+    """(result, number of predict() calls the clamp made, through the ladder)."""
+    from i2v.core import fallback as ladder_module
 
-    original, count = clamp_module.predict, [0]
+    original, count = ladder_module.predict, [0]
 
     def counting(*args, **kwargs):
         count[0] += 1
         return original(*args, **kwargs)
 
-    clamp_module.predict = counting
+    ladder_module.predict = counting
     try:
         return call(), count[0]
     finally:
-        clamp_module.predict = original
+        ladder_module.predict = original
 
 
 def cases():
@@ -60,7 +62,7 @@ def cases():
 
             def call(r=request, a=available, t=tier):
                 try:
-                    return clamp(r, a, model, tier=t)
+                    return clamp(r, a, model, tflops=t.tflops)
                 except DoesNotFit:
                     return None
 
@@ -86,15 +88,16 @@ def measure(repeat: int = 5, min_time_s: float = 0.05) -> list[dict]:
 
 
 def render(rows: list[dict]) -> str:
-    worst = max(r["median_us"] for r in rows)
-    verdict = "meets" if worst < TARGET_US else "MISSES"
     predicts = [r["median_us"] for r in rows if r["case"].startswith("predict")]
     clamps = [r for r in rows if r["case"].startswith("clamp")]
+    worst = max(r["median_us"] for r in clamps)
+    ok = max(predicts) < TARGET_US and worst < CLAMP_TARGET_US
+    verdict = "meets" if ok else "MISSES"
     summary = (f"**predict: {median(predicts):.1f} µs per call (median over presets), slowest {max(predicts):.1f} µs; "
                f"clamp: median {median([r['median_us'] for r in clamps]):.1f} µs, slowest {worst:.1f} µs** "
-               f"(target < {TARGET_US:.0f} µs for every case: {verdict}).")
+               f"(targets: predict < {TARGET_US:.0f} µs, clamp < {CLAMP_TARGET_US:.0f} µs: {verdict}).")
     explain = ""
-    if worst >= TARGET_US:
+    if not ok:
         explain = ("\n\n**Where the time goes.** A clamp costs (number of `predict` calls) x (one `predict`): a "
                    "request that fits needs a few calls, one that must be cut walks the ladder (knob notches, then "
                    "a frame search, then lower resolutions), up to the count shown in the case name. cProfile puts "
@@ -108,7 +111,8 @@ def render(rows: list[dict]) -> str:
         "# Estimator latency (pure Python, no torch)", "",
         machine_line(), "",
         "`predict(model, request)` = per-phase peak from the traced profile; `clamp(request, available, model, "
-        "tier)` = fit the request to a card (tier caps, then the fallback ladder). Presets with a 16:9 input.", "",
+        "tflops)` = fit the request to a card (rank every plan, take the fastest that fits; search the settings "
+        "only when none fits). Presets with a 16:9 input.", "",
         table, "",
         summary + explain,
     ])

@@ -1,8 +1,12 @@
-"""Write bench/memory_table.md: predicted peak GPU memory per preset x offload mode, beside the figures that
-popular blog posts claim for this model. Run: .venv/bin/python bench/memory_table.py
+"""Write bench/memory_table.md: what the memory engine plans, from the traced profile (no GPU, no torch).
+Run: .venv/bin/python bench/memory_table.py
 
-Pure prediction from configs/memory_profile.json + configs/memory.toml (no GPU, no torch): labelled
-"predicted" until `calibrate` has stored measured correction factors (configs/calibration.json).
+1. Techniques: the traced denoise activations of one step per technique (plain, CFG split, exact chunking at
+   each traced budget, both), at the sizes of the issue, fp16.
+2. Cards: for each preset and for 1280x704x16 and 1024x1024x32, on simulated cards of 4-24 GiB (with 32 GiB
+   of host RAM), the plan the clamp picks, its predicted peak, host RAM and seconds per step, and any change
+   to the settings.
+Every figure is a prediction ("predicted") until `main.py calibrate` has run on a real GPU.
 """
 from __future__ import annotations
 
@@ -11,22 +15,72 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from i2v.configs import load_constants, load_memory_model, load_presets, load_profile  # noqa: E402
-from i2v.core.memory import flops_per_step, predict  # noqa: E402
+from i2v.configs import load_constants, load_memory_model, load_presets, load_profile, load_tiers  # noqa: E402
+from i2v.core.clamp import DoesNotFit, fit  # noqa: E402
+from i2v.core.memory import chunk_budgets, estimate_time, phase_activations  # noqa: E402
 from i2v.core.presets import preset_request  # noqa: E402
-from i2v.core.settings import OFFLOAD_MODES  # noqa: E402
+from i2v.core.request import GenerationRequest  # noqa: E402
+from i2v.core.tiers import select_tier  # noqa: E402
 from i2v.core.units import GIB  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "memory_table.md"
 DTYPE = "fp16"
-GB = 10**9
-# FACTS.md, "What others report" (not verified): preset id -> claimed GB for 512p/16/50, 768p/24/80, 1024p/32/100.
-CLAIMED_GB = {"standard": "12-14 GB", "high": "16-18 GB", "ultra": "20-22 GB"}
-IMAGE_SIZES = {"16:9": (1280, 720), "1:1": (1024, 1024)}
+CARDS_GIB = (4, 6, 8, 12, 16, 24)
+HOST_GIB = 32
+SIZES = ((512, 512, 16), (1280, 704, 16), (768, 768, 24), (1024, 1024, 32))
 
 
-def gib(num_bytes: float) -> str:
-    return f"{num_bytes / GIB:.1f} GiB ({num_bytes / GB:.1f} GB)"
+def sized(width: int, height: int, frames: int, steps: int = 50) -> GenerationRequest:
+    return GenerationRequest(prompt="", width=width, height=height, num_frames=frames, fps=16,
+                             num_inference_steps=steps, guidance_scale=9.0, resolution=min(width, height))
+
+
+def plan_text(plan) -> str:
+    parts = [f"offload {plan.offload}"]
+    if plan.cfg_split:
+        parts.append("CFG split")
+    if plan.chunk_tokens:
+        parts.append(f"chunks {plan.chunk_tokens // 1024}K")
+    if plan.weights_dtype != "fp16":
+        parts.append(plan.weights_dtype)
+    if plan.vae_tiling:
+        parts.append("VAE tiling")
+    return ", ".join(parts)
+
+
+def techniques_table(model) -> list[str]:
+    budgets = chunk_budgets(model, DTYPE)
+    variants = [("plain (CFG batched)", {}), ("CFG split", {"cfg_split": True})]
+    for budget in budgets:
+        variants.append((f"chunked {budget // 1024}K tokens", {"chunk_tokens": budget}))
+        variants.append((f"chunked {budget // 1024}K + CFG split", {"chunk_tokens": budget, "cfg_split": True}))
+    lines = ["## Denoise activations per technique (traced, fp16, one step, weights excluded)", "",
+             "| technique | " + " | ".join(f"{w}x{h}x{f}" for w, h, f in SIZES) + " | exact |",
+             "|---|" + "---:|" * len(SIZES) + "---|"]
+    for name, changes in variants:
+        cells = [f"{phase_activations(model, sized(*s).replace(**changes), DTYPE)['denoise'] / GIB:.2f} GiB"
+                 for s in SIZES]
+        lines.append(f"| {name} | " + " | ".join(cells) + " | yes |")
+    return lines + [""]
+
+
+def cards_table(model, requests) -> list[str]:
+    tiers = load_tiers()
+    lines = ["| request | card | plan | peak | host RAM | s/step | settings changed |", "|---|---:|---|---:|---:|---:|---|"]
+    for name, request in requests:
+        for card in CARDS_GIB:
+            tier = select_tier(tiers, "cuda", card * GIB)
+            try:
+                result = fit(request, card * GIB, model, DTYPE, tflops=tier.tflops, host_bytes=HOST_GIB * GIB)
+            except DoesNotFit:
+                lines.append(f"| {name} | {card} GiB | does not fit | | | | |")
+                continue
+            ran = result.request
+            timing = estimate_time(model, ran, tier.tflops, DTYPE)
+            changed = "; ".join(f"{a.field} {a.asked}→{a.got}" for a in result.adjustments) or "none"
+            lines.append(f"| {name} | {card} GiB | {plan_text(ran.plan)} | {result.prediction.peak_gib:.2f} GiB | "
+                         f"{result.prediction.host_bytes / GIB:.1f} GiB | {timing.per_step_s:.2f} | {changed} |")
+    return lines
 
 
 def table() -> str:
@@ -34,46 +88,24 @@ def table() -> str:
     constants = load_constants()
     profile = load_profile()
     label = "calibrated" if model.calibrated else "predicted (not yet calibrated on a GPU)"
+    requests = [(f"{p.name} {p.label} ({r.width}x{r.height}x{r.num_frames})", r)
+                for p in load_presets() for r in [preset_request(p)]]
+    requests += [(f"{w}x{h}x{f}", sized(w, h, f)) for w, h, f in ((1280, 704, 16), (1024, 1024, 32))]
     lines = [
-        "# Peak GPU memory per preset — " + label,
-        "",
+        "# What fits where — " + label, "",
         f"Generated by `bench/memory_table.py` from `configs/memory_profile.json` (traced with torch "
-        f"{profile['versions']['torch']}, diffusers {profile['versions']['diffusers']}) and `configs/memory.toml`. "
-        f"dtype {DTYPE}, classifier-free guidance on, decode 1 frame per VAE call, "
-        f"reserve {constants.reserve_gib} GiB included.",
-        "",
-        "**Method.** Each component of I2VGen-XL is built at full size from `configs/model/*.json` on PyTorch's "
-        "`meta` device (no weights). Every phase (text encode, CLIP image encode at 224 px, VAE encode, one UNet "
-        "denoise step, VAE decode) runs under a `TorchDispatchMode` that adds the bytes of each new tensor storage "
-        "and subtracts them when the storage is freed; the running maximum is the phase's activation peak. "
-        "Attention is modelled as a fused kernel (output-sized), as CUDA's flash/memory-efficient SDPA behaves. "
-        "Prediction = max over phases of (resident weights for the offload mode x "
-        f"{constants.weights_overhead} + activations x {constants.activation_overhead} allocator overhead + "
-        f"{constants.cuda_context_gib} GiB CUDA context) + reserve. Steps do not change memory. "
-        "Weights: none = all four components (4.64 GiB fp16); model = the running component (+ the VAE kept "
-        "by accelerate's hook chain); sequential = about the largest module x "
-        f"{constants.sequential_module_copies}.",
-        "",
-        "The blog figures are unverified claims (FACTS.md); our figures are predictions until measured with "
-        "`main.py calibrate` on a real card.",
-        "",
+        f"{profile['versions']['torch']}, diffusers {profile['versions']['diffusers']} on the meta device) and "
+        f"`configs/memory.toml`. fp16, classifier-free guidance on. Peak = max over phases of (resident weights x "
+        f"{constants.weights_overhead} + traced activations x {constants.activation_overhead} + "
+        f"{constants.cuda_context_gib} GiB CUDA context) + {constants.reserve_gib} GiB reserve. Seconds per step "
+        f"are FLOP-based estimates for each card's tier (see `configs/tiers.toml`), not measurements.", "",
     ]
-    for aspect, image_size in IMAGE_SIZES.items():
-        lines += [f"## Input image {aspect}", "",
-                  "| preset | size x frames, steps | " + " | ".join(f"offload={m}" for m in OFFLOAD_MODES)
-                  + " | model offload + tiling + FF chunking | peak phase (none) | TFLOP/step | blogs claim |",
-                  "|---|---|" + "---:|" * (len(OFFLOAD_MODES) + 1) + "---|---:|---|"]
-        for preset in load_presets():
-            r = preset_request(preset, image_size)
-            peaks = [predict(model, r, mode, DTYPE) for mode in OFFLOAD_MODES]
-            lean = predict(model, r.replace(offload="model", vae_tiling=True, forward_chunking=True), dtype=DTYPE)
-            flops = flops_per_step(model, r, DTYPE)
-            lines.append(
-                f"| {preset.name} {preset.label} | {r.width}x{r.height} x {r.num_frames}, {r.num_inference_steps} | "
-                + " | ".join(gib(p.peak_bytes) for p in peaks) + f" | {gib(lean.peak_bytes)} | {peaks[0].peak_phase}"
-                f" | {flops / 1e12:.0f} | {CLAIMED_GB.get(preset.id, '—')} |")
-        lines.append("")
-    return "\n".join(lines)
+    lines += techniques_table(model)
+    lines += [f"## The clamp's choice on simulated cards ({HOST_GIB} GiB host RAM)", "",
+              "The fastest plan that fits; exact plans before lossy ones; the settings change only when no "
+              "plan fits.", ""]
+    lines += cards_table(model, requests)
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:

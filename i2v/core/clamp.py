@@ -82,14 +82,14 @@ def fit(request: GenerationRequest, available_bytes: int, model: MemoryModel, dt
             request = request.replace(num_inference_steps=budget_steps)
     rank_tflops = tflops or RANKING_TFLOPS
 
-    def ladder(candidate: GenerationRequest) -> Ladder:
-        return Ladder(candidate, model, dtype, rank_tflops, forced, reserve_bytes, device_kind)
+    def ladder(candidate: GenerationRequest, smallest_only: bool = False) -> Ladder:
+        return Ladder(candidate, model, dtype, rank_tflops, forced, reserve_bytes, device_kind, smallest_only)
 
     chosen = ladder(request).fastest_fitting(available_bytes, host_bytes)
     sized = request
     if chosen is None:
         def fits(candidate: GenerationRequest) -> bool:
-            smallest = ladder(candidate).smallest(host_bytes)
+            smallest = ladder(candidate, smallest_only=True).smallest(host_bytes)
             return smallest is not None and smallest[1].peak_bytes <= available_bytes
 
         for sized in [request] + [with_resolution(request, r) for r in reversed(RESOLUTIONS)
@@ -102,7 +102,7 @@ def fit(request: GenerationRequest, available_bytes: int, model: MemoryModel, dt
                 chosen = ladder(sized).fastest_fitting(available_bytes, host_bytes)
                 break
     if chosen is None:
-        smallest = ladder(with_resolution(request.replace(num_frames=MIN_FRAMES), RESOLUTIONS[0])).smallest()
+        smallest = ladder(with_resolution(request.replace(num_frames=MIN_FRAMES), RESOLUTIONS[0]), True).smallest()
         need = format_bytes(smallest[1].peak_bytes) if smallest else "more"
         raise DoesNotFit(f"even {RESOLUTIONS[0]}p, {MIN_FRAMES} frames with the smallest plan is predicted to "
                          f"need {need}; only {format_bytes(available_bytes)} available")

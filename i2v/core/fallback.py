@@ -18,7 +18,7 @@ from i2v.core.memory import (
     fp8_available,
     predict,
 )
-from i2v.core.plans import Plan, candidate_plans
+from i2v.core.plans import Plan, candidate_plans, smallest_plans
 from i2v.core.request import GenerationRequest, round_to_multiple
 from i2v.core.settings import OFFLOAD_MODES, SETTINGS_BY_NAME
 
@@ -37,17 +37,21 @@ class Ladder:
 
     def __init__(self, request: GenerationRequest, model: MemoryModel, dtype: str = "fp16",
                  tflops: float = RANKING_TFLOPS, forced: Mapping[str, Any] | None = None,
-                 reserve_bytes: int | None = None, device_kind: str = "cuda"):
+                 reserve_bytes: int | None = None, device_kind: str = "cuda", smallest_only: bool = False):
+        """smallest_only: rank only the plans that can hold the lowest peak (a quick 'can it fit at all')."""
         self.request, self.model, self.dtype = request, model, dtype
         self.reserve_bytes, self.device_kind = reserve_bytes, device_kind
         offloads = OFFLOAD_MODES if model.offload_applies else ("none",)
-        plans = candidate_plans(chunk_budgets(model, dtype), forced, fp8_available(model, dtype),
-                                request.decode_chunk_size, offloads)
+        budgets, fp8 = chunk_budgets(model, dtype), fp8_available(model, dtype)
+        if smallest_only:
+            plans = smallest_plans(budgets, forced, fp8, offloads)
+        else:
+            plans = candidate_plans(budgets, forced, fp8, request.decode_chunk_size, offloads)
         scored = []
         for plan in plans:
             candidate = request.with_plan(plan)
             prediction = self.predict(candidate)
-            timing = estimate_time(model, candidate, tflops, dtype)
+            timing = None if smallest_only else estimate_time(model, candidate, tflops, dtype)
             seconds = timing.total_s(request.num_inference_steps) if timing else 0.0
             scored.append((plan.lossy, seconds, prediction.peak_bytes, prediction.host_bytes, plan, prediction))
         scored.sort(key=lambda row: row[:4])
@@ -150,7 +154,7 @@ def next_fallback(request: GenerationRequest, model: MemoryModel, dtype: str = "
     current = ladder.predict(request).peak_bytes
     step = settings_notch(request)
     while step is not None:
-        smaller = Ladder(step[0], model, dtype, tflops).smallest()
+        smaller = Ladder(step[0], model, dtype, tflops, smallest_only=True).smallest()
         candidate = step[0].with_plan(smaller[0]) if smaller else step[0]
         if predict(model, candidate, dtype=dtype).peak_bytes < current:
             return candidate, step[1]

@@ -112,3 +112,14 @@ def candidate_plans(chunk_budgets: tuple[int, ...], forced: Mapping[str, Any] | 
     for key in PLAN_KEYS:
         plans = [plan.replace(**{key: value}) for plan in plans for value in options[key]]
     return plans
+
+
+def smallest_plans(chunk_budgets: tuple[int, ...], forced: Mapping[str, Any] | None = None,
+                   fp8_available: bool = True, offload_modes: tuple[str, ...] = OFFLOAD_MODES) -> list[Plan]:
+    """The few plans among which the lowest peak lies (every saving on, per offload mode): the cheap test
+    of whether a request can fit at all, used while searching the user's settings."""
+    smallest = {"cfg_split": True, "chunk_tokens": min(chunk_budgets) if chunk_budgets else 0,
+                "weights_dtype": "fp8" if fp8_available else "fp16", "decode_chunk": 1, "vae_tiling": True}
+    smallest.update({k: v for k, v in (forced or {}).items() if k != "offload"})
+    modes = (forced["offload"],) if forced and "offload" in forced else offload_modes
+    return [Plan(offload=mode, **smallest) for mode in modes]

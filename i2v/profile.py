@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from i2v.core.memory import (
-    FORWARD_CHUNK_DIM,
-    FORWARD_CHUNK_SIZE,
     PHASES,
     PROFILE_VERSION,
     VAE_SCALE_FACTOR,
@@ -44,11 +42,13 @@ GRID_FRAMES = (8, 16, 32)
 DECODE_CHUNKS = (1, 2, 4, 8)
 # Variants of one denoise step traced over the grid: (name, batch). FLOPs are counted for "cfg".
 UNET_VARIANTS = (("cfg", 2), ("nocfg", 1))
-# Forward chunking (chunk 1 over dim 0) runs the feed-forward once per temporal column: thousands of calls,
-# ~40 s per trace even at 256x256. It is traced at these small points only; memory.py applies the ratio
-# chunked / unchunked (activations scale linearly, so the ratio carries over to larger sizes). Checked once, fp16:
-# 0.475 at 256x256x8, 0.474 at 256x256x32, 0.469 at 512x512x8 (264 s); the largest ratio is used.
-CHUNKED_POINTS = ((256, 256, 8),)
+# The exact chunked UNet (i2v/chunking.py) at these token budgets, each with and without CFG split, traced at
+# these points (width, height, frames); the peak after chunking is close to linear in frames x pixels, and
+# memory.py interpolates between points. A chunked trace at 1024x1024x32 takes about a minute (many chunks).
+CHUNK_BUDGETS = (4096, 16384, 65536)
+CHUNKED_POINTS = {"fp16": ((256, 256, 8), (512, 512, 16), (1280, 704, 16), (1024, 1024, 32)),
+                  "fp32": ((256, 256, 8), (512, 512, 16), (1280, 704, 16))}
+FP8_STORAGE = "float8_e4m3fn"
 
 
 def default_profile_path() -> Path:
@@ -246,20 +246,38 @@ def _unet_inputs(model: MetaModel, width: int, height: int, frames: int, batch: 
 
 
 def trace_unet_step(model: MetaModel, width: int, height: int, frames: int, batch: int,
-                    chunked: bool = False, flops: bool = False, peak_fn=None) -> tuple[int, int | None]:
-    """(activation peak bytes, FLOPs or None) of one UNet forward."""
+                    cfg_split: bool = False, chunk_tokens: int = 0, flops: bool = False,
+                    peak_fn=None) -> tuple[int, int | None]:
+    """(activation peak bytes, FLOPs or None) of one UNet forward, under a CFG split / chunk budget."""
+    from i2v.chunking import apply_unet_plan
+
     unet = model.unet
     kwargs = _unet_inputs(model, width, height, frames, batch)
-    if chunked:
-        unet.enable_forward_chunking(chunk_size=FORWARD_CHUNK_SIZE, dim=FORWARD_CHUNK_DIM)
+    apply_unet_plan(unet, cfg_split, chunk_tokens)
     try:
         run = lambda: unet(**kwargs)[0]  # noqa: E731
         peak = (peak_fn or trace_peak)(unet, run, kwargs.values())
         flop_count = count_flops(run) if flops else None
     finally:
-        if chunked:
-            unet.disable_forward_chunking()
+        apply_unet_plan(unet, False, 0)
     return peak, flop_count
+
+
+def plan_table(budget: int, cfg_split: bool) -> str:
+    """The profile's name for a traced denoise plan (memory.py reads these names)."""
+    if not budget:
+        return "denoise_cfg_split" if cfg_split else "denoise_cfg"
+    return f"denoise_cfg_chunk{budget}" + ("_split" if cfg_split else "")
+
+
+def fp8_weight_bytes(module, compute_dtype: str) -> int:
+    """Weight bytes after diffusers' layerwise casting to fp8 storage (its own rules for what is cast).
+    Casts the module: call it last on a meta model."""
+    import torch
+
+    module.enable_layerwise_casting(storage_dtype=getattr(torch, FP8_STORAGE),
+                                    compute_dtype=_torch_dtype(compute_dtype))
+    return sum(t.numel() * t.element_size() for t in list(module.parameters()) + list(module.buffers()))
 
 
 def trace_vae_decode(model: MetaModel, width: int, height: int, chunk: int, tiling: bool = False,
@@ -284,13 +302,14 @@ def _point(width, height, frames, peak, **extra) -> dict:
 
 
 def profile_dtype(model: MetaModel, sizes=GRID_SIZES, frames_grid=GRID_FRAMES, chunks=DECODE_CHUNKS,
-                  chunked_points=CHUNKED_POINTS, log: Callable[[str], None] = lambda _: None) -> dict:
+                  chunked_points=None, budgets=CHUNK_BUDGETS, log: Callable[[str], None] = lambda _: None) -> dict:
     """All phases of one dtype: weights and activation points."""
     section: dict[str, Any] = {
         "weights": {name: weight_figures(module) for name, module in model.components().items()},
         "phases": {},
     }
     phases = section["phases"]
+    chunked_points = CHUNKED_POINTS[model.dtype] if chunked_points is None else chunked_points
     phases["text_encode"] = [_point(0, 0, 1, trace_text_encode(model))]
     phases["image_encode"] = [_point(CLIP_IMAGE_SIZE, CLIP_IMAGE_SIZE, 1, trace_image_encode(model))]
     phases["vae_encode"] = [_point(w, h, 1, trace_vae_encode(model, w, h)) for w, h in sizes]
@@ -305,16 +324,28 @@ def profile_dtype(model: MetaModel, sizes=GRID_SIZES, frames_grid=GRID_FRAMES, c
                 log(f"{model.dtype} denoise_{name} {w}x{h}x{f}: {peak / 2**30:.3f} GiB "
                     f"({time.perf_counter() - started:.1f} s)")
         phases[f"denoise_{name}"] = points
-    phases["denoise_cfg_chunked"] = [_point(w, h, f, trace_unet_step(model, w, h, f, 2, chunked=True)[0])
-                                     for w, h, f in chunked_points]
+    phases[plan_table(0, True)] = [_point(w, h, f, trace_unet_step(model, w, h, f, 2, cfg_split=True)[0])
+                                   for w, h in sizes for f in frames_grid]
+    for budget in budgets:
+        for split in (False, True):
+            points = []
+            for w, h, f in chunked_points:
+                started = time.perf_counter()
+                peak = trace_unet_step(model, w, h, f, 2, cfg_split=split, chunk_tokens=budget)[0]
+                points.append(_point(w, h, f, peak))
+                log(f"{model.dtype} {plan_table(budget, split)} {w}x{h}x{f}: {peak / 2**30:.3f} GiB "
+                    f"({time.perf_counter() - started:.1f} s)")
+            phases[plan_table(budget, split)] = points
     phases["vae_decode"] = [_point(w, h, c, trace_vae_decode(model, w, h, c)) for w, h in sizes for c in chunks]
     phases["vae_decode_tiled"] = [_point(w, h, c, trace_vae_decode(model, w, h, c, tiling=True))
                                   for w, h in sizes for c in chunks]
+    if model.dtype == "fp16":   # fp8 storage is planned for fp16 compute only
+        section["weights"]["unet"]["fp8_bytes"] = fp8_weight_bytes(model.unet, model.dtype)
     return section
 
 
 def build_profile(dtypes=DTYPES, sizes=GRID_SIZES, frames_grid=GRID_FRAMES, chunks=DECODE_CHUNKS,
-                  chunked_points=CHUNKED_POINTS, log: Callable[[str], None] = lambda _: None) -> dict:
+                  chunked_points=None, budgets=CHUNK_BUDGETS, log: Callable[[str], None] = lambda _: None) -> dict:
     """The whole profile dict (what configs/memory_profile.json holds)."""
     import diffusers
     import torch
@@ -327,16 +358,17 @@ def build_profile(dtypes=DTYPES, sizes=GRID_SIZES, frames_grid=GRID_FRAMES, chun
                    "SDPA modelled as fused (output-sized), weights and inputs excluded; FLOPs by FlopCounterMode"),
         "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
                      "transformers": transformers.__version__},
-        "knobs": {"forward_chunk_size": FORWARD_CHUNK_SIZE, "forward_chunk_dim": FORWARD_CHUNK_DIM,
+        "knobs": {"chunk_budgets": list(budgets), "fp8_storage": FP8_STORAGE,
                   "vae_tile_sample_size": VAE_TILE_SAMPLE_SIZE, "vae_scale_factor": VAE_SCALE_FACTOR},
         "phases": list(PHASES),
         "grid": {"sizes": [list(s) for s in sizes], "frames": list(frames_grid), "decode_chunks": list(chunks),
-                 "chunked_points": [list(p) for p in chunked_points]},
+                 "chunked_points": {d: [list(p) for p in (CHUNKED_POINTS[d] if chunked_points is None
+                                                          else chunked_points)] for d in dtypes}},
         "dtypes": {},
     }
     for dtype in dtypes:
         model = build_meta_model(dtype)
-        profile["dtypes"][dtype] = profile_dtype(model, sizes, frames_grid, chunks, chunked_points, log)
+        profile["dtypes"][dtype] = profile_dtype(model, sizes, frames_grid, chunks, chunked_points, budgets, log)
     profile["trace_seconds"] = round(time.perf_counter() - started, 1)
     return profile
 

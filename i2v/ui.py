@@ -115,6 +115,22 @@ def adjustment_text(adj: dict, lang: str) -> str:
     return text(lang, "adjusted", field=field, asked=adj.get("asked"), got=adj.get("got"), reason=adj.get("reason", ""))
 
 
+def plan_text(plan: dict | None, lang: str) -> str:
+    """The plan in plain words: 'weights streamed from RAM layer by layer; the two guidance halves …'."""
+    if not plan:
+        return ""
+    parts = [text(lang, f"plan_offload_{plan.get('offload', 'none')}")]
+    if plan.get("cfg_split"):
+        parts.append(text(lang, "plan_cfg_split"))
+    if plan.get("chunk_tokens"):
+        parts.append(text(lang, "plan_chunks", tokens=plan["chunk_tokens"]))
+    if plan.get("weights_dtype") == "fp8":
+        parts.append(text(lang, "plan_fp8"))
+    if plan.get("vae_tiling"):
+        parts.append(text(lang, "plan_tiling"))
+    return ("；" if lang == "zh" else "; ").join(parts)
+
+
 def estimate_markdown(estimate: dict | None, lang: str) -> str:
     if estimate and estimate.get("error"):
         return f"⚠️ {estimate['error']}"
@@ -127,10 +143,12 @@ def estimate_markdown(estimate: dict | None, lang: str) -> str:
     if not estimate.get("fits", True):
         verdict, icon = text(lang, "estimate_no_fit"), "⚠️"
     elif offload and offload != "none":
-        verdict, icon = text(lang, "estimate_offload", offload=offload), "🟡"
+        verdict, icon = text(lang, "estimate_offload", offload=text(lang, f"plan_offload_{offload}")), "🟡"
     else:
         verdict, icon = text(lang, "estimate_fits"), "✅"
     notes = [adjustment_text(a, lang) for a in estimate.get("adjustments") or []]
+    if estimate.get("plan"):
+        notes.insert(0, text(lang, "plan_will_run", plan=plan_text(estimate["plan"], lang)))
     seconds = estimate.get("seconds_estimate")
     if seconds:
         notes.append(text(lang, "estimate_time", minutes=duration_text(seconds), speed=estimate.get("speed", "")))
@@ -368,6 +386,7 @@ def build_ui(service: GenerationService) -> gr.Blocks:
             raise gr.Error(text(lang, "unexpected"), print_exception=False) from None
         info = result.info()
         notes = [adjustment_text(a, lang) for a in info.get("adjustments") or []]
+        gr.Info(text(lang, "plan_ran", plan=plan_text(info.get("plan"), lang)))
         if info.get("fallbacks"):
             notes.append(text(lang, "fallbacks", attempts=info.get("attempts"),
                               fallbacks=", ".join(map(str, info["fallbacks"]))))

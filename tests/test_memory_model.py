@@ -45,7 +45,7 @@ def test_without_cfg_is_half(model):
     assert plain == pytest.approx(cfg / 2, rel=0.02)
 
 
-@pytest.mark.parametrize("offload", ["none", "model", "sequential"])
+@pytest.mark.parametrize("offload", ["none", "model", "group", "sequential"])
 @pytest.mark.parametrize("dtype", ["fp16", "fp32"])
 def test_monotone_in_frames_and_pixels(model, offload, dtype):
     frames = [predict(model, request(frames=f), offload, dtype).peak_bytes for f in range(2, 65, 3)]
@@ -56,8 +56,42 @@ def test_monotone_in_frames_and_pixels(model, offload, dtype):
 
 def test_offload_modes_order(model):
     big = request(1024, 576, 24)
-    peaks = [predict(model, big, mode).peak_bytes for mode in ("none", "model", "sequential")]
+    peaks = [predict(model, big, mode).peak_bytes for mode in ("none", "model", "group")]
     assert peaks[0] > peaks[1] > peaks[2]
+    hosts = [predict(model, big, mode).host_bytes for mode in ("none", "model", "group", "sequential")]
+    assert hosts[2] > hosts[0] == hosts[1] == hosts[3]        # streams pin extra host copies
+
+
+# The prototype's figures (fp16, activations only, GiB) that the engine reproduces: plan -> size -> GiB.
+PLAN_GIB = {
+    (True, 0): {(512, 512, 16): 1.30, (1280, 704, 16): 4.44, (1024, 1024, 32): 10.33},
+    (True, 16384): {(512, 512, 16): 0.62, (1024, 1024, 32): 2.89},
+    (False, 16384): {(512, 512, 16): 0.89},
+}
+
+
+@pytest.mark.parametrize("plan", sorted(PLAN_GIB))
+def test_plan_activations_match_the_traced_prototype(model, plan):
+    split, budget = plan
+    for size, gib in PLAN_GIB[plan].items():
+        got = phase_activations(model, request(*size, cfg_split=split, chunk_tokens=budget), "fp16")["denoise"]
+        assert got / GIB == pytest.approx(gib, rel=TOLERANCE), (plan, size)
+
+
+def test_plans_lower_the_denoise_peak_in_order(model):
+    big = request(1024, 1024, 32)
+    figures = [phase_activations(model, big.replace(**changes), "fp16")["denoise"] for changes in (
+        {}, {"cfg_split": True}, {"cfg_split": True, "chunk_tokens": 65536},
+        {"cfg_split": True, "chunk_tokens": 16384}, {"cfg_split": True, "chunk_tokens": 4096})]
+    assert figures == sorted(figures, reverse=True) and figures[-1] < figures[0] / 6
+
+
+def test_fp8_weights_shrink_only_the_unet(model):
+    plain = predict(model, request(), "none")
+    fp8 = predict(model, request(weights_dtype="fp8"), "none")
+    saved = plain.phases[0].weights_bytes - fp8.phases[0].weights_bytes
+    unet = model.tables["fp16"].weights["unet"]
+    assert 0 < saved <= unet["bytes"] - unet["fp8_bytes"] + 1024
 
 
 def test_fp32_costs_more(model):

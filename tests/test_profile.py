@@ -6,8 +6,6 @@ import pytest
 
 from i2v.configs import load_memory_model, load_profile
 from i2v.core.memory import (
-    FORWARD_CHUNK_DIM,
-    FORWARD_CHUNK_SIZE,
     PROFILE_VERSION,
     VAE_SCALE_FACTOR,
     VAE_TILE_SAMPLE_SIZE,
@@ -40,8 +38,16 @@ def committed():
 
 def test_profile_knobs_match_code(committed):
     assert committed["version"] == PROFILE_VERSION
-    assert committed["knobs"] == {"forward_chunk_size": FORWARD_CHUNK_SIZE, "forward_chunk_dim": FORWARD_CHUNK_DIM,
+    from i2v import profile
+
+    assert committed["knobs"] == {"chunk_budgets": list(profile.CHUNK_BUDGETS), "fp8_storage": profile.FP8_STORAGE,
                                   "vae_tile_sample_size": VAE_TILE_SAMPLE_SIZE, "vae_scale_factor": VAE_SCALE_FACTOR}
+    for dtype, points in profile.CHUNKED_POINTS.items():
+        phases = committed["dtypes"][dtype]["phases"]
+        for budget in profile.CHUNK_BUDGETS:
+            for split in (False, True):
+                traced = {(p["width"], p["height"], p["frames"]) for p in phases[profile.plan_table(budget, split)]}
+                assert traced == set(points)
 
 
 def test_committed_profile_matches_regenerated_points(meta_model, committed):
@@ -63,11 +69,28 @@ def test_committed_profile_matches_regenerated_points(meta_model, committed):
     assert tiled == find(phases["vae_decode_tiled"], w, h, SMALL_CHUNK)
 
 
+@pytest.mark.parametrize("split, budget", [(True, 0), (False, 4096), (True, 16384), (True, 65536)])
+def test_committed_plan_traces_match_a_fresh_trace(meta_model, committed, split, budget):
+    """CFG split and the exact chunked UNet, traced again at the smallest point."""
+    from i2v import profile
+
+    w, h = SMALL
+    phases = committed["dtypes"][DTYPE]["phases"]
+    peak, _ = profile.trace_unet_step(meta_model, w, h, SMALL_FRAMES, 2, cfg_split=split, chunk_tokens=budget)
+    assert peak == find(phases[profile.plan_table(budget, split)], w, h, SMALL_FRAMES)
+    assert peak < find(phases["denoise_cfg"], w, h, SMALL_FRAMES)     # and it saves memory
+
+
 def test_committed_weights_match_the_build(meta_model, committed):
     from i2v import profile
 
     for name, module in meta_model.components().items():
-        assert profile.weight_figures(module) == committed["dtypes"][DTYPE]["weights"][name]
+        recorded = {k: v for k, v in committed["dtypes"][DTYPE]["weights"][name].items() if k != "fp8_bytes"}
+        assert profile.weight_figures(module) == recorded
+    fresh = profile.build_meta_model(DTYPE)
+    fp8 = profile.fp8_weight_bytes(fresh.unet, DTYPE)
+    assert fp8 == committed["dtypes"][DTYPE]["weights"]["unet"]["fp8_bytes"]
+    assert fp8 < 0.6 * committed["dtypes"][DTYPE]["weights"]["unet"]["bytes"]   # most of the UNet is cast
 
 
 @pytest.mark.slow

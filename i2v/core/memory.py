@@ -19,8 +19,6 @@ from i2v.core.units import GIB
 
 PROFILE_VERSION = 1
 VAE_SCALE_FACTOR = 8            # pixels per latent pixel (SD 2.x VAE)
-FORWARD_CHUNK_SIZE = 1          # unet.enable_forward_chunking(chunk_size=..., dim=...) as traced
-FORWARD_CHUNK_DIM = 0
 VAE_TILE_SAMPLE_SIZE = 512      # vae.tile_sample_min_size used with tiling (tile_latent_min_size = this / 8)
 DTYPES = ("fp16", "fp32")
 DTYPE_BYTES = {"fp16": 2, "fp32": 4}
@@ -343,20 +341,19 @@ def phase_activations(model: MemoryModel, request: GenerationRequest, dtype: str
 
 
 def weights_bytes(tables: DtypeTables, component: str, weights_dtype: str) -> tuple[float, float]:
-    """(all bytes, largest module bytes) of a component's weights; fp8 storage halves the castable bytes of
-    the UNet (Linear and Conv weights, traced per component); norms and embeddings stay in fp16."""
+    """(all bytes, largest module bytes) of a component's weights; with fp8 storage the UNet's bytes after
+    diffusers' layerwise casting (traced: its Linear and Conv weights in fp8, norms kept), modules scaled alike."""
     entry = tables.weights[component]
     total, largest = float(entry["bytes"]), float(entry["largest_module_bytes"])
-    if weights_dtype == "fp8" and component == FP8_COMPONENT and entry.get("castable_bytes"):
-        cast = total - entry["castable_bytes"] / 2
-        largest *= cast / total
-        total = cast
+    if weights_dtype == "fp8" and component == FP8_COMPONENT and entry.get("fp8_bytes"):
+        largest *= entry["fp8_bytes"] / total
+        total = float(entry["fp8_bytes"])
     return total, largest
 
 
 def fp8_available(model: MemoryModel, dtype: str = "fp16") -> bool:
     """fp8 storage is planned only for fp16 compute, and only when the profile traced the castable bytes."""
-    return dtype == "fp16" and bool(model.tables[dtype].weights.get(FP8_COMPONENT, {}).get("castable_bytes"))
+    return dtype == "fp16" and bool(model.tables[dtype].weights.get(FP8_COMPONENT, {}).get("fp8_bytes"))
 
 
 def predict(model: MemoryModel, request: GenerationRequest, offload: str | None = None, dtype: str = "fp16",

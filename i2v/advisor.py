@@ -43,7 +43,8 @@ class Advisor:
 
         with self._lock:
             if self._device is None or time.monotonic() - self._device_at > DEVICE_CACHE_S:
-                self._device = gpu.probe_device_without_torch(0, tuple(self._holder_pids()))
+                self._device = gpu.with_limit(gpu.probe_device_without_torch(0, tuple(self._holder_pids())),
+                                              gpu.vram_limit_bytes())
                 self._device_at = time.monotonic()
             return self._device
 

@@ -58,6 +58,19 @@ def _add_gpus_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpus", default=os.environ.get("I2V_GPUS"),
                         help="GPUs to use, one worker each: 'all' or e.g. '0,1' (default: one worker on the "
                              "default device) [env I2V_GPUS]")
+    parser.add_argument("--vram-limit", type=_positive_gib, default=None, metavar="GIB",
+                        help="share the card: use at most this much GPU memory; plans are chosen for it and "
+                             "the worker enforces it [env I2V_VRAM_LIMIT_GIB]")
+
+
+def _positive_gib(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of GiB, got {text!r}") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive number of GiB, got {text!r}")
+    return value
 
 
 def _add_generation_flags(parser: argparse.ArgumentParser) -> None:
@@ -258,4 +271,6 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help")):
         argv.insert(0, "serve")
     args = parser.parse_args(argv)
+    if getattr(args, "vram_limit", None) is not None:   # the workers and the advisor read it from here
+        os.environ["I2V_VRAM_LIMIT_GIB"] = repr(args.vram_limit)
     return args.func(args)

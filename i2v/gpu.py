@@ -23,14 +23,17 @@ class DeviceInfo:
     torch_reserved_bytes: int = 0
     process_used_bytes: int | None = None      # NVML's figure for this process (context included); CPU: RSS
     capability: str | None = None
+    limit_bytes: int | None = None             # the user's VRAM limit (--vram-limit), if any
 
     @property
     def budget_bytes(self) -> int:
-        """Bytes this process may use for a job in total: driver free + what it already holds."""
+        """Bytes this process may use for a job in total: driver free + what it already holds, and never more
+        than the user's VRAM limit."""
         held = self.process_used_bytes if self.process_used_bytes is not None else self.torch_reserved_bytes
         if self.kind == "cpu":
             return self.free_bytes
-        return self.driver_free_bytes + max(held, self.torch_reserved_bytes)
+        budget = self.driver_free_bytes + max(held, self.torch_reserved_bytes)
+        return min(budget, self.limit_bytes) if self.limit_bytes else budget
 
     def as_dict(self) -> dict:
         return {**asdict(self), "budget_bytes": self.budget_bytes}
@@ -175,3 +178,49 @@ def host_available_bytes() -> int:
     import psutil
 
     return int(psutil.virtual_memory().available)
+
+
+def vram_limit_bytes(environ=None) -> int | None:
+    """The user's VRAM limit (I2V_VRAM_LIMIT_GIB, set by --vram-limit) in bytes, or None."""
+    import os
+
+    from i2v.core import env
+    from i2v.core.units import GIB
+
+    raw = env.value("I2V_VRAM_LIMIT_GIB", os.environ if environ is None else environ).strip()
+    if not raw:
+        return None
+    limit = float(raw)
+    if not limit > 0:
+        raise ValueError(f"I2V_VRAM_LIMIT_GIB must be a positive number of GiB, got {raw!r}")
+    return int(limit * GIB)
+
+
+def with_limit(device: DeviceInfo, limit_bytes: int | None) -> DeviceInfo:
+    """The device with the user's VRAM limit applied to its budget (GPUs only)."""
+    if limit_bytes and device.kind == "cuda":
+        device.limit_bytes = limit_bytes
+    return device
+
+
+def memory_fraction(limit_bytes: int, total_bytes: int) -> float:
+    """The fraction for torch.cuda.set_per_process_memory_fraction that enforces the limit (at most 1)."""
+    return min(1.0, limit_bytes / total_bytes)
+
+
+def prepare_cuda_environment(environ) -> None:
+    """Before CUDA starts in the worker: expandable segments against fragmentation ("out of memory with
+    GBs free"), unless the user configured the allocator themselves."""
+    environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
+
+
+def enforce_vram_limit(limit_bytes: int | None, index: int = 0) -> float | None:
+    """Make the caching allocator raise a real out-of-memory error past the limit; returns the fraction set."""
+    if not limit_bytes or not cuda_available():
+        return None
+    import torch
+
+    total = torch.cuda.get_device_properties(index).total_memory
+    fraction = memory_fraction(limit_bytes, total)
+    torch.cuda.set_per_process_memory_fraction(fraction, index)
+    return fraction

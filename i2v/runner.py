@@ -166,6 +166,11 @@ class LocalRunner:
                 if choice.banner:
                     log.warning(choice.banner)
                 self._state.message = f"loading {choice.source}"
+                from i2v import gpu
+
+                fraction = gpu.enforce_vram_limit(gpu.vram_limit_bytes())
+                if fraction is not None:
+                    log.info("VRAM limit enforced: at most %.1f%% of the GPU", fraction * 100)
                 self._loaded = pl.load_pipeline(choice, self._device)
             except Exception as exc:
                 self._state.status = FAILED

@@ -156,6 +156,9 @@ def worker_main(conn, cancel_event, model_spec: str, gpu: str | None, logs_dir: 
     """Entry point of the spawned worker process."""
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    from i2v import gpu as hardware
+
+    hardware.prepare_cuda_environment(os.environ)     # before torch starts CUDA
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # the server handles Ctrl-C and shuts us down
     _setup_worker_logging(Path(logs_dir))
     _exit_with_parent()

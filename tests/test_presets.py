@@ -76,4 +76,9 @@ def test_statuses_report_peaks_and_honest_time(model):
     statuses = preset_statuses(load_presets(), model, 32 * GB, "fp32", tier=tier)
     for s in statuses:
         assert s.peak_gib > 0 and s.seconds_estimate and s.seconds_estimate > 60
-    assert statuses[-1].status == "does_not_fit"   # the largest preset is beyond 32 GB of RAM: memory decides
+    # the largest preset fits 32 GB of RAM only thanks to an exact plan (CFG split / chunked UNet) ...
+    assert statuses[-1].status == "fits" and statuses[-1].request.plan.chunk_tokens > 0
+    assert not statuses[-1].request.plan.lossy
+    # ... and nothing fits 1 GB: memory decides, not a tier
+    small = preset_statuses(load_presets(), model, 1 * GB, "fp32", tier=tier)
+    assert {s.status for s in small} == {"does_not_fit"}

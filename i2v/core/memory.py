@@ -58,6 +58,9 @@ CONSTANT_SPECS: dict[str, tuple[type, float, float, str]] = {
     "unet_call_overhead_s": (float, 0.0, 1.0, "fixed cost of one more UNet call (CFG split: two per step)"),
     "chunk_call_overhead_s": (float, 0.0, 0.01, "fixed cost of one more chunk of one wrapped module"),
     "fp8_time_factor": (float, 1.0, 3.0, "compute time factor of fp8 storage (upcast per layer)"),
+    "group_time_factor": (float, 1.0, 3.0, "compute time factor of group offloading (hooks, stream syncs)"),
+    "sequential_bandwidth_share": (float, 0.01, 1.0, "share of the host link sequential offload's small "
+                                                     "synchronous copies reach"),
 }
 
 
@@ -79,6 +82,8 @@ class MemoryConstants:
     unet_call_overhead_s: float
     chunk_call_overhead_s: float
     fp8_time_factor: float
+    group_time_factor: float
+    sequential_bandwidth_share: float
 
 
 def parse_constants(data: Mapping[str, Any]) -> MemoryConstants:
@@ -460,11 +465,11 @@ def estimate_time(model: MemoryModel, request: GenerationRequest, tflops: float,
         if request.offload == "model":
             per_job = unet + others
         elif request.offload == "group":
-            per_step += calls * max(0.0, unet - compute / calls)
+            per_step += compute * (c.group_time_factor - 1) + calls * max(0.0, unet - compute / calls)
             per_job = others
         else:
-            per_step += calls * unet
-            per_job = others
+            per_step += calls * unet / c.sequential_bandwidth_share
+            per_job = others / c.sequential_bandwidth_share
     return TimeEstimate(compute, per_step, per_job)
 
 

@@ -314,7 +314,7 @@ class GenerationService:
             banner=state.banner, adjustments=adjustments, attempts=len(output.attempts) + 1, fallbacks=fallbacks,
             denoise_steps_run=output.denoise_steps_run,
         )
-        video.write_json_atomic(result.sidecar_path, result.info())
+        video.write_sidecar_or_discard(path, result.info())
         log.info("wrote %s in %.2fs", path, timings["total"])
         return result
 
@@ -343,22 +343,10 @@ class GenerationService:
 
     # --- history -----------------------------------------------------------------------------------------
     def history(self, limit: int = 50) -> list[dict]:
-        """Newest first: past outputs in outputs/ with their sidecar data (when present)."""
-        if not self.outputs_dir.is_dir():
-            return []
-        videos = sorted(self.outputs_dir.glob(f"{video.VIDEO_PREFIX}_*{video.VIDEO_SUFFIX}"),
-                        key=lambda p: p.stat().st_mtime, reverse=True)[:limit]
-        entries = []
-        for path in videos:
-            info = {}
-            sidecar = video.sidecar_path(path)
-            if sidecar.is_file():
-                try:
-                    info = json.loads(sidecar.read_text(encoding="utf-8"))
-                except (OSError, ValueError):
-                    log.warning("unreadable sidecar %s", sidecar)
-            entries.append({"video_path": str(path), **info})
-        return entries
+        """Newest first: past outputs in outputs/ with their (checked) sidecar data."""
+        from i2v import history
+
+        return history.list_outputs(self.outputs_dir, limit)
 
 
 def result_summary(result: GenerationResult) -> dict:

@@ -238,7 +238,7 @@ def memory_html(data: dict | None, lang: str) -> str:
 
 def history_label(entry: dict) -> str:
     params = entry.get("parameters") or {}
-    prompt = (params.get("prompt") or "").strip().replace("\n", " ")
+    prompt = str(params.get("prompt") or "").strip().replace("\n", " ")
     prompt = prompt[:40] + ("…" if len(prompt) > 40 else "")
     created = entry.get("created") or Path(entry["video_path"]).stem
     return f"{created} · {prompt or '—'} · seed {entry.get('seed', '?')}"
@@ -261,7 +261,7 @@ def history_markdown(entry: dict | None, lang: str) -> str:
     negative = html.escape(str(params.pop("negative_prompt", "")))
     table = ["| " + " | ".join(c[0] for c in columns) + " |", "|" + "---|" * len(columns),
              "| " + " | ".join(html.escape(str(c[1])) for c in columns) + " |"]
-    knobs = " · ".join(f"{k} `{v}`" for k, v in params.items())
+    knobs = " · ".join(f"{html.escape(str(k))} `{html.escape(str(v)).replace('`', '')}`" for k, v in params.items())
     timings = " · ".join(f"{k} {v}" for k, v in (entry.get("timings_s") or {}).items())
     return "\n\n".join([
         f"**{Path(entry['video_path']).name}** · {text(lang, 'created')} {entry.get('created', '?')} · "
@@ -274,17 +274,10 @@ def history_markdown(entry: dict | None, lang: str) -> str:
 
 
 def delete_output(outputs_dir: Path, path: str | Path) -> list[Path]:
-    """Delete an output MP4 and its JSON sidecar; refuse (ValueError) anything that is not an MP4 in outputs_dir."""
-    root = Path(outputs_dir).resolve()
-    target = Path(path).resolve()
-    if target.parent != root or target.suffix != video.VIDEO_SUFFIX:
-        raise ValueError(f"{path} is not an output of this app")
-    removed = []
-    for file in (target, video.sidecar_path(target)):
-        if file.is_file():
-            file.unlink()
-            removed.append(file)
-    return removed
+    """Delete an output and its sidecar (i2v.history: inside outputs/ only)."""
+    from i2v import history
+
+    return history.delete_output(outputs_dir, path)
 
 
 # --- service calls that tolerate an older service (methods still being added) ---------------------------
@@ -505,8 +498,11 @@ def build_ui(service: GenerationService) -> gr.Blocks:
             return [gr.update()] * 9
         params = entry.get("parameters") or {}
         fields = ("prompt", "negative_prompt", *PRESET_FIELDS)
-        updates = [gr.update(value=params[f]) if f in params else gr.update() for f in fields]
-        return [*updates, gr.update(value=entry.get("seed", params.get("seed", -1))), gr.Tabs(selected="generate")]
+        valid = {f: params[f] for f in fields if f in params and S[f].check(params[f]) is None}   # sidecars are untrusted
+        updates = [gr.update(value=valid[f]) if f in valid else gr.update() for f in fields]
+        seed = entry.get("seed", -1)
+        seed = seed if S["seed"].check(seed) is None else -1
+        return [*updates, gr.update(value=seed), gr.Tabs(selected="generate")]
 
     def ask_delete(path, request: gr.Request):
         lang = lang_of(request)

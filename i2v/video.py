@@ -1,12 +1,20 @@
 """Frames to MP4 (H.264, yuv420p) and JSON sidecars, written atomically without ever overwriting; probing."""
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+from i2v.core.request import RequestError
+from i2v.core.units import MIB
+
+log = logging.getLogger(__name__)
 
 VIDEO_PREFIX = "video"
 VIDEO_SUFFIX = ".mp4"
@@ -71,24 +79,71 @@ def _candidates(directory: Path, stem: str, suffix: str):
         yield directory / f"{stem}_{n}{suffix}"
 
 
+class OutputNotWritten(RequestError):
+    """The video or its sidecar could not be written (disk full, folder not writable); nothing was left."""
+
+
+def free_mib(directory: Path) -> int:
+    try:
+        return int(shutil.disk_usage(directory).free // MIB)
+    except OSError:
+        return 0
+
+
+def output_error(directory: Path, exc: BaseException) -> OutputNotWritten:
+    """The user's message for a failed write: disk space (with the free MiB) or the folder's permissions."""
+    log.error("writing to %s failed: %r", directory, exc)
+    if isinstance(exc, PermissionError):
+        return OutputNotWritten(f"cannot write to the outputs folder {directory.name}/ (permission denied)")
+    return OutputNotWritten(f"not enough disk space in {directory.name}/ ({free_mib(directory)} MiB free); "
+                            "nothing was saved")
+
+
+def _check_encoded(path: Path, expected_frames: int) -> None:
+    """The writer's result, checked: a file ffmpeg cut short (disk full) does not decode to every frame."""
+    try:
+        frames = probe_video(path).frames if path.stat().st_size else 0
+    except Exception as exc:  # noqa: BLE001 - any decode failure means the file is not whole
+        raise OSError(errno.EIO, f"the encoded video does not decode: {exc}") from exc
+    if frames != expected_frames:
+        raise OSError(errno.EIO, f"the encoded video has {frames} of {expected_frames} frames")
+
+
 def write_video(frames, fps: float, out_dir: Path | None = None, out_path: Path | None = None) -> Path:
     """Encode frames (F, H, W, 3 uint8) to a new MP4 and return its path.
 
     Default name: out_dir/video_YYYYMMDD_HHMMSS[_N].mp4. With out_path, that exact name (refused if it exists).
-    The file appears complete or not at all: encoded to a hidden temp file, then hard-linked into place.
+    The file appears complete or not at all: encoded to a hidden temp file, checked to decode to every frame,
+    then hard-linked into place. A failed write (disk full) raises OutputNotWritten and leaves nothing.
     """
     directory = (out_path.parent if out_path else out_dir).resolve()
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix=VIDEO_SUFFIX, dir=directory)
-    os.close(fd)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix=VIDEO_SUFFIX, dir=directory)
+        os.close(fd)
+    except OSError as exc:
+        raise output_error(directory, exc) from None
     tmp = Path(tmp_name)
     try:
-        _encode_mp4(frames, fps, tmp)
-        _make_readable(tmp)
+        try:
+            _encode_mp4(frames, fps, tmp)
+            _check_encoded(tmp, frames.shape[0])
+            _make_readable(tmp)
+        except (OSError, RuntimeError) as exc:      # imageio-ffmpeg raises both when ffmpeg fails to write
+            raise output_error(directory, exc) from None
         names = [out_path.resolve()] if out_path else _candidates(directory, timestamp_stem(), VIDEO_SUFFIX)
         return _link_without_overwrite(tmp, names)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_sidecar_or_discard(video_path: Path, data: dict) -> Path:
+    """Write the video's sidecar; if that fails, remove the video too, so an output is whole or absent."""
+    try:
+        return write_json_atomic(sidecar_path(video_path), data)
+    except OSError as exc:
+        Path(video_path).unlink(missing_ok=True)
+        raise output_error(Path(video_path).parent, exc) from None
 
 
 def sidecar_path(video_path: Path) -> Path:

@@ -1,0 +1,87 @@
+"""Past outputs: listing (with whatever their sidecars say, checked) and deletion — inside outputs/ only.
+
+A sidecar is data written by us, but it sits in a folder users and other programs can write to, so it is read
+defensively: anything that is not a JSON object is ignored, its values are coerced to the shapes the page
+expects, and a path is never taken from it: the video is always the file next to the sidecar.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from i2v import video
+
+log = logging.getLogger(__name__)
+
+MAX_SIDECAR_BYTES = 1 << 20        # a sidecar we wrote is a few KiB; anything huge is not ours
+PATH_KEYS = ("video_path", "sidecar_path", "video")   # never trusted from a sidecar
+
+
+def read_sidecar(path: Path) -> dict[str, Any]:
+    """The sidecar as a checked dict ({} when missing, unreadable, huge or not a JSON object)."""
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_SIDECAR_BYTES:
+            return {}
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        log.warning("unreadable sidecar %s", path)
+        return {}
+    if not isinstance(data, dict):
+        log.warning("sidecar %s is not a JSON object; ignored", path)
+        return {}
+    clean = {k: v for k, v in data.items() if isinstance(k, str) and k not in PATH_KEYS}
+    for key in ("parameters", "timings_s", "plan", "load_report"):
+        if key in clean and not isinstance(clean[key], dict):
+            clean.pop(key)
+    if "timings_s" in clean:
+        clean["timings_s"] = {str(k): v for k, v in clean["timings_s"].items() if isinstance(v, (int, float))}
+    for key in ("seed", "attempts"):
+        if key in clean and (isinstance(clean[key], bool) or not isinstance(clean[key], int)):
+            clean.pop(key)
+    for key in ("created", "model", "warning", "plan_words"):
+        if key in clean and not isinstance(clean[key], str):
+            clean[key] = str(clean[key])
+    if "adjustments" in clean and not isinstance(clean["adjustments"], list):
+        clean.pop("adjustments")
+    return clean
+
+
+def list_outputs(outputs_dir: Path, limit: int = 50) -> list[dict[str, Any]]:
+    """Newest first: the MP4s in outputs_dir with their checked sidecar data; video_path is the real file."""
+    root = Path(outputs_dir)
+    if not root.is_dir():
+        return []
+    videos = []
+    for path in root.glob(f"{video.VIDEO_PREFIX}_*{video.VIDEO_SUFFIX}"):
+        try:
+            if path.is_file() and not path.is_symlink():
+                videos.append((path.stat().st_mtime, path))
+        except OSError:
+            continue
+    videos.sort(reverse=True)
+    return [{**read_sidecar(video.sidecar_path(path)), "video_path": str(path)} for _, path in videos[:limit]]
+
+
+def resolve_output(outputs_dir: Path, path: str | Path) -> Path:
+    """The output file an untrusted path names, if it is an MP4 directly inside outputs_dir; else ValueError."""
+    root = Path(outputs_dir).resolve()
+    candidate = Path(path)
+    if not candidate.is_absolute():
+        candidate = root / candidate
+    target = candidate.resolve()
+    if target.parent != root or target.suffix != video.VIDEO_SUFFIX or candidate.is_symlink():
+        raise ValueError(f"{Path(path).name} is not an output of this app")
+    return target
+
+
+def delete_output(outputs_dir: Path, path: str | Path) -> list[Path]:
+    """Delete an output MP4 and its JSON sidecar; refuse (ValueError) anything that is not an MP4 in outputs_dir."""
+    target = resolve_output(outputs_dir, path)
+    removed = []
+    for file in (target, video.sidecar_path(target)):
+        if file.is_file():
+            file.unlink()
+            removed.append(file)
+    return removed

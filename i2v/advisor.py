@@ -114,7 +114,7 @@ class Advisor:
         try:
             result = self.fit(request, forced)
         except DoesNotFit as exc:
-            raise RequestError(f"this device cannot run it: {exc}") from None
+            raise RequestError("device_cannot_run", detail=str(exc)) from None
         return result.request, list(result.adjustments)
 
     def estimate(self, values: dict, image_size: tuple[int, int] | None = None, forced: dict | None = None) -> dict:

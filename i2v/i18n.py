@@ -13,16 +13,7 @@ from i2v.core.settings import SETTINGS
 
 LANGS = ("en", "zh")
 
-_ZH_SETTINGS = {
-    "prompt": ("提示词", "视频中应当发生什么。"),
-    "negative_prompt": ("反向提示词", "视频应当避免的内容。"),
-    "resolution": ("分辨率（短边）", "短边像素数；长边按输入图片的宽高比计算。"),
-    "num_frames": ("帧数", "生成的视频帧数。"),
-    "fps": ("帧率", "帧率：影响运动幅度（模型的 fps 嵌入），也是 MP4 的播放帧率。"),
-    "num_inference_steps": ("步数", "去噪步数。耗时线性增长；少于 50 步时该调度器的效果明显变差。"),
-    "guidance_scale": ("引导系数", "遵循提示词的强度（1 = 关闭）。"),
-    "seed": ("随机种子", "随机种子；-1 表示随机选择（实际使用的种子会显示在结果中）。"),
-}
+_ZH_SETTINGS = {s.name: (s.label_zh, s.help_zh) for s in SETTINGS}   # Chinese text lives in the settings table
 
 EN = {
     "title": "# i2v — image to video (I2VGen-XL)",
@@ -232,35 +223,3 @@ def text(lang: str, key: str, **values) -> str:
     """A run-time message in `lang` (English when missing)."""
     template = MESSAGES.get(lang, MESSAGES["en"]).get(key) or MESSAGES["en"][key]
     return template.format(**values) if values else template
-
-
-# The service's own messages are English; for a Chinese browser the common ones are translated here
-# (the rest pass through unchanged). Validation messages list several problems joined by "; ".
-SERVICE_MESSAGES_ZH = (
-    (r"please provide an input image", "请先上传输入图片"),
-    (r"please enter a prompt describing the motion", "请输入描述画面运动的提示词"),
-    (r"the generator is busy.*", "生成器正忙：请等待当前任务完成，或点击“停止”"),
-    (r"(\w+) must be at most (\S+), got (.+)", r"\1 不能大于 \2（当前为 \3）"),
-    (r"(\w+) must be at least (\S+), got (.+)", r"\1 不能小于 \2（当前为 \3）"),
-    (r"(\w+) must be one of (.+); got (.+)", r"\1 必须是 \2 之一（当前为 \3）"),
-    (r"(\w+) must be a whole number, got (.+)", r"\1 必须是整数（当前为 \2）"),
-    (r"(\w+) must be a number, got (.+)", r"\1 必须是数字（当前为 \2）"),
-    (r"this device cannot run it: (.+)", r"此设备无法运行该设置：\1"),
-)
-
-
-def localize_service_message(message: str, lang: str) -> str:
-    """The service's English message in `lang` where a translation is known; unchanged otherwise."""
-    import re
-
-    if lang != "zh":
-        return message
-    parts = re.split(r"; (?=\w+ must |unknown )", message)
-    translated = []
-    for part in parts:
-        for pattern, replacement in SERVICE_MESSAGES_ZH:
-            if re.fullmatch(pattern, part):
-                part = re.sub(pattern, replacement, part)
-                break
-        translated.append(part)
-    return "；".join(translated)

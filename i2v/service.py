@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from i2v import video
+from i2v.core.errors import I2VError
 from i2v.core.plans import PlanError, check_forced
 from i2v.core.request import GenerationRequest, RequestError, build_request
 from i2v.core.settings import MAX_SEED
@@ -37,7 +38,7 @@ OOM_LOG_NAME = "oom.jsonl"
 RESERVED_WARNING_SHARE = 0.8
 
 
-class BusyError(RuntimeError):
+class BusyError(I2VError, RuntimeError):
     """Another generation is running (the UI queue normally prevents this)."""
 
 
@@ -72,6 +73,7 @@ class GenerationResult:
     banner: str | None = None
     fallbacks: list[str] = field(default_factory=list)
     denoise_steps_run: int = 0
+    input_notes: list = field(default_factory=list)      # I2VErrors: how the input image was converted
 
     def info(self) -> dict[str, Any]:
         """The JSON info object returned by the API and written to the sidecar."""
@@ -84,6 +86,7 @@ class GenerationResult:
             "model": self.model,
             "timings_s": self.timings,
             "adjustments": self.adjustments,
+            "input_notes": [note.text("en") for note in self.input_notes],
             "attempts": self.attempts,
             "fallbacks": self.fallbacks,
             "denoise_steps_run": self.denoise_steps_run,
@@ -140,16 +143,10 @@ def resolve_seed(seed: int) -> int:
 
 
 def load_image(path: str | Path):
-    """Open an image file as RGB, with a clear message if it is not one."""
-    from PIL import Image, UnidentifiedImageError
+    """Open an input image file as RGB (i2v.image_input: checked, converted); RequestError naming the field."""
+    from i2v.image_input import open_image
 
-    try:
-        with Image.open(path) as img:
-            return img.convert("RGB")
-    except FileNotFoundError:
-        raise RequestError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise RequestError(f"{path} is not a readable image ({exc})") from None
+    return open_image(str(path))[0]
 
 
 class GenerationService:
@@ -241,31 +238,35 @@ class GenerationService:
     def generate(self, image, values: dict[str, Any], progress: Callable[[ProgressUpdate], None] | None = None,
                  out_path: Path | None = None, plan: dict[str, Any] | None = None) -> GenerationResult:
         """Run one job. plan: plan parts the caller forces (the rest is chosen to fit)."""
-        if image is None:
-            raise RequestError("please provide an input image")
-        image = image.convert("RGB")
+        from i2v.image_input import open_image
+
+        notes: list = []
+        if image is None or isinstance(image, (str, Path)):   # a path or data: URL: opened and checked here
+            image, notes = open_image(image)
+        else:
+            image = image.convert("RGB")
         request = build_request(image.size, **values)
         try:
             forced = check_forced(plan or {})
         except PlanError as exc:
-            raise RequestError(str(exc)) from None
+            raise RequestError("plan_invalid", detail=str(exc)) from None
         if not request.prompt:
-            raise RequestError("please enter a prompt describing the motion")
+            raise RequestError("prompt_missing", field="prompt")
         if out_path is not None and Path(out_path).exists():
-            raise RequestError(f"{out_path} already exists; choose another --out path")
+            raise RequestError("out_path_exists", path=str(out_path))
         if not self._slots.acquire(blocking=False):
-            raise BusyError("the generator is busy; wait for the running job or press Stop")
+            raise BusyError("busy")
         with self._active_lock:
             self._active += 1
         try:
-            return self._generate_locked(image, request, progress, out_path, forced)
+            return self._generate_locked(image, request, progress, out_path, forced, notes)
         finally:
             with self._active_lock:
                 self._active -= 1
             self.last_activity = time.monotonic()
             self._slots.release()
 
-    def _generate_locked(self, image, request, progress, out_path, forced) -> GenerationResult:
+    def _generate_locked(self, image, request, progress, out_path, forced, notes) -> GenerationResult:
         seed = resolve_seed(request.seed)
         request = request.replace(seed=seed)
         adjustments = []
@@ -312,7 +313,7 @@ class GenerationService:
             video_path=path, sidecar_path=video.sidecar_path(path), request=request, seed=seed,
             model=(state.report or {}).get("model", state.spec), timings=timings, load_report=state.report,
             banner=state.banner, adjustments=adjustments, attempts=len(output.attempts) + 1, fallbacks=fallbacks,
-            denoise_steps_run=output.denoise_steps_run,
+            denoise_steps_run=output.denoise_steps_run, input_notes=notes,
         )
         video.write_sidecar_or_discard(path, result.info())
         log.info("wrote %s in %.2fs", path, timings["total"])

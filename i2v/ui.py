@@ -15,7 +15,8 @@ import gradio as gr
 
 from i2v import video
 from i2v.core.settings import SETTINGS_BY_NAME, Setting
-from i2v.i18n import I18N, MESSAGES, lang_of, localize_service_message, t, text
+from i2v.image_input import header_size
+from i2v.i18n import I18N, MESSAGES, lang_of, t, text
 from i2v.runner import GenerationCancelled
 from i2v.service import PHASE_LABELS as PHASE_NAMES
 from i2v.service import BusyError, GenerationFailed, GenerationService, ProgressUpdate, RequestError
@@ -71,9 +72,32 @@ def plain(key: str) -> str:
     return f"{EN[key]} · {ZH[key]}"
 
 
+def _raw_image(payload):
+    """The uploaded file's path (or data: URL) untouched: decoding and every check happen in i2v.image_input,
+    so a broken file gets our message naming the field instead of the component's generic error."""
+    if payload is None:
+        return None
+    if payload.url and payload.url.startswith("data:"):
+        return payload.url
+    return payload.path
+
+
+def _raw_value(payload):
+    """The value as sent (text, NaN, out of range…): the settings table validates it and names the field."""
+    return payload
+
+
+def raw_input(component, preprocess=_raw_value):
+    """The component with Gradio's input conversion replaced by ours (on this instance: a subclass would make
+    Gradio write a .pyi file into our source folder)."""
+    component.preprocess = preprocess
+    return component
+
+
 def _slider(setting: Setting, **kwargs) -> gr.Slider:
-    return gr.Slider(minimum=setting.minimum, maximum=setting.maximum, step=setting.step, value=setting.default,
-                     label=t(f"setting_{setting.name}"), info=t(f"setting_{setting.name}_help"), **kwargs)
+    return raw_input(gr.Slider(minimum=setting.minimum, maximum=setting.maximum, step=setting.step,
+                               value=setting.default, label=t(f"setting_{setting.name}"),
+                               info=t(f"setting_{setting.name}_help"), **kwargs))
 
 
 def _textbox(setting: Setting, lines: int) -> gr.Textbox:
@@ -353,7 +377,7 @@ def build_ui(service: GenerationService) -> gr.Blocks:
         try:
             result = service.generate(image, values, progress=report)
         except (RequestError, BusyError) as exc:
-            message = localize_service_message(clean_message(exc), lang)
+            message = exc.text(lang)
             _record(request, {"error": message})
             raise gr.Error(message, print_exception=False) from None
         except GenerationCancelled as exc:
@@ -379,7 +403,10 @@ def build_ui(service: GenerationService) -> gr.Blocks:
             raise gr.Error(text(lang, "unexpected"), print_exception=False) from None
         info = result.info()
         notes = [adjustment_text(a, lang) for a in info.get("adjustments") or []]
-        gr.Info(text(lang, "plan_ran", plan=plan_text(info.get("plan"), lang)))
+        if info.get("plan"):
+            gr.Info(text(lang, "plan_ran", plan=plan_text(info["plan"], lang)))
+        for note in result.input_notes:
+            gr.Info(note.text(lang))
         if info.get("fallbacks"):
             notes.append(text(lang, "fallbacks", attempts=info.get("attempts"),
                               fallbacks=", ".join(map(str, info["fallbacks"]))))
@@ -441,13 +468,13 @@ def build_ui(service: GenerationService) -> gr.Blocks:
     def on_image(image, preset_name, request: gr.Request):
         """A new image changes the aspect ratio, hence memory: refresh the presets' status."""
         lang = lang_of(request)
-        status = presets_status(service, image.size if image is not None else None)
+        status = presets_status(service, header_size(image))
         return gr.update(choices=preset_choices(status, lang), value=preset_name)
 
     def on_preset(preset_name, image):
         if not preset_name:
             return [gr.update()] * len(PRESET_FIELDS)
-        status = presets_status(service, image.size if image is not None else None)
+        status = presets_status(service, header_size(image))
         preset = next((p for p in status.get("presets", []) if p["name"] == preset_name), None)
         values = (preset or {}).get("values", {})
         return [gr.update(value=values[f]) if f in values else gr.update() for f in PRESET_FIELDS]
@@ -455,7 +482,7 @@ def build_ui(service: GenerationService) -> gr.Blocks:
     def on_estimate(image, resolution, num_frames, fps, num_inference_steps, guidance_scale, request: gr.Request):
         values = dict(resolution=resolution, num_frames=num_frames, fps=fps,
                       num_inference_steps=num_inference_steps, guidance_scale=guidance_scale)
-        size = image.size if image is not None else None
+        size = header_size(image)
         return estimate_markdown(_panel_call(service, "estimate", values, size), lang_of(request))
 
     def memory() -> dict:
@@ -530,8 +557,9 @@ def build_ui(service: GenerationService) -> gr.Blocks:
             with gr.Tab(t("tab_generate"), id="generate"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=4):
-                        image = gr.Image(label=t("input_image"), type="pil", sources=["upload", "clipboard"],
-                                         elem_id="i2v-image", height=300)
+                        image = raw_input(gr.Image(label=t("input_image"), type="filepath",
+                                                   sources=["upload", "clipboard"], elem_id="i2v-image", height=300),
+                                          _raw_image)
                         prompt = _textbox(S["prompt"], lines=2)
                         negative_prompt = _textbox(S["negative_prompt"], lines=2)
                         preset = gr.Dropdown(choices=[], value=None, label=t("preset"), info=t("preset_info"),
@@ -541,15 +569,15 @@ def build_ui(service: GenerationService) -> gr.Blocks:
                             stop_button = gr.Button(t("stop"), variant="stop", elem_id="i2v-stop")
                         stop_message = gr.Markdown(elem_id="i2v-stop-message")
                         with gr.Accordion(t("advanced"), open=False, elem_id="i2v-advanced"):
-                            resolution = gr.Dropdown(choices=list(S["resolution"].choices),
+                            resolution = raw_input(gr.Dropdown(choices=list(S["resolution"].choices),
                                                      value=S["resolution"].default, label=t("setting_resolution"),
-                                                     info=t("setting_resolution_help"), elem_id="i2v-resolution")
+                                                     info=t("setting_resolution_help"), elem_id="i2v-resolution"))
                             num_frames = _slider(S["num_frames"], elem_id="i2v-frames")
                             fps = _slider(S["fps"], elem_id="i2v-fps")
                             steps = _slider(S["num_inference_steps"], elem_id="i2v-steps")
                             guidance = _slider(S["guidance_scale"], elem_id="i2v-guidance")
-                            seed = gr.Number(value=S["seed"].default, label=t("setting_seed"),
-                                             info=t("setting_seed_help"), precision=0, elem_id="i2v-seed")
+                            seed = raw_input(gr.Number(value=S["seed"].default, label=t("setting_seed"),
+                                                       info=t("setting_seed_help"), precision=0, elem_id="i2v-seed"))
                     with gr.Column(scale=4):
                         video_out = gr.Video(label=plain("video"), autoplay=True, loop=True, elem_id="i2v-video")
                         notice = gr.Markdown(elem_id="i2v-notice")

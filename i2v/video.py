@@ -94,9 +94,8 @@ def output_error(directory: Path, exc: BaseException) -> OutputNotWritten:
     """The user's message for a failed write: disk space (with the free MiB) or the folder's permissions."""
     log.error("writing to %s failed: %r", directory, exc)
     if isinstance(exc, PermissionError):
-        return OutputNotWritten(f"cannot write to the outputs folder {directory.name}/ (permission denied)")
-    return OutputNotWritten(f"not enough disk space in {directory.name}/ ({free_mib(directory)} MiB free); "
-                            "nothing was saved")
+        return OutputNotWritten("outputs_not_writable", folder=directory.name)
+    return OutputNotWritten("disk_full", folder=directory.name, free_mib=free_mib(directory))
 
 
 def _check_encoded(path: Path, expected_frames: int) -> None:

@@ -119,6 +119,8 @@ class ErrorMsg:
     state: dict
     report: dict | None = None          # oom: what failed, memory before/after, attempts, suggestion
     suggestion: dict | None = None
+    key: str | None = None              # request: the message id and params (i2v.core.errors), never parsed text
+    params: dict | None = None
 
 
 class WorkerLost(GenerationFailed):
@@ -290,7 +292,7 @@ def _run(conn, runner, message: RunMsg) -> None:
     except GenerationCancelled as exc:
         conn.send(ErrorMsg("cancelled", str(exc), runner.state().as_dict()))
     except RequestError as exc:
-        conn.send(ErrorMsg("request", str(exc), runner.state().as_dict()))
+        conn.send(ErrorMsg("request", str(exc), runner.state().as_dict(), key=exc.key, params=exc.params))
     except Exception as exc:  # noqa: BLE001 - reported to the server, traceback in the worker log
         log.exception("generation failed in worker")
         conn.send(ErrorMsg("failed", f"{type(exc).__name__}: {exc}", runner.state().as_dict()))
@@ -468,7 +470,7 @@ class WorkerRunner:
         if reply.kind == "cancelled":
             raise GenerationCancelled(reply.message)
         if reply.kind == "request":
-            raise RequestError(reply.message)
+            raise RequestError(reply.key, **(reply.params or {})) if reply.key else RequestError(reply.message)
         raise GenerationFailed(f"generation failed: {reply.message}. Details are in logs/worker.log.")
 
     # --- supervision -------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def test_bad_input_exits_2_with_a_message_and_no_traceback(tmp_path):
     proc = run_cli(["--image", str(bad), *ARGS], tmp_path)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2
-    assert "not a readable image" in err and "Traceback" not in err
+    assert "Input image: not an image" in err and "Traceback" not in err
     assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").iterdir())
 
 

@@ -96,9 +96,9 @@ def test_one_job_at_a_time(tiny_service, sample_image):
 
 
 @pytest.mark.parametrize("values, message", [
-    ({**SMALL, "prompt": "  "}, "prompt"),
-    ({**SMALL, "resolution": 100}, "resolution must be one of"),
-    ({**SMALL, "num_frames": 1000}, "num_frames must be at most"),
+    ({**SMALL, "prompt": "  "}, "Prompt: please describe"),
+    ({**SMALL, "resolution": 100}, r"Resolution \(short side\): must be one of"),
+    ({**SMALL, "num_frames": 1000}, "Frames: must be at most 64"),
 ])
 def test_bad_input_is_a_clear_message(tiny_service, sample_image, values, message):
     with pytest.raises(RequestError, match=message):
@@ -110,7 +110,7 @@ def test_no_image_and_unreadable_image(tiny_service, tmp_path):
         tiny_service.generate(None, SMALL)
     bad = tmp_path / "not-an-image.png"
     bad.write_text("hello")
-    with pytest.raises(RequestError, match="not a readable image"):
+    with pytest.raises(RequestError, match="Input image: not an image"):
         load_image(bad)
 
 

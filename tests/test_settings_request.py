@@ -1,3 +1,4 @@
+import re
 import pytest
 
 from i2v.core.request import RequestError, build_request, size_for_aspect
@@ -29,14 +30,38 @@ def test_every_bad_value_is_named_in_one_message():
     with pytest.raises(RequestError) as info:
         build_request((64, 64), prompt="x", resolution=300, num_frames=0, guidance_scale="high", bogus=1)
     message = str(info.value)
-    for word in ("resolution", "num_frames", "guidance_scale", "bogus", "300"):
+    for word in ("Resolution", "Frames", "Guidance scale", "bogus", "300", "'high'"):
         assert word in message
+    chinese = info.value.text("zh")
+    for word in ("分辨率", "帧数", "引导系数", "bogus", "300"):
+        assert word in chinese
+    assert "num_frames" not in message and "guidance_scale" not in chinese     # labels, not internal names
+
+
+@pytest.mark.parametrize("field, value, key", [
+    ("num_frames", float("nan"), "field_not_finite"), ("guidance_scale", float("inf"), "field_not_finite"),
+    ("fps", "fast", "field_not_number"), ("num_frames", 7.5, "field_not_whole"), ("seed", -2, "field_too_small"),
+    ("num_inference_steps", 10**9, "field_too_large"), ("resolution", 333, "field_not_choice"),
+    ("prompt", 12, "field_not_text"), ("prompt", "x" * 5000, "field_too_long"),
+])
+def test_each_bad_value_gets_its_own_message(field, value, key):
+    values = {"prompt": "a cat", field: value}
+    with pytest.raises(RequestError) as info:
+        build_request((64, 64), **values)
+    assert info.value.key == key and info.value.params["field"] == field
+
+
+def test_numbers_as_text_are_accepted_and_prompts_cleaned():
+    request = build_request((64, 64), prompt="  a\x00 cat\u202e\x1b[31m  ", num_frames="12", resolution="256",
+                            guidance_scale="7.5")
+    assert (request.num_frames, request.resolution, request.guidance_scale) == (12, 256, 7.5)
+    assert request.prompt == "a cat[31m"
 
 
 def test_limits_come_from_the_settings_table():
     for setting in SETTINGS:
         if setting.maximum is not None:
-            with pytest.raises(RequestError, match=setting.name):
+            with pytest.raises(RequestError, match=re.escape(setting.label)):
                 build_request((64, 64), prompt="x", **{setting.name: setting.kind(setting.maximum + 1)})
             build_request((64, 64), prompt="x", **{setting.name: setting.kind(setting.maximum)})
 

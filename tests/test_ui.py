@@ -118,6 +118,7 @@ class FakeRequest:
 class FakeResult:
     def __init__(self, path, info):
         self.video_path, self._info = path, info
+        self.input_notes = []
 
     def info(self):
         return self._info
@@ -215,16 +216,15 @@ def test_device_panel_lists_every_gpu_worker():
     assert "worker 1: not loaded (pid 12, 0 restarts)" in shown
 
 
-def test_service_messages_are_translated_for_chinese_browsers():
-    from i2v.core.request import RequestError, build_request
-    from i2v.i18n import localize_service_message
+def test_service_messages_are_translated_by_key_for_chinese_browsers():
+    """Messages travel as keys and params, never as English text matched back by patterns."""
+    import pickle
 
-    try:
+    from i2v.core.request import RequestError, build_request
+
+    with pytest.raises(RequestError) as info:
         build_request((64, 64), prompt="x", num_frames=1000, resolution=300)
-    except RequestError as exc:
-        message = str(exc)
-    zh = localize_service_message(message, "zh")
-    assert "resolution 必须是" in zh and "num_frames 不能大于 64（当前为 1000）" in zh and "must" not in zh
-    assert localize_service_message(message, "en") == message
-    assert localize_service_message("please provide an input image", "zh") == "请先上传输入图片"
-    assert localize_service_message("something new", "zh") == "something new"
+    error = pickle.loads(pickle.dumps(info.value))      # as it crosses the worker's pipe
+    zh = error.text("zh")
+    assert "分辨率（短边）：必须是" in zh and "帧数：不能大于 64（当前为 1000）" in zh and "must" not in zh
+    assert error.text("en") == str(info.value) and "Frames: must be at most 64" in str(info.value)

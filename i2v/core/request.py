@@ -5,6 +5,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from i2v.core.errors import I2VError, several
 from i2v.core.plans import Plan
 from i2v.core.settings import (
     DEFAULT_DECODE_CHUNK_SIZE,
@@ -12,14 +13,16 @@ from i2v.core.settings import (
     MAX_PROMPT_CHARS,
     OFFLOAD_MODES,
     SETTINGS,
+    IMAGE_FIELD,
+    SETTINGS_BY_NAME,
     SIZE_MULTIPLE,
     WEIGHTS_DTYPES,
     defaults,
 )
 
 
-class RequestError(ValueError):
-    """Bad user input; the message lists every problem and is safe to show."""
+class RequestError(I2VError, ValueError):
+    """Bad user input: a key and params (i2v.core.errors) naming the field; safe to show in either language."""
 
 
 @dataclass(frozen=True)
@@ -65,14 +68,14 @@ def round_to_multiple(value: float, multiple: int = SIZE_MULTIPLE) -> int:
 def size_for_aspect(resolution: int, image_width: int, image_height: int) -> tuple[int, int]:
     """(width, height) with the short side = resolution and the image's aspect (capped), multiples of 8."""
     if image_width <= 0 or image_height <= 0:
-        raise RequestError(f"the image has no size ({image_width}x{image_height})")
+        raise RequestError("image_damaged", field=IMAGE_FIELD)
     aspect = min(max(image_width, image_height) / min(image_width, image_height), MAX_ASPECT_RATIO)
     long_side = round_to_multiple(resolution * aspect)
     return (long_side, resolution) if image_width >= image_height else (resolution, long_side)
 
 
-def validate_values(values: Mapping[str, Any]) -> list[str]:
-    """Every problem with the user-facing values, checked against the settings table."""
+def validate_values(values: Mapping[str, Any]) -> list[I2VError]:
+    """Every problem with the user-facing values, checked against the settings table, each naming its field."""
     problems = []
     for setting in SETTINGS:
         if setting.name in values:
@@ -81,27 +84,52 @@ def validate_values(values: Mapping[str, Any]) -> list[str]:
                 problems.append(problem)
     for key in ("prompt", "negative_prompt"):
         if isinstance(values.get(key), str) and len(values[key]) > MAX_PROMPT_CHARS:
-            problems.append(f"{key} is longer than {MAX_PROMPT_CHARS} characters ({len(values[key])})")
+            problems.append(I2VError("field_too_long", field=key, limit=MAX_PROMPT_CHARS, length=len(values[key])))
     unknown = sorted(set(values) - {s.name for s in SETTINGS})
     if unknown:
-        problems.append(f"unknown parameter(s): {', '.join(unknown)}")
+        problems.append(I2VError("field_unknown", names=", ".join(map(str, unknown))[:200]))
     return problems
+
+
+# Characters removed from prompts: C0/C1 controls other than tab and newline, and Unicode direction overrides.
+_STRIPPED = {c for c in range(0x20) if c not in (0x09, 0x0A)} | set(range(0x7F, 0xA0)) | \
+    {0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069}
+_STRIP_TABLE = dict.fromkeys(_STRIPPED)
+
+
+def clean_text(text: str) -> str:
+    """A prompt without control characters (NUL, escapes, direction overrides) and outer whitespace."""
+    return text.translate(_STRIP_TABLE).strip()
+
+
+def coerce(name: str, value: Any) -> Any:
+    """API clients send numbers as text or as whole floats: '16' and 16.0 become 16 (anything else is left
+    for validation to name)."""
+    setting = SETTINGS_BY_NAME.get(name)
+    if setting is None or setting.kind not in (int, float) or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return value
+    if setting.kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def build_request(image_size: tuple[int, int], **values: Any) -> GenerationRequest:
     """Validate raw values (missing ones take the defaults) and size them to the image's aspect."""
-    merged = {**defaults(), **{k: v for k, v in values.items() if v is not None}}
-    for name in ("resolution", "num_frames", "fps", "num_inference_steps", "seed"):
-        value = merged.get(name)
-        if isinstance(value, float) and value.is_integer():
-            merged[name] = int(value)
+    merged = {**defaults(), **{k: coerce(k, v) for k, v in values.items() if v is not None}}
     problems = validate_values(merged)
     if problems:
-        raise RequestError("; ".join(problems))
+        raise several(problems, RequestError) if len(problems) > 1 else RequestError(problems[0].key,
+                                                                                     **problems[0].params)
+    merged["prompt"], merged["negative_prompt"] = clean_text(merged["prompt"]), clean_text(merged["negative_prompt"])
     width, height = size_for_aspect(merged["resolution"], *image_size)
     return GenerationRequest(
-        prompt=merged["prompt"].strip(),
-        negative_prompt=merged["negative_prompt"].strip(),
+        prompt=merged["prompt"],
+        negative_prompt=merged["negative_prompt"],
         resolution=merged["resolution"],
         width=width,
         height=height,

@@ -4,8 +4,11 @@ The UI sliders, the CLI flags, request validation, the README table and the test
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
+
+from i2v.core.errors import I2VError, echo
 
 
 @dataclass(frozen=True)
@@ -19,54 +22,71 @@ class Setting:
     maximum: float | None = None
     step: float | None = None
     choices: tuple | None = None
+    label_zh: str = ""
+    help_zh: str = ""
 
-    def check(self, value: Any) -> str | None:
-        """Return an error message for a bad value, or None when the value is acceptable."""
+    def check(self, value: Any) -> I2VError | None:
+        """The problem with a value (naming this field), or None when the value is acceptable."""
+        def problem(key: str, **params: Any) -> I2VError:
+            return I2VError(key, field=self.name, value=echo(value), **params)
+
         if self.kind is bool:
-            return None if isinstance(value, bool) else f"{self.name} must be true or false, got {value!r}"
+            return None if isinstance(value, bool) else problem("field_not_bool")
         if self.kind in (int, float):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                return f"{self.name} must be a number, got {value!r}"
+                return problem("field_not_number")
+            if not math.isfinite(value):
+                return problem("field_not_finite")
             if self.kind is int and float(value) != int(value):
-                return f"{self.name} must be a whole number, got {value!r}"
+                return problem("field_not_whole")
         elif not isinstance(value, self.kind):
-            return f"{self.name} must be {self.kind.__name__}, got {value!r}"
+            return problem("field_not_text")
         if self.choices is not None and value not in self.choices:
-            return f"{self.name} must be one of {', '.join(map(str, self.choices))}; got {value!r}"
+            return problem("field_not_choice", choices=", ".join(map(str, self.choices)))
         if self.minimum is not None and value < self.minimum:
-            return f"{self.name} must be at least {self.minimum}, got {value!r}"
+            return problem("field_too_small", minimum=f"{self.minimum:g}")
         if self.maximum is not None and value > self.maximum:
-            return f"{self.name} must be at most {self.maximum}, got {value!r}"
+            return problem("field_too_large", maximum=f"{self.maximum:.10g}")
         return None
 
 
 # Defaults follow I2VGenXLPipeline.__call__ (FACTS.md): 16 frames, 50 steps, guidance 9.0, target_fps 16.
 SETTINGS: tuple[Setting, ...] = (
-    Setting("prompt", "Prompt", "", "What should happen in the video.", str),
+    Setting("prompt", "Prompt", "", "What should happen in the video.", str,
+            label_zh="提示词", help_zh="视频中应当发生什么。"),
     Setting(
         "negative_prompt", "Negative prompt",
         "Distorted, discontinuous, ugly, blurry, low resolution, motionless, static",
-        "What the video should avoid.", str,
+        "What the video should avoid.", str, label_zh="反向提示词", help_zh="视频应当避免的内容。",
     ),
     Setting(
         "resolution", "Resolution (short side)", 512,
         "Short side in pixels; the long side follows the input image's aspect ratio.",
-        int, choices=(256, 512, 768, 1024),
+        int, choices=(256, 512, 768, 1024), label_zh="分辨率（短边）", help_zh="短边像素数；长边按输入图片的宽高比计算。",
     ),
-    Setting("num_frames", "Frames", 16, "Number of video frames to generate.", int, 2, 64, 1),
+    Setting("num_frames", "Frames", 16, "Number of video frames to generate.", int, 2, 64, 1,
+            label_zh="帧数", help_zh="生成的视频帧数。"),
     Setting(
         "fps", "FPS", 16,
         "Frame rate: conditions the motion (the model's fps embedding) and is the MP4's playback rate.",
-        int, 1, 30, 1,
+        int, 1, 30, 1, label_zh="帧率", help_zh="帧率：影响运动幅度（模型的 fps 嵌入），也是 MP4 的播放帧率。",
     ),
     Setting(
         "num_inference_steps", "Steps", 50,
         "Denoising steps. Time grows linearly; fewer than 50 gives visibly worse results with this scheduler.",
-        int, 1, 150, 1,
+        int, 1, 150, 1, label_zh="步数", help_zh="去噪步数。耗时线性增长；少于 50 步时该调度器的效果明显变差。",
     ),
-    Setting("guidance_scale", "Guidance scale", 9.0, "How strongly to follow the prompt (1 = off).", float, 1.0, 20.0, 0.5),
-    Setting("seed", "Seed", -1, "Random seed; -1 picks one at random (the used seed is reported).", int, -1, 2**32 - 1, 1),
+    Setting("guidance_scale", "Guidance scale", 9.0, "How strongly to follow the prompt (1 = off).", float, 1.0, 20.0, 0.5,
+            label_zh="引导系数", help_zh="遵循提示词的强度（1 = 关闭）。"),
+    Setting("seed", "Seed", -1, "Random seed; -1 picks one at random (the used seed is reported).", int, -1, 2**32 - 1, 1,
+            label_zh="随机种子", help_zh="随机种子；-1 表示随机选择（实际使用的种子会显示在结果中）。"),
 )
+IMAGE_FIELD = "image"
+# Every field a message can name: (English label, Chinese label).
+FIELD_LABELS: dict[str, tuple[str, str]] = {
+    IMAGE_FIELD: ("Input image", "输入图片"),
+    **{s.name: (s.label, s.label_zh) for s in SETTINGS},
+}
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
@@ -74,6 +94,9 @@ SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 MAX_ASPECT_RATIO = 2.0          # long side / short side; wider images are center-cropped to this
 SIZE_MULTIPLE = 8               # width and height must be multiples of this (pipeline check)
 MAX_PROMPT_CHARS = 2000
+# The input image: refused above these before it is decoded (a decompression bomb is refused from its header).
+MAX_IMAGE_MEGAPIXELS = 40       # 40 MP: a 50-megapixel camera's 8000x5000 is refused, 7680x4320 (8K) accepted
+MAX_UPLOAD_MIB = 50             # the web server's upload limit and the image file limit
 DEFAULT_DECODE_CHUNK_SIZE = 1   # frames per VAE decode call (pipeline default; lowest memory)
 # Where the weights live while a job runs, fastest first: all on the GPU; each component moved in while it runs
 # (model CPU offload); streamed from RAM layer by layer on a side stream (diffusers group offloading); moved in

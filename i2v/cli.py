@@ -81,9 +81,12 @@ def _add_generation_flags(parser: argparse.ArgumentParser) -> None:
         if "_" in setting.name:
             flags.append(f"--{setting.name}")
         flags += aliases.get(setting.name, [])
-        parser.add_argument(*flags, dest=setting.name, type=setting.kind, default=None,
-                            choices=setting.choices, required=setting.name == "prompt",
-                            help=f"{setting.help} (default: {setting.default!r})")
+        # values arrive as text and are checked by the settings table, which names the field in its messages
+        allowed = f" One of: {', '.join(map(str, setting.choices))}." if setting.choices else (
+            f" Range {setting.minimum:g} to {setting.maximum:.10g}." if setting.minimum is not None else "")
+        default = "" if setting.name == "prompt" else f" (default: {setting.default!r})"
+        parser.add_argument(*flags, dest=setting.name, default=None, metavar=setting.name.upper(),
+                            required=setting.name == "prompt", help=f"{setting.help}{allowed}{default}")
 
 
 def build_parser() -> argparse.ArgumentParser:

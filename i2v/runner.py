@@ -188,12 +188,13 @@ class LocalRunner:
             self._state.status, self._state.report, self._state.message = NOT_LOADED, None, "unloaded"
 
     # --- running -----------------------------------------------------------------------------------------
-    def cancel(self) -> None:
+    def cancel(self, job: str | None = None) -> None:
+        """Stop the running job at its next step (one job at a time here, so `job` needs no lookup)."""
         self.cancel_event.set()
 
     def run(self, image, request: GenerationRequest, seed: int, on_event: EventCallback | None = None,
             out_dir: Path | None = None, out_path: Path | None = None,
-            policy: FallbackPolicy | None = None, clear_cancel: bool = True) -> RunOutput:
+            policy: FallbackPolicy | None = None, clear_cancel: bool = True, job: str | None = None) -> RunOutput:
         """Sample, decode and write the MP4 (out_path, or a new name in out_dir), inside the OOM guard.
 
         On an out-of-memory error: free memory, then (policy.auto) retry one fallback notch lower, up to

@@ -36,6 +36,7 @@ PHASE_UNITS = {"denoise": "steps", "decode": "chunks", "text_encode": "calls", "
 
 OOM_LOG_NAME = "oom.jsonl"
 RESERVED_WARNING_SHARE = 0.8
+BUSY_WAIT_S = 30.0          # a Generate arriving while a job finishes its Stop waits this long before "busy"
 
 
 class BusyError(I2VError, RuntimeError):
@@ -161,6 +162,7 @@ class GenerationService:
         self._slots = threading.BoundedSemaphore(runner.capacity)
         self._active = 0
         self._active_lock = threading.Lock()
+        self._owners: dict[str, str | None] = {}      # running job -> who started it (may Stop it)
 
     # --- state -------------------------------------------------------------------------------------------
     def model_state(self) -> dict:
@@ -173,13 +175,16 @@ class GenerationService:
     def is_busy(self) -> bool:
         return self._active > 0
 
-    def cancel(self) -> bool:
-        """Ask the running job to stop at the next step; False if nothing is running."""
-        if not self.is_busy():
-            return False
-        self.runner.cancel()
-        log.info("cancel requested")
-        return True
+    def cancel(self, owner: str | None = None) -> bool:
+        """Stop jobs at their next step: the owner's (a browser session or API client) only, or every job when
+        owner is None (the CLI, shutdown). False if there was none to stop."""
+        with self._active_lock:
+            jobs = [job for job, who in self._owners.items() if owner is None or who == owner]
+        for job in jobs:
+            self.runner.cancel(job)
+        if jobs:
+            log.info("cancel requested for %d job(s)%s", len(jobs), "" if owner is None else " of one session")
+        return bool(jobs)
 
     # --- memory ------------------------------------------------------------------------------------------
     def device_info(self) -> dict:
@@ -236,8 +241,10 @@ class GenerationService:
 
     # --- generating --------------------------------------------------------------------------------------
     def generate(self, image, values: dict[str, Any], progress: Callable[[ProgressUpdate], None] | None = None,
-                 out_path: Path | None = None, plan: dict[str, Any] | None = None) -> GenerationResult:
-        """Run one job. plan: plan parts the caller forces (the rest is chosen to fit)."""
+                 out_path: Path | None = None, plan: dict[str, Any] | None = None,
+                 owner: str | None = None) -> GenerationResult:
+        """Run one job. plan: plan parts the caller forces (the rest is chosen to fit); owner: who may Stop it
+        (a browser session or API client; None: anyone, as from the CLI)."""
         from i2v.image_input import open_image
 
         notes: list = []
@@ -254,19 +261,22 @@ class GenerationService:
             raise RequestError("prompt_missing", field="prompt")
         if out_path is not None and Path(out_path).exists():
             raise RequestError("out_path_exists", path=str(out_path))
-        if not self._slots.acquire(blocking=False):
+        if not self._slots.acquire(timeout=BUSY_WAIT_S):    # a job finishing its Stop: wait, then answer
             raise BusyError("busy")
+        job = secrets.token_hex(8)
         with self._active_lock:
             self._active += 1
+            self._owners[job] = owner
         try:
-            return self._generate_locked(image, request, progress, out_path, forced, notes)
+            return self._generate_locked(image, request, progress, out_path, forced, notes, job)
         finally:
             with self._active_lock:
                 self._active -= 1
+                self._owners.pop(job, None)
             self.last_activity = time.monotonic()
             self._slots.release()
 
-    def _generate_locked(self, image, request, progress, out_path, forced, notes) -> GenerationResult:
+    def _generate_locked(self, image, request, progress, out_path, forced, notes, job) -> GenerationResult:
         seed = resolve_seed(request.seed)
         request = request.replace(seed=seed)
         adjustments = []
@@ -288,7 +298,7 @@ class GenerationService:
         started = time.perf_counter()
         try:
             output = self.runner.run(image, request, seed, on_event, out_dir=self.outputs_dir, out_path=out_path,
-                                     policy=self.policy)
+                                     policy=self.policy, job=job)
         except OutOfMemoryFailure as exc:
             self._log_ooms(exc.report.get("attempts", []), outcome="failed", suggestion=exc.suggestion)
             raise

@@ -72,6 +72,11 @@ def plain(key: str) -> str:
     return f"{EN[key]} · {ZH[key]}"
 
 
+def session_of(request) -> str | None:
+    """Who a call comes from: the browser tab's or API client's session (Gradio's session hash)."""
+    return getattr(request, "session_hash", None) if request is not None else None
+
+
 def _raw_image(payload):
     """The uploaded file's path (or data: URL) untouched: decoding and every check happen in i2v.image_input,
     so a broken file gets our message naming the field instead of the component's generic error."""
@@ -375,7 +380,7 @@ def build_ui(service: GenerationService) -> gr.Blocks:
                       fps=fps, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, seed=seed)
         _record(request, {})
         try:
-            result = service.generate(image, values, progress=report)
+            result = service.generate(image, values, progress=report, owner=session_of(request))
         except (RequestError, BusyError) as exc:
             message = exc.text(lang)
             _record(request, {"error": message})
@@ -430,9 +435,10 @@ def build_ui(service: GenerationService) -> gr.Blocks:
         return [gr.update(value=suggestion[f]) if f in (suggestion or {}) else gr.update() for f in PRESET_FIELDS]
 
     def cancel(request: gr.Request) -> str:
-        """Stop the running generation at its next step."""
+        """Stop this browser session's (or API client's) running generation at its next step; others' jobs
+        are not touched."""
         lang = lang_of(request)
-        return text(lang, "stopping") if service.cancel() else text(lang, "nothing_running")
+        return text(lang, "stopping") if service.cancel(owner=session_of(request)) else text(lang, "nothing_running")
 
     def server_info() -> dict:
         """What the web server process itself holds: it must never initialise CUDA or load weights."""
@@ -621,11 +627,12 @@ def build_ui(service: GenerationService) -> gr.Blocks:
         after = dict(fn=after_generate, outputs=[notice, use_button, suggestion, history_pick], api_name=False, **light)
         generating.then(**after)
         generating.failure(**after)
-        stop_button.click(cancel, outputs=[stop_message], api_name="cancel", concurrency_limit=None)
+        control = dict(queue=False)       # never waits in, or is refused by, the job queue
+        stop_button.click(cancel, outputs=[stop_message], api_name="cancel", **control)
         use_button.click(use_suggestion, inputs=[suggestion], outputs=sliders, api_name=False, **light)
         timer = gr.Timer(STATUS_REFRESH_S)
         timer.tick(model_status, outputs=[status, report], api_name=False, show_progress="hidden")
-        demo.load(model_status, outputs=[status, report], api_name="model_status")
+        demo.load(model_status, outputs=[status, report], api_name="model_status", **control)
         demo.load(on_load, outputs=[device, memory_bars, preset, *sliders, notice, history_pick], api_name=False,
                   **light)
 
@@ -637,11 +644,11 @@ def build_ui(service: GenerationService) -> gr.Blocks:
                              trigger_mode="always_last", **light)
         demo.load(on_estimate, inputs=estimate_inputs, outputs=[estimate], api_name=False, **light)
 
-        clear_button.click(clear_cache, outputs=[memory_json], api_name="clear_cache", concurrency_limit=None).then(
+        clear_button.click(clear_cache, outputs=[memory_json], api_name="clear_cache", **control).then(
             render_memory, inputs=[memory_json], outputs=[memory_bars, device], api_name=False, **light)
-        unload_button.click(unload, outputs=[memory_json], api_name="unload", concurrency_limit=None).then(
+        unload_button.click(unload, outputs=[memory_json], api_name="unload", **control).then(
             render_memory, inputs=[memory_json], outputs=[memory_bars, device], api_name=False, **light)
-        refresh_button.click(memory, outputs=[memory_json], api_name="memory", concurrency_limit=None).then(
+        refresh_button.click(memory, outputs=[memory_json], api_name="memory", **control).then(
             render_memory, inputs=[memory_json], outputs=[memory_bars, device], api_name=False, **light)
 
         history_pick.change(on_history_pick, inputs=[history_pick],
@@ -656,7 +663,7 @@ def build_ui(service: GenerationService) -> gr.Blocks:
                              outputs=[confirm_row, history_message, history_pick], api_name=False, **light)
 
         api_out = gr.JSON(visible=False)
-        gr.Button(visible=False).click(server_info, outputs=[api_out], api_name="server_info")
+        gr.Button(visible=False).click(server_info, outputs=[api_out], api_name="server_info", **control)
         gr.Button(visible=False).click(history, outputs=[api_out], api_name="history")
     demo.queue(default_concurrency_limit=1, max_size=QUEUE_MAX_SIZE)
     return demo

@@ -406,7 +406,8 @@ class WorkerRunner:
         self._process = None
 
     # --- the runner interface ----------------------------------------------------------------------------
-    def cancel(self) -> None:
+    def cancel(self, job: str | None = None) -> None:
+        """Stop the running job at its next step (one job at a time per worker)."""
         self.cancel_event.set()
 
     def state(self) -> ModelState:
@@ -450,7 +451,7 @@ class WorkerRunner:
             self._io.release()
 
     def run(self, image, request: GenerationRequest, seed: int, on_event: EventCallback | None = None,
-            out_dir: Path | None = None, out_path: Path | None = None, policy=None) -> RunOutput:
+            out_dir: Path | None = None, out_path: Path | None = None, policy=None, job: str | None = None) -> RunOutput:
         from i2v.runner import FallbackPolicy, OutOfMemoryFailure
 
         policy = policy or FallbackPolicy()
@@ -546,9 +547,12 @@ class WorkerPool:
         for worker in workers:
             self._idle.put(worker)
         self._busy: set[WorkerRunner] = set()
+        self._jobs: dict[str, WorkerRunner] = {}
 
-    def cancel(self) -> None:
-        for worker in list(self._busy):
+    def cancel(self, job: str | None = None) -> None:
+        """Stop one job (the worker running it) or, with job None, every running job."""
+        targets = [self._jobs[job]] if job in self._jobs else ([] if job else list(self._busy))
+        for worker in targets:
             worker.cancel()
 
     def state(self) -> ModelState:
@@ -571,12 +575,15 @@ class WorkerPool:
     def pids(self) -> tuple[int, ...]:
         return tuple(w.pid for w in self.workers if w.pid)
 
-    def run(self, *args, **kwargs) -> RunOutput:
+    def run(self, *args, job: str | None = None, **kwargs) -> RunOutput:
         worker = self._idle.get()
         self._busy.add(worker)
+        if job:
+            self._jobs[job] = worker
         try:
             return worker.run(*args, **kwargs)
         finally:
+            self._jobs.pop(job, None)
             self._busy.discard(worker)
             self._idle.put(worker)
 

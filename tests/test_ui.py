@@ -132,7 +132,7 @@ class FakeService:
     def model_state(self):
         return {"status": "ready", "message": "", "spec": "fake", "banner": None, "report": None}
 
-    def generate(self, image, values, progress=None):
+    def generate(self, image, values, progress=None, owner=None):
         if isinstance(self.outcome, Exception):
             raise self.outcome
         return self.outcome
@@ -140,7 +140,7 @@ class FakeService:
     def history(self):
         return []
 
-    def cancel(self):
+    def cancel(self, owner=None):
         return False
 
 

@@ -25,6 +25,7 @@ step() {
 begin=$SECONDS
 step bench/estimator.py
 step bench/memory_table.py
+step bench/techniques.py --rounds "${I2V_BENCH_ROUNDS:-7}"
 step bench/startup.py --runs "${I2V_BENCH_STARTUP_RUNS:-5}"
 step bench/overhead.py --rounds "${I2V_BENCH_ROUNDS:-7}"
 step bench/gpu_run.py

@@ -60,7 +60,7 @@ class Bare:
         self.pipe = I2VGenXLPipeline(**build_tiny_components()).to("cpu", torch.float32)
         self.pipe.set_progress_bar_config(disable=True)
         encoder = self.pipe.text_encoder
-        if not hasattr(encoder, "text_model"):   # transformers 5 compatibility alias (FACTS.md), not an optimisation
+        if not hasattr(encoder, "text_model"):   # transformers 5 compatibility alias (docs/facts.md), not an optimisation
             object.__setattr__(encoder, "text_model", encoder)
 
     def __call__(self, image) -> dict:

@@ -29,6 +29,7 @@ LOG_BACKUPS = 3
 SHUTDOWN_GRACE_S = 5.0
 IDLE_CHECK_S = 30.0        # how often serve checks I2V_IDLE_UNLOAD_MINUTES
 EXIT_BAD_INPUT, EXIT_FAILED, EXIT_CANCELLED = 2, 1, 130
+EXIT_PORT_BUSY = 3
 
 
 def setup_logging(verbose: bool = False) -> Path:
@@ -98,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=int(os.environ.get("I2V_PORT", DEFAULT_PORT)),
                        help="port [env I2V_PORT]")
     serve.add_argument("--pid-file", type=Path, default=None, help="write this process's PID here; removed at exit")
+    serve.add_argument("--auth", default=os.environ.get("I2V_AUTH"), metavar="USER:PASSWORD",
+                       help="require this login; needed to serve beyond 127.0.0.1 [env I2V_AUTH]")
+    serve.add_argument("--max-upload-mib", type=_positive_gib, default=None, metavar="MIB",
+                       help="largest upload accepted (default 50) [env I2V_MAX_UPLOAD_MIB]")
     serve.add_argument("--verbose", action="store_true")
     _add_gpus_flag(serve)
     _add_model_flag(serve)
@@ -171,9 +176,22 @@ def _remove_pid_file(path: Path | None) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from i2v import video
+    from i2v import serving, video
+    from i2v.image_input import upload_limit_mib
     from i2v.ui import build_ui
 
+    # Before anything is touched (log files, PID file, outputs/): may this instance serve at all?
+    try:
+        auth = serving.parse_auth(args.auth)
+        serving.check_bind(args.host, auth)
+    except serving.ServingError as exc:
+        print(f"[i2v] error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if serving.port_in_use(args.host, args.port):
+        print(f"[i2v] error: {serving.busy_port_message(args.host, args.port)}", file=sys.stderr)
+        return EXIT_PORT_BUSY
+    if args.max_upload_mib is not None:
+        os.environ["I2V_MAX_UPLOAD_MIB"] = repr(args.max_upload_mib)
     log_file = setup_logging(args.verbose)
     _write_pid_file(args.pid_file)
     stop = threading.Event()
@@ -184,7 +202,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     demo = build_ui(service)
     try:
         demo.launch(server_name=args.host, server_port=args.port, share=False, prevent_thread_lock=True,
-                    allowed_paths=[str(service.outputs_dir)], show_error=False, quiet=True)
+                    allowed_paths=[str(service.outputs_dir)], show_error=False, quiet=True, auth=auth,
+                    max_file_size=f"{upload_limit_mib()}mb", app_kwargs=serving.app_kwargs(args.host))
         service.runner.start_loading()   # after launch: the worker's imports don't delay the page
         url = f"http://{args.host}:{args.port}"
         print(f"[i2v] serving on {url} (model: {args.model}; log: {log_file})", flush=True)

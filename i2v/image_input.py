@@ -22,6 +22,18 @@ from i2v.core.units import MIB
 BACKGROUND = (255, 255, 255)        # transparent pixels become white
 
 
+def upload_limit_mib() -> int:
+    """The upload limit: I2V_MAX_UPLOAD_MIB (set by --max-upload-mib) or the documented default."""
+    from i2v.core import env
+
+    raw = env.value("I2V_MAX_UPLOAD_MIB", os.environ).strip()
+    try:
+        value = float(raw) if raw else float(MAX_UPLOAD_MIB)
+    except ValueError:
+        value = float(MAX_UPLOAD_MIB)
+    return max(1, int(value)) if value == value else MAX_UPLOAD_MIB
+
+
 def _refuse(key: str, **params) -> RequestError:
     return RequestError(key, field=IMAGE_FIELD, **params)
 
@@ -32,8 +44,8 @@ def _read_source(source) -> tuple[io.BytesIO | str, int]:
         raise _refuse("image_missing")
     if isinstance(source, str) and source.startswith("data:"):
         header, _, payload = source.partition(",")
-        if len(payload) > MAX_UPLOAD_MIB * MIB * 4 // 3 + 4:
-            raise _refuse("image_file_too_big", size_mib=len(payload) * 3 // 4 // MIB, limit_mib=MAX_UPLOAD_MIB)
+        if len(payload) > upload_limit_mib() * MIB * 4 // 3 + 4:
+            raise _refuse("image_file_too_big", size_mib=len(payload) * 3 // 4 // MIB, limit_mib=upload_limit_mib())
         try:
             data = base64.b64decode(payload, validate=True) if header.endswith(";base64") else payload.encode()
         except (binascii.Error, ValueError):
@@ -58,8 +70,8 @@ def open_image(source) -> tuple["object", list[I2VError]]:
     opened, size = _read_source(source)
     if size == 0:
         raise _refuse("image_empty")
-    if size > MAX_UPLOAD_MIB * MIB:
-        raise _refuse("image_file_too_big", size_mib=size // MIB, limit_mib=MAX_UPLOAD_MIB)
+    if size > upload_limit_mib() * MIB:
+        raise _refuse("image_file_too_big", size_mib=size // MIB, limit_mib=upload_limit_mib())
     try:
         image = Image.open(opened)
     except Image.DecompressionBombError:
@@ -120,7 +132,7 @@ def header_size(source) -> tuple[int, int] | None:
 
     try:
         opened, size = _read_source(source)
-        if not size or size > MAX_UPLOAD_MIB * MIB:
+        if not size or size > upload_limit_mib() * MIB:
             return None
         with Image.open(opened) as image:
             return image.size

@@ -175,7 +175,7 @@ def apply_attention(pipe, plan: LoadPlan) -> Outcome:
 
 
 def apply_gradient_checkpointing(pipe, plan: LoadPlan) -> list[Outcome]:
-    """Request checkpointing on every component and record what each did (see FACTS.md: nothing at inference)."""
+    """Request checkpointing on every component and record what each did (docs/facts.md: nothing at inference)."""
     outcomes = []
     for name in plan.checkpoint_components:
         component = getattr(pipe, name, None)
@@ -198,7 +198,7 @@ def apply_gradient_checkpointing(pipe, plan: LoadPlan) -> list[Outcome]:
 
 
 def fix_text_encoder_alias(pipe) -> Outcome | None:
-    """transformers 5 dropped CLIPTextModel.text_model, which the pipeline's clip_skip path uses (FACTS.md)."""
+    """transformers 5 dropped CLIPTextModel.text_model, which the pipeline's clip_skip path uses (docs/facts.md)."""
     encoder = pipe.text_encoder
     if hasattr(encoder, "text_model"):
         return None
@@ -282,7 +282,7 @@ PhaseListener = Callable[[str, int, int], None]   # (phase, occurrence within th
 class PhaseHooks:
     """Forward pre-hooks on the encoders and the UNet that report each phase to the current listener.
 
-    The pipeline has no step callback (FACTS.md); with CFG batched there is exactly one UNet forward per step.
+    The pipeline has no step callback (docs/facts.md); with CFG batched there is exactly one UNet forward per step.
     A listener may raise to stop the run (cancel, injected faults): the pipeline stays reusable.
     """
 
@@ -413,7 +413,7 @@ def decode_frames(loaded: LoadedPipeline, latents, request: GenerationRequest, l
 
 
 def release_after_failure(loaded: LoadedPipeline | None) -> None:
-    """After an exception the pipeline skips maybe_free_model_hooks() (FACTS.md): do it ourselves."""
+    """After an exception the pipeline skips maybe_free_model_hooks() (docs/facts.md): do it ourselves."""
     if loaded is None:
         return
     loaded.hooks.start(None, 0)

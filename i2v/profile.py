@@ -1,6 +1,6 @@
 """Trace the full-size I2VGen-XL on the meta device and write the memory profile table.
 
-Method (FACTS.md): build each component from configs/model/*.json on ``torch.device("meta")`` (no weights),
+Method (docs/facts.md, "Measuring memory without a GPU"): build each component from configs/model/*.json on ``torch.device("meta")`` (no weights),
 run one phase under a TorchDispatchMode that adds the bytes of every new output storage and subtracts them
 when the storage dies (weakref finalizer); the running maximum is the activation peak of that phase.
 Storages that existed before the trace (weights, inputs) are excluded. SDPA is modelled as a fused kernel

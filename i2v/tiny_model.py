@@ -28,7 +28,7 @@ def _bytes_to_unicode() -> dict[int, str]:
 
 
 def write_byte_level_tokenizer_files(folder: Path) -> Path:
-    """Write vocab.json + merges.txt of a merge-free byte-level CLIP vocabulary (FACTS.md: from_pretrained only)."""
+    """Write vocab.json + merges.txt of a merge-free byte-level CLIP vocabulary (docs/facts.md: from_pretrained only)."""
     symbols = list(_bytes_to_unicode().values())
     tokens = ["<|startoftext|>", "<|endoftext|>"] + symbols + [s + "</w>" for s in symbols]
     folder.mkdir(parents=True, exist_ok=True)

@@ -118,7 +118,7 @@ def write_video(frames, fps: float, out_dir: Path | None = None, out_path: Path 
     directory = (out_path.parent if out_path else out_dir).resolve()
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix=VIDEO_SUFFIX, dir=directory)
+        fd, tmp_name = tempfile.mkstemp(prefix=partial_prefix(), suffix=VIDEO_SUFFIX, dir=directory)
         os.close(fd)
     except OSError as exc:
         raise output_error(directory, exc) from None
@@ -150,7 +150,7 @@ def sidecar_path(video_path: Path) -> Path:
 
 
 def write_json_atomic(path: Path, data: dict) -> Path:
-    fd, tmp_name = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix=SIDECAR_SUFFIX, dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=partial_prefix(), suffix=SIDECAR_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=2, ensure_ascii=False, default=str)
@@ -161,11 +161,28 @@ def write_json_atomic(path: Path, data: dict) -> Path:
     return path
 
 
+def partial_prefix() -> str:
+    """Temp files carry their writer's PID, so only files no live process can own are ever cleaned."""
+    return f"{PARTIAL_PREFIX}{os.getpid()}-"
+
+
+def _writer_alive(path: Path) -> bool:
+    import psutil
+
+    pid_text = path.name[len(PARTIAL_PREFIX):].split("-", 1)[0]
+    if not pid_text.isdigit():
+        return False                                  # an older name without a PID: nobody claims it
+    pid = int(pid_text)
+    return pid != os.getpid() and psutil.pid_exists(pid)
+
+
 def remove_partials(directory: Path) -> list[Path]:
-    """Delete temp files a killed process left behind; returns what was removed."""
+    """Delete temp files that writers which are gone left behind (a live instance's files are kept)."""
     removed = []
     if directory.is_dir():
         for path in directory.glob(f"{PARTIAL_PREFIX}*"):
+            if _writer_alive(path):
+                continue
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed

@@ -70,14 +70,14 @@ def wait_for_http(url: str, timeout_s: float, proc: subprocess.Popen | None = No
 
 
 class RunningApp:
-    def __init__(self, tmp: Path, extra_env: dict | None = None):
+    def __init__(self, tmp: Path, extra_env: dict | None = None, extra_args: tuple = ()):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.outputs = tmp / "outputs"
         self.logs = tmp / "logs"
         env = dict(os.environ, I2V_OUTPUTS=str(self.outputs), I2V_LOGS=str(self.logs), **(extra_env or {}))
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "main.py"), "--model", "tiny", "--port", str(self.port)],
+            [sys.executable, str(ROOT / "main.py"), "--model", "tiny", "--port", str(self.port), *extra_args],
             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         wait_for_http(self.url, APP_START_TIMEOUT_S, self.proc)

@@ -5,14 +5,15 @@ from i2v.core.request import build_request
 from i2v.core.units import GIB
 
 
-def test_on_cpu_offload_saves_nothing_so_the_clamp_cuts_quality_instead():
+def test_on_cpu_offload_saves_nothing_so_the_clamp_uses_exact_chunking_instead():
     model = for_device(load_memory_model(), "cpu")
     request = build_request((1280, 720), prompt="x", resolution=512, num_frames=16)
     plain = predict(model, request, dtype="fp32").peak_bytes
     assert predict(model, request.replace(offload="model"), dtype="fp32").peak_bytes == plain
-    fitted, adjustments = clamp(request, int(plain * 0.8), model, dtype="fp32")
-    assert fitted.offload == "none" and predict(model, fitted, dtype="fp32").peak_bytes <= plain * 0.8
-    assert {a.field for a in adjustments} & {"num_frames", "resolution", "forward_chunking"}
+    fitted, adjustments = clamp(request, int(plain * 0.8), model, dtype="fp32", device_kind="cpu")
+    assert fitted.offload == "none" and predict(model, fitted, dtype="fp32", device_kind="cpu").peak_bytes <= plain * 0.8
+    assert adjustments == [] and (fitted.num_frames, fitted.resolution) == (16, 512)    # the settings are kept
+    assert fitted.cfg_split or fitted.chunk_tokens      # RAM saved by running the UNet in exact pieces
 
 
 def test_on_cuda_offload_is_the_first_big_saving():

@@ -17,7 +17,7 @@ from i2v.core.request import GenerationRequest
 from i2v.core.units import GIB
 from i2v.paths import configs_dir
 
-# FACTS.md: traced UNet activations, fp16, CFG batch 2, fused attention (GiB).
+# The traced reference figures (docs/memory-engine.md): UNet activations, fp16, CFG batch 2, fused attention (GiB).
 FACTS_UNET_GIB = {(512, 512, 16): 2.59, (1024, 1024, 32): 20.65, (768, 768, 24): 8.72, (1280, 704, 16): 8.88}
 TOLERANCE = 0.05
 MAX_PREDICT_SECONDS = 1e-3

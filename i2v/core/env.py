@@ -25,6 +25,10 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("I2V_VRAM_LIMIT_GIB", "", "share a card: the most GPU memory the app may use, in GiB (`--vram-limit`); "
                                      "enforced in the worker, so going past it is an out-of-memory error the "
                                      "guard handles"),
+    EnvVar("I2V_AUTH", "", "`USER:PASSWORD` login for the web UI and API (`--auth`); required to serve beyond "
+                           "127.0.0.1"),
+    EnvVar("I2V_MAX_UPLOAD_MIB", "50", "largest upload the web server accepts, and the largest input image file "
+                                       "(`--max-upload-mib`)"),
     EnvVar("I2V_OUTPUTS", "outputs", "folder for videos and their sidecars"),
     EnvVar("I2V_LOGS", "logs", "folder for logs, the PID file and logs/oom.jsonl"),
     EnvVar("I2V_TIME_BUDGET_MINUTES", "0", "cap the steps so a job's predicted time fits this many minutes "

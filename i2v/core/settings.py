@@ -50,7 +50,7 @@ class Setting:
         return None
 
 
-# Defaults follow I2VGenXLPipeline.__call__ (FACTS.md): 16 frames, 50 steps, guidance 9.0, target_fps 16.
+# Defaults follow I2VGenXLPipeline.__call__ (docs/facts.md): 16 frames, 50 steps, guidance 9.0, target_fps 16.
 SETTINGS: tuple[Setting, ...] = (
     Setting("prompt", "Prompt", "", "What should happen in the video.", str,
             label_zh="提示词", help_zh="视频中应当发生什么。"),

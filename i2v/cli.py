@@ -30,6 +30,7 @@ SHUTDOWN_GRACE_S = 5.0
 IDLE_CHECK_S = 30.0        # how often serve checks I2V_IDLE_UNLOAD_MINUTES
 EXIT_BAD_INPUT, EXIT_FAILED, EXIT_CANCELLED = 2, 1, 130
 EXIT_PORT_BUSY = 3
+STOP_POLL_S = 0.1           # how often the main thread looks for a stop request
 
 
 def setup_logging(verbose: bool = False) -> Path:
@@ -210,13 +211,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.info("serving on %s, pid %d", url, os.getpid())
         idle_minutes = float(os.environ.get("I2V_IDLE_UNLOAD_MINUTES", "0"))
         last_idle_check = time.monotonic()
-        while not stop.wait(0.5):   # a timed wait, so a signal delivered to another thread is still seen
+        while not stop.wait(STOP_POLL_S):   # a timed wait, so a signal delivered to another thread is still seen
             if idle_minutes > 0 and time.monotonic() - last_idle_check > IDLE_CHECK_S:
                 last_idle_check = time.monotonic()
                 service.unload_if_idle(idle_minutes)
         log.info("shutdown requested")
         _shutdown(service)
+        # the worker exits while the web server closes: SIGTERM to an idle app returns within 2 s
+        closing = threading.Thread(target=service.runner.shutdown, name="i2v-worker-stop")
+        closing.start()
         demo.close()
+        closing.join()
     finally:
         service.runner.shutdown()
         _remove_pid_file(args.pid_file)

@@ -101,8 +101,30 @@ def _probe_cpu() -> DeviceInfo:
     )
 
 
+def simulated_device(environ=None) -> DeviceInfo | None:
+    """I2V_SIMULATED_DEVICE='KIND,TOTAL_GIB,FREE_GIB[,HOST_GIB]' (a testing aid): fixed figures instead of
+    this machine's, so no test depends on its free memory or load."""
+    import os
+
+    from i2v.core import env
+    from i2v.core.units import GIB
+
+    raw = env.value("I2V_SIMULATED_DEVICE", os.environ if environ is None else environ).strip()
+    if not raw:
+        return None
+    parts = [part.strip() for part in raw.split(",")]
+    if len(parts) not in (3, 4) or parts[0] not in ("cuda", "cpu"):
+        raise ValueError(f"I2V_SIMULATED_DEVICE must be KIND,TOTAL_GIB,FREE_GIB[,HOST_GIB], got {raw!r}")
+    total, free = int(float(parts[1]) * GIB), int(float(parts[2]) * GIB)
+    return DeviceInfo(kind=parts[0], index=0, name=f"simulated {parts[0]} ({parts[1]} GiB)", total_bytes=total,
+                      free_bytes=free, driver_free_bytes=free, process_used_bytes=0)
+
+
 def probe_device(index: int = 0) -> DeviceInfo:
-    """The GPU at index when CUDA is available, else the CPU's RAM."""
+    """The GPU at index when CUDA is available, else the CPU's RAM (or the simulated device of a test)."""
+    simulated = simulated_device()
+    if simulated is not None:
+        return simulated
     return _probe_cuda(index) if cuda_available() else _probe_cpu()
 
 
@@ -144,6 +166,9 @@ def probe_device_without_torch(index: int = 0, holder_pids: tuple[int, ...] = ()
     process_used_bytes is what holder_pids (the workers) hold on that GPU, so budget_bytes is what a worker
     may use: driver free + what the workers already hold.
     """
+    simulated = simulated_device()
+    if simulated is not None:
+        return simulated
     try:
         import pynvml
 
@@ -175,7 +200,16 @@ def probe_device_without_torch(index: int = 0, holder_pids: tuple[int, ...] = ()
 
 def host_available_bytes() -> int:
     """RAM available to a new allocation now (psutil), for plans that keep weights in host memory."""
+    import os
+
     import psutil
+
+    from i2v.core import env
+    from i2v.core.units import GIB
+
+    parts = env.value("I2V_SIMULATED_DEVICE", os.environ).split(",")
+    if len(parts) == 4:
+        return int(float(parts[3]) * GIB)
 
     return int(psutil.virtual_memory().available)
 

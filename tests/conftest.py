@@ -13,6 +13,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_START_TIMEOUT_S = 60
+# A fixed simulated device for the whole suite and every process it starts (kind, total, free, host RAM in
+# GiB): no assertion may depend on this machine's free memory or load.
+SIMULATED_DEVICE = "cpu,32,24,32"
+os.environ.setdefault("I2V_SIMULATED_DEVICE", SIMULATED_DEVICE)
 
 
 def free_port() -> int:

@@ -59,3 +59,11 @@ def test_the_advisor_plans_for_the_limit(monkeypatch):
     assert advisor.device().budget_bytes == 6 * GIB
     estimate = advisor.estimate({"resolution": 512, "num_frames": 16})
     assert estimate["available_gib"] == 6.0 and estimate["peak_gib"] <= 6.0
+
+
+def test_simulated_device_for_tests():
+    device = gpu.simulated_device({"I2V_SIMULATED_DEVICE": "cuda,24,20,64"})
+    assert (device.kind, device.total_bytes, device.budget_bytes) == ("cuda", 24 * GIB, 20 * GIB)
+    assert gpu.simulated_device({}) is None
+    with pytest.raises(ValueError, match="I2V_SIMULATED_DEVICE"):
+        gpu.simulated_device({"I2V_SIMULATED_DEVICE": "tpu,1,1"})

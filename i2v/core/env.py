@@ -48,6 +48,8 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("I2V_INJECT_HANG", "", "testing aid: hang the worker at that phase"),
     EnvVar("I2V_INJECT_CRASH", "", "testing aid: kill the worker at that phase"),
     EnvVar("I2V_INJECT_IGNORE_CANCEL", "", "testing aid: 1 makes the worker ignore Stop"),
+    EnvVar("I2V_SIMULATED_DEVICE", "", "testing aid: `KIND,TOTAL_GIB,FREE_GIB[,HOST_GIB]` fixed device figures "
+                                       "instead of this machine's (the test suite sets `cpu,32,24,32`)"),
 )
 ENV_BY_NAME = {var.name: var for var in ENV_VARS}
 

@@ -247,39 +247,45 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from i2v.cli_memory import forced_plan
     from i2v.core.plans import PlanError
     from i2v.runner import GenerationCancelled
-    from i2v.service import GenerationFailed, RequestError, load_image, result_summary
+    from i2v.service import GenerationFailed, RequestError, result_summary
 
     setup_logging(args.verbose)
-    service = make_service(args.model, args.gpus)
-    signal.signal(signal.SIGTERM, lambda *_: service.cancel())
-    values = {s.name: getattr(args, s.name) for s in SETTINGS}
+
+    def fail(code: int, kind: str, message: str, key: str | None = None) -> int:
+        """An error as text on stderr, or with --json as a JSON object on stdout; the exit code says which."""
+        if args.json:
+            print(json.dumps({"error": {"kind": kind, "key": key, "message": message}}, ensure_ascii=False))
+        else:
+            print(f"\nerror: {message}", file=sys.stderr)
+        return code
+
     try:
         forced = forced_plan(args)
     except PlanError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return fail(EXIT_BAD_INPUT, "request", f"plan: {exc}", "plan_invalid")
+    service = make_service(args.model, args.gpus)
+    signal.signal(signal.SIGTERM, lambda *_: service.cancel())
+    values = {s.name: getattr(args, s.name) for s in SETTINGS}
 
     def show_progress(update) -> None:
         print(f"\r[i2v] {update.label:<28} {update.fraction:6.1%}", end="", file=sys.stderr, flush=True)
 
-    try:
-        image = load_image(args.image)
-        result = service.generate(image, values, progress=show_progress, out_path=args.out, plan=forced)
+    try:   # the service opens the image itself, so its conversions are reported
+        result = service.generate(str(args.image), values, progress=show_progress, out_path=args.out, plan=forced)
     except RequestError as exc:
-        print(f"\nerror: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return fail(EXIT_BAD_INPUT, "request", str(exc), exc.key)
     except (GenerationCancelled, KeyboardInterrupt):
         service.cancel()
-        print("\ncancelled; nothing was saved", file=sys.stderr)
-        return EXIT_CANCELLED
+        return fail(EXIT_CANCELLED, "cancelled", "cancelled; nothing was saved")
     except GenerationFailed as exc:
-        print(f"\nerror: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return fail(EXIT_FAILED, "failed", str(exc))
     finally:
         service.runner.shutdown()
     print(file=sys.stderr)
     if result.banner:
         print(f"warning: {result.banner}", file=sys.stderr)
+    for note in result.input_notes:
+        print(f"note: {note.text('en')}", file=sys.stderr)
     summary = result_summary(result)
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))

@@ -84,7 +84,8 @@ def test_cli_answers_hostile_inputs(tmp_path, images, case):
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert "Traceback" not in done.stderr
     if case.error_label:
-        assert done.returncode == 2 and case.error_label in done.stderr, done.stderr[-800:]
+        error = json.loads(done.stdout)["error"]            # --json: the error as JSON, exit code 2
+        assert done.returncode == 2 and case.error_label in error["message"], done.stdout[-800:]
         assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").iterdir())
     else:
         assert done.returncode == 0, done.stderr[-800:]

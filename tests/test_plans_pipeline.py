@@ -103,4 +103,15 @@ def test_generate_cli_honours_the_plan_flags(tmp_path, sample_image):
     psnr = 10 * np.log10(255 ** 2 / mse) if mse else float("inf")
     assert a.shape == b.shape and psnr > 45, psnr
     bad = subprocess.run(base + ["--chunk-tokens", "-1"], env=env, capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and "chunk_tokens" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert json.loads(bad.stdout)["error"]["key"] == "plan_invalid" and "chunk_tokens" in bad.stdout
+
+
+def test_json_errors_are_json_with_a_nonzero_exit(tmp_path, sample_image):
+    env = dict(os.environ, I2V_OUTPUTS=str(tmp_path / "outputs"), I2V_LOGS=str(tmp_path / "logs"))
+    done = subprocess.run([sys.executable, str(ROOT / "main.py"), "generate", "--image", str(sample_image),
+                           "--model", "tiny", "--prompt", "x", "--frames", "1000", "--json"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    error = json.loads(done.stdout)["error"]
+    assert error["key"] == "field_too_large" and "Frames" in error["message"]

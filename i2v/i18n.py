@@ -7,7 +7,7 @@ English setting labels and help come from the settings table (i2v.core.settings)
 """
 from __future__ import annotations
 
-import gradio as gr
+from functools import lru_cache
 
 from i2v.core.settings import SETTINGS
 
@@ -198,14 +198,25 @@ MESSAGES = {
     },
 }
 
-I18N = gr.I18n(en=EN, zh=ZH)
+@lru_cache(maxsize=1)
+def i18n_table():
+    """Gradio's I18n over EN/ZH, built on first use (importing this module does not import Gradio)."""
+    import gradio as gr
+
+    return gr.I18n(en=EN, zh=ZH)
+
+
+def __getattr__(name: str):
+    if name == "I18N":
+        return i18n_table()
+    raise AttributeError(name)
 
 
 def t(key: str):
     """Static, translated-in-the-browser text for a component label, value or heading."""
     if key not in EN:
         raise KeyError(key)
-    return I18N(key)
+    return i18n_table()(key)
 
 
 def lang_of(request) -> str:

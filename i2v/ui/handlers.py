@@ -1,0 +1,270 @@
+"""What each UI event does: translate between widget values and the service, in the caller's language.
+
+`Handlers(service)` holds no widgets: its methods take plain values plus the request (anything with
+`headers` and `session_hash`) and return values or `gr.update(...)` dicts, so tests call them directly with a
+stand-in service and request. The layout module wires them to components.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+
+import gradio as gr
+
+from i2v.core.settings import SETTINGS_BY_NAME as S
+from i2v.i18n import lang_of, text
+from i2v.image_input import header_size
+from i2v.runner import GenerationCancelled
+from i2v.service import PHASE_LABELS as PHASE_NAMES
+from i2v.service import BusyError, GenerationFailed, ProgressUpdate, RequestError
+from i2v.ui.format import (adjustment_text, clean_message, device_markdown, estimate_markdown, history_label,
+                           history_markdown, memory_html, plan_text, preset_choices, report_markdown,
+                           status_markdown, values_text)
+
+log = logging.getLogger(__name__)
+
+PRESET_FIELDS = ("resolution", "num_frames", "fps", "num_inference_steps", "guidance_scale")
+
+
+def session_of(request) -> str | None:
+    """Who a call comes from: the browser tab's or API client's session (Gradio's session hash)."""
+    return getattr(request, "session_hash", None) if request is not None else None
+
+
+def delete_output(outputs_dir: Path, path: str | Path) -> list[Path]:
+    """Delete an output and its sidecar (i2v.history: inside outputs/ only)."""
+    from i2v import history
+
+    return history.delete_output(outputs_dir, path)
+
+
+# --- service calls that tolerate an older service (methods still being added) ---------------------------
+def _panel_call(service, name: str, *args):
+    """Call a service method for a side panel; a failure is logged and shows as 'no data', never breaks the page."""
+    try:
+        return getattr(service, name)(*args)
+    except Exception:  # noqa: BLE001 - a panel must never break the page
+        log.exception("%s failed", name)
+        return None
+
+
+def presets_status(service, image_size) -> dict:
+    data = _panel_call(service, "presets_status", image_size)
+    if data is not None:
+        return data
+    from i2v import configs
+
+    try:
+        presets = configs.load_presets()
+    except Exception:  # noqa: BLE001
+        log.exception("cannot read presets")
+        return {"recommended": None, "presets": []}
+    return {"recommended": None, "presets": [
+        {"name": p.name, "label": f"{p.name} · {p.label}", "status": None, "values": p.values()} for p in presets]}
+
+
+
+class Handlers:
+    """The UI's event handlers over one GenerationService (one instance per page build)."""
+
+    def __init__(self, service):
+        self.service = service
+        self._outcomes: dict[str, dict] = {}   # session -> what the last generate produced (read by the .then step)
+        self._outcomes_lock = threading.Lock()
+
+    def _record(self, request, outcome: dict) -> None:
+        key = getattr(request, "session_hash", None) or "api"
+        with self._outcomes_lock:
+            self._outcomes[key] = outcome
+
+    def generate(self, image, prompt, negative_prompt, resolution, num_frames, fps, num_inference_steps,
+                 guidance_scale, seed, request: gr.Request, progress=gr.Progress()):
+        """Generate a video from an image and a prompt; returns the MP4 and a JSON info object."""
+        lang = lang_of(request)
+
+        def report(update: ProgressUpdate) -> None:
+            if update.total:   # steps and chunks: Gradio shows "i/total unit" and an ETA
+                progress((update.index, update.total), desc=PHASE_NAMES.get(update.phase, update.phase), unit=update.unit)
+            else:
+                progress(update.fraction, desc=update.label)
+
+        values = dict(prompt=prompt, negative_prompt=negative_prompt, resolution=resolution, num_frames=num_frames,
+                      fps=fps, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, seed=seed)
+        self._record(request, {})
+        try:
+            result = self.service.generate(image, values, progress=report, owner=session_of(request))
+        except (RequestError, BusyError) as exc:
+            message = exc.text(lang)
+            self._record(request, {"error": message})
+            raise gr.Error(message, print_exception=False) from None
+        except GenerationCancelled as exc:
+            message = text(lang, "stopped") + (f" ({clean_message(exc)})" if str(exc) else "")
+            self._record(request, {"error": message})
+            raise gr.Error(message, print_exception=False) from None
+        except GenerationFailed as exc:
+            suggestion = getattr(exc, "suggestion", None)
+            if suggestion is not None or type(exc).__name__ == "OutOfMemoryFailure":
+                report_ = getattr(exc, "report", None) or {}
+                phase = report_.get("phase") or "?"
+                message = text(lang, "oom", phase=PHASE_NAMES.get(phase, phase) if lang == "en" else phase,
+                               attempts=len(report_.get("attempts") or []) or 1)
+                message += " " + (text(lang, "oom_suggest", values=values_text(suggestion, lang)) if suggestion
+                                  else text(lang, "oom_no_suggestion"))
+                self._record(request, {"error": message, "suggestion": suggestion or None})
+                raise gr.Error(message, print_exception=False) from None
+            self._record(request, {"error": clean_message(exc)})
+            raise gr.Error(clean_message(exc), print_exception=False) from None
+        except Exception:  # noqa: BLE001 - never a traceback on the page
+            log.exception("unexpected error in generate")
+            self._record(request, {"error": text(lang, "unexpected")})
+            raise gr.Error(text(lang, "unexpected"), print_exception=False) from None
+        info = result.info()
+        notes = [adjustment_text(a, lang) for a in info.get("adjustments") or []]
+        if info.get("plan"):
+            gr.Info(text(lang, "plan_ran", plan=plan_text(info["plan"], lang)))
+        for note in result.input_notes:
+            gr.Info(note.text(lang))
+        if info.get("fallbacks"):
+            notes.append(text(lang, "fallbacks", attempts=info.get("attempts"),
+                              fallbacks=", ".join(map(str, info["fallbacks"]))))
+        for note in notes:
+            gr.Warning(note)
+        self._record(request, {"notes": notes})
+        return str(result.video_path), info
+
+    def after_generate(self, request: gr.Request):
+        """Show what the last generate left: notices, an OOM suggestion (+ its button), and the new history."""
+        key = getattr(request, "session_hash", None) or "api"
+        with self._outcomes_lock:
+            outcome = self._outcomes.pop(key, {})
+        lines = [f"- ⚠️ {n}" for n in outcome.get("notes", [])]
+        if outcome.get("error"):
+            lines.insert(0, f"**{outcome['error']}**")
+        suggestion = outcome.get("suggestion")
+        return ("\n".join(lines), gr.update(visible=bool(suggestion)), suggestion or {}, *self.history_choices())
+
+    def use_suggestion(self, suggestion: dict):
+        return [gr.update(value=suggestion[f]) if f in (suggestion or {}) else gr.update() for f in PRESET_FIELDS]
+
+    def cancel(self, request: gr.Request) -> str:
+        """Stop this browser session's (or API client's) running generation at its next step; others' jobs
+        are not touched."""
+        lang = lang_of(request)
+        return text(lang, "stopping") if self.service.cancel(owner=session_of(request)) else text(lang, "nothing_running")
+
+    def server_info(self) -> dict:
+        """What the web server process itself holds: it must never initialise CUDA or load weights."""
+        torch = sys.modules.get("torch")
+        return {
+            "pid": os.getpid(),
+            "torch_imported": torch is not None,
+            "cuda_initialized": bool(torch is not None and torch.cuda.is_initialized()),
+            "diffusers_imported": "diffusers" in sys.modules,
+            "workers": self.service.workers(),
+        }
+
+    def model_status(self) -> tuple[str, str]:
+        state = self.service.model_state()
+        return status_markdown(state), report_markdown(state)
+
+    def on_load(self, request: gr.Request):
+        """Page load: device panel, presets with the recommended one preselected (its values fill the sliders)."""
+        lang = lang_of(request)
+        status = presets_status(self.service, None)
+        choices = preset_choices(status, lang)
+        chosen = status.get("recommended")
+        fills = [gr.update()] * len(PRESET_FIELDS)
+        if chosen:
+            preset = next(p for p in status["presets"] if p["name"] == chosen)
+            fills = [gr.update(value=preset["values"][f]) if f in preset["values"] else gr.update()
+                     for f in PRESET_FIELDS]
+        notice = "" if chosen or not status.get("presets") or status["presets"][0].get("status") is None \
+            else text(lang, "no_preset_fits")
+        return (device_markdown(_panel_call(self.service, "device_info"), lang), memory_html(self.memory(), lang),
+                gr.update(choices=choices, value=chosen), *fills, notice, *self.history_choices())
+
+    def on_image(self, image, preset_name, request: gr.Request):
+        """A new image changes the aspect ratio, hence memory: refresh the presets' status."""
+        lang = lang_of(request)
+        status = presets_status(self.service, header_size(image))
+        return gr.update(choices=preset_choices(status, lang), value=preset_name)
+
+    def on_preset(self, preset_name, image):
+        if not preset_name:
+            return [gr.update()] * len(PRESET_FIELDS)
+        status = presets_status(self.service, header_size(image))
+        preset = next((p for p in status.get("presets", []) if p["name"] == preset_name), None)
+        values = (preset or {}).get("values", {})
+        return [gr.update(value=values[f]) if f in values else gr.update() for f in PRESET_FIELDS]
+
+    def on_estimate(self, image, resolution, num_frames, fps, num_inference_steps, guidance_scale, request: gr.Request):
+        values = dict(resolution=resolution, num_frames=num_frames, fps=fps,
+                      num_inference_steps=num_inference_steps, guidance_scale=guidance_scale)
+        size = header_size(image)
+        return estimate_markdown(_panel_call(self.service, "estimate", values, size), lang_of(request))
+
+    def memory(self) -> dict:
+        """Memory figures of the GPU (or RAM on CPU): allocated, reserved, driver-used, total."""
+        return _panel_call(self.service, "memory") or {}
+
+    def clear_cache(self) -> dict:
+        """Free cached GPU memory; returns the figures before and after."""
+        return _panel_call(self.service, "clear_cache") or {}
+
+    def unload(self) -> dict:
+        """Unload the model and clear the cache; returns the figures before and after."""
+        return _panel_call(self.service, "unload") or {}
+
+    def render_memory(self, data: dict, request: gr.Request):
+        lang = lang_of(request)
+        return memory_html(data, lang), device_markdown(_panel_call(self.service, "device_info"), lang)
+
+    def history(self) -> list[dict]:
+        """Past outputs, newest first: video_path, parameters, seed, timings_s (from the sidecars)."""
+        return self.service.history()
+
+    def history_choices(self):
+        entries = self.service.history()
+        return (gr.update(choices=[(history_label(e), e["video_path"]) for e in entries],
+                          value=entries[0]["video_path"] if entries else None),)
+
+    def _entry(self, path):
+        return next((e for e in self.service.history() if e["video_path"] == path), None)
+
+    def on_history_pick(self, path, request: gr.Request):
+        entry = self._entry(path) if path else None
+        hide = gr.update(visible=False)
+        return (history_markdown(entry, lang_of(request)), entry["video_path"] if entry else None, hide)
+
+    def reuse(self, path, request: gr.Request):
+        entry = self._entry(path) if path else None
+        if not entry:
+            gr.Warning(text(lang_of(request), "history_pick_first"))
+            return [gr.update()] * 9
+        params = entry.get("parameters") or {}
+        fields = ("prompt", "negative_prompt", *PRESET_FIELDS)
+        valid = {f: params[f] for f in fields if f in params and S[f].check(params[f]) is None}   # sidecars are untrusted
+        updates = [gr.update(value=valid[f]) if f in valid else gr.update() for f in fields]
+        seed = entry.get("seed", -1)
+        seed = seed if S["seed"].check(seed) is None else -1
+        return [*updates, gr.update(value=seed), gr.Tabs(selected="generate")]
+
+    def ask_delete(self, path, request: gr.Request):
+        lang = lang_of(request)
+        if not path:
+            return gr.update(visible=False), text(lang, "history_pick_first")
+        return gr.update(visible=True), text(lang, "confirm_question", name=Path(path).name)
+
+    def confirm_delete(self, path, request: gr.Request):
+        lang = lang_of(request)
+        name = Path(path or "?").name
+        try:
+            removed = delete_output(self.service.outputs_dir, path or "")
+            message = text(lang, "deleted", name=name) if removed else text(lang, "missing", name=name)
+        except ValueError:
+            log.warning("refused to delete %r", path)
+            message = text(lang, "refused", name=name)
+        return (gr.update(visible=False), message, *self.history_choices())

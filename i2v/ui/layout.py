@@ -1,0 +1,191 @@
+"""The page: Blocks layout first, then the wiring of events to `Handlers` at the bottom.
+
+Public API endpoints: generate, cancel, model_status, server_info, memory, clear_cache, unload, history.
+Static text is translated in the browser (gr.I18n, see i2v/i18n.py); handler messages follow Accept-Language.
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from i2v.core.settings import SETTINGS_BY_NAME, Setting
+from i2v.i18n import i18n_table, t
+from i2v.ui.format import plain, report_markdown, status_markdown
+from i2v.ui.handlers import Handlers
+
+QUEUE_MAX_SIZE = 8
+STATUS_REFRESH_S = 2.0
+TITLE = "i2v — image to video (I2VGen-XL)"
+CSS = """
+#i2v-notice:empty, #i2v-notice .prose:empty { display: none; }
+.i2v-bars { display: grid; grid-template-columns: max-content 1fr max-content; gap: 4px 8px; align-items: center;
+            font-size: 0.85em; }
+.i2v-bar { height: 12px; border-radius: 3px; background: var(--neutral-200, #e5e7eb); overflow: hidden; }
+.i2v-bar > span { display: block; height: 100%; }
+.i2v-before { background: #f59e0b; } .i2v-after { background: #10b981; }
+"""
+
+
+class I2VBlocks(gr.Blocks):
+    """Blocks whose launch() defaults to this UI's translations and CSS (callers may still pass their own)."""
+
+    def launch(self, *args, **kwargs):
+        for key, value in launch_kwargs().items():
+            kwargs.setdefault(key, value)
+        return super().launch(*args, **kwargs)
+
+
+def launch_kwargs() -> dict:
+    """Extra keyword arguments for demo.launch(): the English/Chinese translations and the UI's CSS."""
+    return {"i18n": i18n_table(), "css": CSS}
+
+
+def _raw_image(payload):
+    """The uploaded file's path (or data: URL) untouched: decoding and every check happen in i2v.image_input,
+    so a broken file gets our message naming the field instead of the component's generic error."""
+    if payload is None:
+        return None
+    if payload.url and payload.url.startswith("data:"):
+        return payload.url
+    return payload.path
+
+
+def _raw_value(payload):
+    """The value as sent (text, NaN, out of range…): the settings table validates it and names the field."""
+    return payload
+
+
+def raw_input(component, preprocess=_raw_value):
+    """The component with Gradio's input conversion replaced by ours (on this instance: a subclass would make
+    Gradio write a .pyi file into our source folder)."""
+    component.preprocess = preprocess
+    return component
+
+
+def _slider(setting: Setting, **kwargs) -> gr.Slider:
+    return raw_input(gr.Slider(minimum=setting.minimum, maximum=setting.maximum, step=setting.step,
+                               value=setting.default, label=t(f"setting_{setting.name}"),
+                               info=t(f"setting_{setting.name}_help"), **kwargs))
+
+
+def _textbox(setting: Setting, lines: int) -> gr.Textbox:
+    return gr.Textbox(value=setting.default, label=t(f"setting_{setting.name}"),
+                      info=t(f"setting_{setting.name}_help"), lines=lines, elem_id=f"i2v-{setting.name}")
+
+
+def build_ui(service) -> gr.Blocks:
+    S = SETTINGS_BY_NAME
+    h = Handlers(service)
+
+    # --- layout ------------------------------------------------------------------------------------------
+    with I2VBlocks(title=TITLE) as demo:
+        gr.Markdown(t("title"))
+        gr.Markdown(t("subtitle"))
+        status = gr.Markdown(status_markdown(service.model_state()))
+        with gr.Tabs() as tabs:
+            with gr.Tab(t("tab_generate"), id="generate"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=4):
+                        image = raw_input(gr.Image(label=t("input_image"), type="filepath",
+                                                   sources=["upload", "clipboard"], elem_id="i2v-image", height=300),
+                                          _raw_image)
+                        prompt = _textbox(S["prompt"], lines=2)
+                        negative_prompt = _textbox(S["negative_prompt"], lines=2)
+                        preset = gr.Dropdown(choices=[], value=None, label=t("preset"), info=t("preset_info"),
+                                             elem_id="i2v-preset")
+                        with gr.Row():
+                            generate_button = gr.Button(t("generate"), variant="primary", elem_id="i2v-generate")
+                            stop_button = gr.Button(t("stop"), variant="stop", elem_id="i2v-stop")
+                        stop_message = gr.Markdown(elem_id="i2v-stop-message")
+                        with gr.Accordion(t("advanced"), open=False, elem_id="i2v-advanced"):
+                            resolution = raw_input(gr.Dropdown(choices=list(S["resolution"].choices),
+                                                     value=S["resolution"].default, label=t("setting_resolution"),
+                                                     info=t("setting_resolution_help"), elem_id="i2v-resolution"))
+                            num_frames = _slider(S["num_frames"], elem_id="i2v-frames")
+                            fps = _slider(S["fps"], elem_id="i2v-fps")
+                            steps = _slider(S["num_inference_steps"], elem_id="i2v-steps")
+                            guidance = _slider(S["guidance_scale"], elem_id="i2v-guidance")
+                            seed = raw_input(gr.Number(value=S["seed"].default, label=t("setting_seed"),
+                                                       info=t("setting_seed_help"), precision=0, elem_id="i2v-seed"))
+                    with gr.Column(scale=4):
+                        video_out = gr.Video(label=plain("video"), autoplay=True, loop=True, elem_id="i2v-video")
+                        notice = gr.Markdown(elem_id="i2v-notice")
+                        use_button = gr.Button(t("use_settings"), visible=False, elem_id="i2v-use-settings")
+                        suggestion = gr.State({})
+                        info = gr.JSON(label=t("info"), elem_id="i2v-info", max_height=360)
+                        with gr.Accordion(t("load_report"), open=False):
+                            report = gr.Markdown(report_markdown(service.model_state()))
+                    with gr.Column(scale=3, elem_id="i2v-device-panel"):
+                        gr.Markdown(t("device_panel"))
+                        device = gr.Markdown(elem_id="i2v-device")
+                        estimate = gr.Markdown(elem_id="i2v-estimate", label=t("estimate"))
+                        with gr.Row():
+                            clear_button = gr.Button(t("clear_cache"), size="sm", min_width=90, elem_id="i2v-clear-cache")
+                            unload_button = gr.Button(t("unload"), size="sm", min_width=90, elem_id="i2v-unload")
+                            refresh_button = gr.Button(t("refresh"), size="sm", min_width=60,
+                                                       elem_id="i2v-refresh-memory")
+                        memory_bars = gr.HTML(label=t("memory_figures"), elem_id="i2v-memory")
+                        memory_json = gr.JSON(visible=False)
+            with gr.Tab(t("tab_history"), id="history"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=5):
+                        history_pick = gr.Dropdown(choices=[], label=t("history_pick"), elem_id="i2v-history")
+                        history_details = gr.Markdown(elem_id="i2v-history-details")
+                        with gr.Row():
+                            reuse_button = gr.Button(t("reuse"), elem_id="i2v-reuse")
+                            delete_button = gr.Button(t("delete"), variant="stop", elem_id="i2v-delete")
+                        history_message = gr.Markdown(elem_id="i2v-history-message")
+                        with gr.Row(visible=False) as confirm_row:
+                            confirm_button = gr.Button(t("confirm_delete"), variant="stop", elem_id="i2v-confirm-delete")
+                            keep_button = gr.Button(t("cancel_delete"), elem_id="i2v-keep")
+                    with gr.Column(scale=5):
+                        history_video = gr.Video(label=plain("history_preview"), elem_id="i2v-history-video")
+
+        # --- wiring ------------------------------------------------------------------------------------------
+        light = dict(concurrency_limit=None, show_progress="hidden")
+        sliders = [resolution, num_frames, fps, steps, guidance]
+        inputs = [image, prompt, negative_prompt, resolution, num_frames, fps, steps, guidance, seed]
+        generating = generate_button.click(h.generate, inputs=inputs, outputs=[video_out, info], api_name="generate")
+        # Gradio 6 runs .then() only after a success; .failure() covers errors (stop, OOM, bad input).
+        after = dict(fn=h.after_generate, outputs=[notice, use_button, suggestion, history_pick], api_name=False, **light)
+        generating.then(**after)
+        generating.failure(**after)
+        control = dict(queue=False)       # never waits in, or is refused by, the job queue
+        stop_button.click(h.cancel, outputs=[stop_message], api_name="cancel", **control)
+        use_button.click(h.use_suggestion, inputs=[suggestion], outputs=sliders, api_name=False, **light)
+        timer = gr.Timer(STATUS_REFRESH_S)
+        timer.tick(h.model_status, outputs=[status, report], api_name=False, show_progress="hidden")
+        demo.load(h.model_status, outputs=[status, report], api_name="model_status", **control)
+        demo.load(h.on_load, outputs=[device, memory_bars, preset, *sliders, notice, history_pick], api_name=False,
+                  **light)
+
+        image.change(h.on_image, inputs=[image, preset], outputs=[preset], api_name=False, **light)
+        preset.input(h.on_preset, inputs=[preset, image], outputs=sliders, api_name=False, **light)
+        estimate_inputs = [image, *sliders]
+        for component in estimate_inputs:
+            component.change(h.on_estimate, inputs=estimate_inputs, outputs=[estimate], api_name=False,
+                             trigger_mode="always_last", **light)
+        demo.load(h.on_estimate, inputs=estimate_inputs, outputs=[estimate], api_name=False, **light)
+
+        clear_button.click(h.clear_cache, outputs=[memory_json], api_name="clear_cache", **control).then(
+            h.render_memory, inputs=[memory_json], outputs=[memory_bars, device], api_name=False, **light)
+        unload_button.click(h.unload, outputs=[memory_json], api_name="unload", **control).then(
+            h.render_memory, inputs=[memory_json], outputs=[memory_bars, device], api_name=False, **light)
+        refresh_button.click(h.memory, outputs=[memory_json], api_name="memory", **control).then(
+            h.render_memory, inputs=[memory_json], outputs=[memory_bars, device], api_name=False, **light)
+
+        history_pick.change(h.on_history_pick, inputs=[history_pick],
+                            outputs=[history_details, history_video, confirm_row], api_name=False, **light)
+        reuse_button.click(h.reuse, inputs=[history_pick],
+                           outputs=[prompt, negative_prompt, *sliders, seed, tabs], api_name=False, **light)
+        delete_button.click(h.ask_delete, inputs=[history_pick], outputs=[confirm_row, history_message],
+                            api_name=False, **light)
+        keep_button.click(lambda: (gr.update(visible=False), ""), outputs=[confirm_row, history_message],
+                          api_name=False, **light)
+        confirm_button.click(h.confirm_delete, inputs=[history_pick],
+                             outputs=[confirm_row, history_message, history_pick], api_name=False, **light)
+
+        api_out = gr.JSON(visible=False)
+        gr.Button(visible=False).click(h.server_info, outputs=[api_out], api_name="server_info", **control)
+        gr.Button(visible=False).click(h.history, outputs=[api_out], api_name="history")
+    demo.queue(default_concurrency_limit=1, max_size=QUEUE_MAX_SIZE)
+    return demo

@@ -12,6 +12,7 @@ import base64
 import binascii
 import io
 import os
+import re
 from pathlib import Path
 
 from i2v.core.errors import I2VError
@@ -74,9 +75,10 @@ def open_image(source) -> tuple["object", list[I2VError]]:
         raise _refuse("image_file_too_big", size_mib=size // MIB, limit_mib=upload_limit_mib())
     try:
         image = Image.open(opened)
-    except Image.DecompressionBombError:
-        raise _refuse("image_too_many_pixels", width="?", height="?", megapixels="> 178",
-                      limit=MAX_IMAGE_MEGAPIXELS) from None
+    except Image.DecompressionBombError as bomb:   # Pillow refuses at open; its message holds the pixel count
+        counted = re.search(r"\((\d+) pixels\)", str(bomb))
+        megapixels = round(int(counted.group(1)) / 1e6, 1) if counted else f"> {MAX_IMAGE_MEGAPIXELS}"
+        raise _refuse("image_too_many_pixels_count", megapixels=megapixels, limit=MAX_IMAGE_MEGAPIXELS) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise _refuse("image_not_image") from None
     with image:

@@ -33,6 +33,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "image_not_image": "{label}: not an image this app can read (PNG, JPEG, WebP, GIF, BMP, TIFF).",
         "image_too_many_pixels": "{label}: {width}x{height} is {megapixels} megapixels; the limit is {limit} "
                                  "megapixels.",
+        "image_too_many_pixels_count": "{label}: the image has {megapixels} megapixels; the limit is {limit} "
+                                       "megapixels.",
         "image_damaged": "{label}: the file is truncated or damaged.",
         "image_not_found": "{label}: file not found: {name}.",
         "image_converted": "{label}: {what} converted to RGB.",
@@ -63,6 +65,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "image_file_too_big": "{label}：文件大小 {size_mib} MiB，上限为 {limit_mib} MiB。",
         "image_not_image": "{label}：不是本应用能读取的图片（PNG、JPEG、WebP、GIF、BMP、TIFF）。",
         "image_too_many_pixels": "{label}：{width}x{height} 共 {megapixels} 百万像素，上限为 {limit} 百万像素。",
+        "image_too_many_pixels_count": "{label}：图片共 {megapixels} 百万像素，上限为 {limit} 百万像素。",
         "image_damaged": "{label}：文件不完整或已损坏。",
         "image_not_found": "{label}：找不到文件 {name}。",
         "image_converted": "{label}：{what} 已转换为 RGB。",

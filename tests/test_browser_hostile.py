@@ -1,0 +1,139 @@
+"""The hostile-input matrix (tests/hostile_inputs.py) through the page, in a real headless Chromium: every case a
+browser can send is answered on the page with a message naming the field, or with a video (its conversions
+reported in the info box); no traceback or exception name ever shows; afterwards the page still generates.
+
+A browser cannot send every case: an `<input type=number>` holds no text, NaN or Infinity, and the resolution
+dropdown offers only the listed sizes. Those cases go through the raw API and the CLI in
+tests/test_hostile_inputs.py; here the page's own number boxes get the out-of-range values a user can type. A
+slider's box pulls a value beyond its range back to the nearest end, in plain sight: that run must succeed with
+the value the box shows (the API and CLI, which have no box, refuse the same value with a field message).
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from i2v.core.settings import SETTINGS_BY_NAME
+from tests.hostile_inputs import CASES, GOOD_VALUES, write_images
+from tests.test_browser import CHROMIUM_ARGS, CHROMIUM, UI_TIMEOUT_MS, assert_clean, open_page  # noqa: F401
+from tests.conftest import RunningApp
+
+pytestmark = pytest.mark.browser
+sync_api = pytest.importorskip("playwright.sync_api")
+
+NUMBER_BOXES = {"num_frames": "i2v-frames", "fps": "i2v-fps", "num_inference_steps": "i2v-steps",
+                "guidance_scale": "i2v-guidance", "seed": "i2v-seed"}
+TEXT_BOXES = {"prompt": "i2v-prompt", "negative_prompt": "i2v-negative_prompt"}
+
+
+def page_can_send(case) -> bool:
+    for name, value in case.values.items():
+        if name in TEXT_BOXES:
+            continue
+        if name not in NUMBER_BOXES or isinstance(value, str) or value != value or value in (float("inf"),
+                                                                                              float("-inf")):
+            return False
+    return True
+
+
+PAGE_CASES = [case for case in CASES if page_can_send(case)]
+SLIDERS = ("num_frames", "fps", "num_inference_steps", "guidance_scale")
+
+
+def slider_clamp(case) -> dict:
+    """The values a slider box pulls back into its range: {name: value shown}."""
+    clamped = {}
+    for name, value in case.values.items():
+        setting = SETTINGS_BY_NAME[name]
+        if name in SLIDERS and not setting.minimum <= value <= setting.maximum:
+            clamped[name] = min(max(value, setting.minimum), setting.maximum)
+    return clamped
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    return write_images(tmp_path_factory.mktemp("hostile-page"))
+
+
+@pytest.fixture(scope="module")
+def page_app(tmp_path_factory):
+    running = RunningApp(tmp_path_factory.mktemp("hostile-page-app"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def page(page_app):
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield lambda: open_page(chromium, page_app.url)
+        chromium.close()
+
+
+def type_number(page, elem_id: str, value) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]").first
+    box.fill(str(value))
+    box.press("Enter")
+    box.blur()
+
+
+def fill(page, image, values: dict) -> None:
+    page.locator("#i2v-image input[type=file]").set_input_files(str(image))
+    page.locator("#i2v-image img").first.wait_for()
+    for name, elem_id in TEXT_BOXES.items():
+        page.locator(f"#{elem_id} textarea").fill(values[name])
+    if not page.locator("#i2v-frames input[type=number]").is_visible():
+        page.locator("#i2v-advanced").get_by_text("Advanced parameters").click()
+    page.locator("#i2v-resolution input").click()
+    page.get_by_role("option", name=str(values["resolution"]), exact=True).click()
+    for name, elem_id in NUMBER_BOXES.items():
+        type_number(page, elem_id, values[name])
+
+
+def outcome(page) -> str:
+    """'error: <message>' from the notice line, or 'video: <info>' once the new video shows."""
+    page.wait_for_function(
+        "() => { const n = document.querySelector('#i2v-notice .prose');"
+        " const v = document.querySelector('#i2v-video video');"
+        " return (n && n.innerText.trim().length > 0) || (v && v.getAttribute('src')); }", timeout=UI_TIMEOUT_MS)
+    video = page.locator("#i2v-video video")
+    if video.count() and video.get_attribute("src"):
+        return "video: " + page.locator("#i2v-info").inner_text()
+    return "error: " + page.locator("#i2v-notice .prose").first.inner_text()
+
+
+@pytest.mark.parametrize("case", PAGE_CASES, ids=[c.name for c in PAGE_CASES])
+def test_page_answers_every_hostile_input_a_browser_can_send(page, page_app, images, case):
+    tab = page()
+    try:
+        fill(tab, images[case.image], {**GOOD_VALUES, **case.values})
+        tab.locator("#i2v-generate").click()
+        answer = outcome(tab)
+        clamped = slider_clamp(case)
+        if clamped:
+            assert answer.startswith("video: "), answer
+            for name, value in clamped.items():
+                shown = tab.locator(f"#{NUMBER_BOXES[name]} input[type=number]").first.input_value()
+                assert float(shown) == value, (name, shown)
+                assert re.search(rf'"{name}"\s*:\s*{value:g}\b', answer), answer
+        elif case.error_label:
+            assert answer.startswith("error: ") and case.error_label in answer, answer
+        else:
+            assert answer.startswith("video: "), answer
+            if case.note:
+                assert case.note in answer, answer
+        assert_clean(tab)
+    finally:
+        tab.close()
+
+
+def test_the_page_still_generates_after_the_matrix(page, page_app, images):
+    tab = page()
+    try:
+        fill(tab, images["good"], GOOD_VALUES)
+        tab.locator("#i2v-generate").click()
+        assert outcome(tab).startswith("video: ")
+        assert re.search(r"seed", tab.locator("#i2v-info").inner_text())
+    finally:
+        tab.close()

@@ -10,7 +10,9 @@ the value the box shows (the API and CLI, which have no box, refuse the same val
 """
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -128,12 +130,28 @@ def test_page_answers_every_hostile_input_a_browser_can_send(page, page_app, ima
         tab.close()
 
 
-def test_the_page_still_generates_after_the_matrix(page, page_app, images):
+def test_the_page_still_generates_after_the_matrix_and_a_deleted_video_is_gone(page, page_app, images):
     tab = page()
     try:
         fill(tab, images["good"], GOOD_VALUES)
         tab.locator("#i2v-generate").click()
         assert outcome(tab).startswith("video: ")
         assert re.search(r"seed", tab.locator("#i2v-info").inner_text())
+        # the page plays Gradio's cached copy; deleting the video in History must make that URL go too
+        src = tab.locator("#i2v-video video").get_attribute("src")
+        newest = max(page_app.outputs.glob("*.mp4"), key=lambda p: p.stat().st_mtime)
+        assert newest.name in src and tab.request.get(src).status == 200
+        tab.get_by_role("tab", name="History").click()
+        tab.locator("#i2v-history input").click()
+        created = json.loads(newest.with_suffix(".json").read_text())["created"]
+        tab.get_by_role("option", name=re.compile(re.escape(created))).click()
+        tab.locator("#i2v-delete").click()
+        tab.locator("#i2v-confirm-delete").click()
+        tab.locator("#i2v-history-message").get_by_text("Deleted").wait_for()
+        assert not newest.exists() and not newest.with_suffix(".json").exists()
+        cached = Path(src.split("file=", 1)[1])
+        assert not cached.exists(), cached          # Gradio's copy is gone, and with it the URL
+        assert tab.request.get(src).status in (403, 404)
+        assert_clean(tab)
     finally:
         tab.close()

@@ -6,6 +6,7 @@ stand-in service and request. The layout module wires them to components.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -35,10 +36,30 @@ def session_of(request) -> str | None:
 
 
 def delete_output(outputs_dir: Path, path: str | Path) -> list[Path]:
-    """Delete an output and its sidecar (i2v.history: inside outputs/ only)."""
+    """Delete an output and its sidecar (i2v.history: inside outputs/ only), and Gradio's cached copy of the
+    video, so a deleted video is gone from every URL the page handed out."""
     from i2v import history
 
-    return history.delete_output(outputs_dir, path)
+    target = history.resolve_output(outputs_dir, path)
+    cached = gradio_cached_copy(target) if target.is_file() else None
+    removed = history.delete_output(outputs_dir, target)
+    if cached is not None and cached.is_file():
+        cached.unlink()
+        with contextlib.suppress(OSError):     # the hash folder holds only copies of this one file
+            cached.parent.rmdir()
+    return removed
+
+
+def gradio_cached_copy(video_path: Path) -> Path | None:
+    """Where Gradio keeps its copy of an output it served: <cache>/<content hash>/<name> (the scheme of
+    gradio.processing_utils.save_file_to_cache); None when it is not there or would lie outside the cache."""
+    from gradio import processing_utils, utils
+    from gradio_client import utils as client_utils
+
+    cache = Path(utils.get_upload_folder()).resolve()
+    copy = (cache / processing_utils.hash_file(video_path)
+            / client_utils.strip_invalid_filename_characters(video_path.name)).resolve()
+    return copy if copy.is_relative_to(cache) and copy.is_file() else None
 
 
 # --- service calls that tolerate an older service (methods still being added) ---------------------------

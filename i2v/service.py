@@ -175,6 +175,11 @@ class GenerationService:
     def is_busy(self) -> bool:
         return self._active > 0
 
+    def has_job(self, owner: str | None) -> bool:
+        """Whether this owner (a browser session or API client) has a job running now."""
+        with self._active_lock:
+            return owner in self._owners.values()
+
     def cancel(self, owner: str | None = None) -> bool:
         """Stop jobs at their next step: the owner's (a browser session or API client) only, or every job when
         owner is None (the CLI, shutdown). False if there was none to stop."""

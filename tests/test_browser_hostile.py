@@ -86,7 +86,7 @@ def fill(page, image, values: dict) -> None:
     for name, elem_id in TEXT_BOXES.items():
         page.locator(f"#{elem_id} textarea").fill(values[name])
     if not page.locator("#i2v-frames input[type=number]").is_visible():
-        page.locator("#i2v-advanced").get_by_text("Advanced parameters").click()
+        page.locator("#i2v-advanced .label-wrap").first.click()     # the accordion, in any language
     page.locator("#i2v-resolution input").click()
     page.get_by_role("option", name=str(values["resolution"]), exact=True).click()
     for name, elem_id in NUMBER_BOXES.items():

@@ -141,7 +141,10 @@ class FakeService:
         return []
 
     def cancel(self, owner=None):
-        return False
+        return owner in getattr(self, "running_for", ())
+
+    def has_job(self, owner):
+        return owner in getattr(self, "running_for", ())
 
 
 def handlers(service):
@@ -228,3 +231,20 @@ def test_service_messages_are_translated_by_key_for_chinese_browsers():
     zh = error.text("zh")
     assert "分辨率（短边）：必须是" in zh and "帧数：不能大于 64（当前为 1000）" in zh and "must" not in zh
     assert error.text("en") == str(info.value) and "Frames: must be at most 64" in str(info.value)
+
+def test_stop_drops_a_waiting_job_only_when_none_of_mine_runs(tmp_path):
+    """Stop on the page: a running job of mine is told to stop (no queue token); with none running, a new
+    token (whose change makes the page cancel this tab's queued job) and the message naming the queue."""
+    service = FakeService(tmp_path, None)
+    fns = handlers(service)
+    request = FakeRequest("en-US")
+    service.running_for = {request.session_hash}
+    assert "Stopping" in fns["cancel"](request)
+    token, message = fns["leave_queue"](request)
+    assert token == gr.update() and message == gr.update()
+    service.running_for = {"another-session"}
+    assert "Nothing is running" in fns["cancel"](request)
+    first, message = fns["leave_queue"](request)
+    second, _ = fns["leave_queue"](request)
+    assert first != second and "queue" in message
+    assert "队列" in fns["leave_queue"](FakeRequest("zh-CN"))[1]

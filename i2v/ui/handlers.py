@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -175,6 +176,14 @@ class Handlers:
         are not touched."""
         lang = lang_of(request)
         return text(lang, "stopping") if self.service.cancel(owner=session_of(request)) else text(lang, "nothing_running")
+
+    def leave_queue(self, request: gr.Request):
+        """The page's Stop, after cancel: when none of this session's jobs is running, a new token (its change
+        makes the page drop this tab's job from the queue) and the message saying so; a running job ends at
+        its next step with its own "Stopped" message instead."""
+        if self.service.has_job(session_of(request)):
+            return gr.update(), gr.update()
+        return str(time.monotonic_ns()), text(lang_of(request), "left_queue")
 
     def server_info(self) -> dict:
         """What the web server process itself holds: it must never initialise CUDA or load weights."""

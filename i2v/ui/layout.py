@@ -16,6 +16,7 @@ QUEUE_MAX_SIZE = 8
 STATUS_REFRESH_S = 2.0
 TITLE = "i2v — image to video (I2VGen-XL)"
 CSS = """
+.i2v-hidden { display: none !important; }
 #i2v-notice:empty, #i2v-notice .prose:empty { display: none; }
 .i2v-bars { display: grid; grid-template-columns: max-content 1fr max-content; gap: 4px 8px; align-items: center;
             font-size: 0.85em; }
@@ -150,7 +151,13 @@ def build_ui(service) -> gr.Blocks:
         generating.then(**after)
         generating.failure(**after)
         control = dict(queue=False)       # never waits in, or is refused by, the job queue
-        stop_button.click(h.cancel, outputs=[stop_message], api_name="cancel", **control)
+        # Stop: a running job of this tab ends at its next step; a job of this tab still waiting in the queue
+        # leaves it (a new token value triggers Gradio's cancel, which touches this session's events only)
+        leave_queue = gr.Textbox(elem_id="i2v-leave-queue", elem_classes=["i2v-hidden"], container=False,
+                                 show_label=False, interactive=False)
+        stop_button.click(h.cancel, outputs=[stop_message], api_name="cancel", **control).then(
+            h.leave_queue, outputs=[leave_queue, stop_message], api_name=False, show_progress="hidden", **control)
+        leave_queue.change(fn=None, cancels=[generating], api_name=False)
         use_button.click(h.use_suggestion, inputs=[suggestion], outputs=sliders, api_name=False, **light)
         timer = gr.Timer(STATUS_REFRESH_S)
         timer.tick(h.model_status, outputs=[status, report], api_name=False, show_progress="hidden")

@@ -1,0 +1,81 @@
+"""Several browser tabs on one app, in a real headless Chromium: a waiting job shows its place in the queue
+(in English and in a Chinese tab); Stop in one tab ends only that tab's job, whether running or still waiting
+(a waiting one leaves the queue, so the job behind it runs next)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import RunningApp
+from tests.hostile_inputs import GOOD_VALUES, write_images
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS, assert_clean, open_page
+from tests.test_browser_hostile import fill
+
+pytestmark = pytest.mark.browser
+sync_api = pytest.importorskip("playwright.sync_api")
+
+LONG = {**GOOD_VALUES, "num_inference_steps": 150}
+QUEUE_PLACE = re.compile(r"(?:queue|队列)\D{0,4}(\d+)\s*/\s*(\d+)")
+RUNNING = re.compile(r"(\d+)\s*/\s*150 steps")
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    running = RunningApp(tmp_path_factory.mktemp("sessions-app"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def video_box(tab) -> str:
+    return tab.locator("#i2v-video").inner_text()
+
+
+def wait_for(tab, pattern: re.Pattern) -> re.Match:
+    tab.wait_for_function("(source) => new RegExp(source).test(document.querySelector('#i2v-video').innerText)",
+                          arg=pattern.pattern, timeout=UI_TIMEOUT_MS)
+    return pattern.search(video_box(tab))
+
+
+def test_waiting_jobs_show_their_place_and_stop_ends_only_my_job(chromium, app, tmp_path):
+    images = write_images(tmp_path)
+    tabs = [open_page(chromium, app.url), open_page(chromium, app.url), open_page(chromium, app.url, "zh-CN")]
+    try:
+        for tab in tabs:
+            fill(tab, images["good"], LONG)
+        first, second, third = tabs
+        first.locator("#i2v-generate").click()
+        wait_for(first, RUNNING)
+        second.locator("#i2v-generate").click()
+        assert wait_for(second, QUEUE_PLACE).group(1) == "1"          # next in line
+        third.locator("#i2v-generate").click()                       # the Chinese tab: the same line
+        assert wait_for(third, QUEUE_PLACE).group(1) == "2"           # behind the second tab's job
+        # Stop in the second tab ends its waiting job only: the first keeps denoising
+        steps_before = int(wait_for(first, RUNNING).group(1))
+        second.locator("#i2v-stop").click()
+        second.wait_for_function("() => !/queue/.test(document.querySelector('#i2v-video').innerText)",
+                                 timeout=UI_TIMEOUT_MS)
+        first.wait_for_function(f"() => {{ const m = document.querySelector('#i2v-video').innerText"
+                                f".match(/(\\d+)\\s*\\/\\s*150 steps/); return m && +m[1] > {steps_before}; }}",
+                                timeout=UI_TIMEOUT_MS)
+        second.locator("#i2v-stop-message").get_by_text("queue").wait_for()
+        # when the first job ends, the third tab's job runs next: the second one is really gone from the line
+        first.locator("#i2v-stop").click()
+        first.get_by_text("Stopped").first.wait_for(timeout=UI_TIMEOUT_MS)
+        wait_for(third, RUNNING)
+        assert not RUNNING.search(video_box(second)) and not QUEUE_PLACE.search(video_box(second))
+        third.locator("#i2v-stop").click()
+        third.locator("#i2v-notice").get_by_text("未保存", exact=False).wait_for(timeout=UI_TIMEOUT_MS)
+        for tab in tabs:
+            assert_clean(tab)
+    finally:
+        for tab in tabs:
+            tab.close()

@@ -47,10 +47,9 @@ def write_result(name: str, text: str, results_dir: Path | None = None) -> Path:
     """Write results_dir/name atomically (tmp + rename) and print the table."""
     folder = Path(results_dir or RESULTS_DIR)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text.rstrip() + "\n", encoding="utf-8")
-    tmp.replace(path)
+    from i2v.files import write_text_atomic        # after the repo is on the import path
+
+    path = write_text_atomic(folder / name, text.rstrip() + "\n")
     print(text)
     print(f"\nwrote {path}")
     return path

@@ -13,9 +13,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from i2v.configs import CALIBRATION_FILE, load_constants, load_profile, write_json_atomic
+from i2v.configs import CALIBRATION_FILE, load_constants, load_profile
 from i2v.core.memory import PHASES, decoded_video_bytes, load_model, phase_activations
+from i2v.core.phases import DECODE
 from i2v.core.request import GenerationRequest
+from i2v.files import write_json_atomic
 from i2v.paths import configs_dir
 
 CALIBRATION_POINTS = ((512, 512, 8), (512, 512, 16), (768, 448, 16))   # width, height, frames
@@ -59,7 +61,7 @@ def calibrate(out: Path | None = None, log: Callable[[str], None] = print) -> Pa
             "vae_decode": profile.trace_vae_decode(gpu, width, height, request.decode_chunk_size, peak_fn=_cuda_peak),
         }
         # The decode prediction includes the kept video frames, which one vae.decode call does not hold.
-        predicted["vae_decode"] -= decoded_video_bytes(request, DTYPE)
+        predicted[DECODE] -= decoded_video_bytes(request, DTYPE)
         for phase, value in measured.items():
             expected = predicted[phase] * constants.activation_overhead
             if predicted[phase] >= MIN_MEASURABLE_BYTES:
@@ -71,4 +73,4 @@ def calibrate(out: Path | None = None, log: Callable[[str], None] = print) -> Pa
     factors = {phase: round(max(values), 4) for phase, values in ratios.items() if values}
     data = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "dtype": DTYPE,
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "factors": factors, "points": rows}
-    return write_json_atomic(Path(out or configs_dir() / CALIBRATION_FILE), data)
+    return write_json_atomic(Path(out or configs_dir() / CALIBRATION_FILE), data, indent=1)

@@ -17,12 +17,11 @@ from pathlib import Path
 
 from i2v import cli_memory, paths
 from i2v.cli_memory import add_plan_arguments
+from i2v.core import env
 from i2v.core.settings import SETTINGS
 
 log = logging.getLogger("i2v")
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 7860
 LOG_FILE_NAME = "i2v.log"
 LOG_MAX_BYTES = 5 * 1024 * 1024
 LOG_BACKUPS = 3
@@ -51,13 +50,13 @@ def setup_logging(verbose: bool = False) -> Path:
 
 
 def _add_model_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=os.environ.get("I2V_MODEL", "auto"),
+    parser.add_argument("--model", default=env.value("I2V_MODEL", os.environ),
                         help="auto (real weights if available, else the tiny test model), tiny, a Hugging Face "
                              "repo id (default ali-vilab/i2vgen-xl) or a local diffusers folder [env I2V_MODEL]")
 
 
 def _add_gpus_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--gpus", default=os.environ.get("I2V_GPUS"),
+    parser.add_argument("--gpus", default=env.value("I2V_GPUS", os.environ) or None,
                         help="GPUs to use, one worker each: 'all' or e.g. '0,1' (default: one worker on the "
                              "default device) [env I2V_GPUS]")
     parser.add_argument("--vram-limit", type=_positive_gib, default=None, metavar="GIB",
@@ -96,11 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
 
     serve = sub.add_parser("serve", help="run the web UI (the default command)")
-    serve.add_argument("--host", default=os.environ.get("I2V_HOST", DEFAULT_HOST), help="bind address [env I2V_HOST]")
-    serve.add_argument("--port", type=int, default=int(os.environ.get("I2V_PORT", DEFAULT_PORT)),
+    serve.add_argument("--host", default=env.value("I2V_HOST", os.environ), help="bind address [env I2V_HOST]")
+    serve.add_argument("--port", type=int, default=int(env.value("I2V_PORT", os.environ)),
                        help="port [env I2V_PORT]")
     serve.add_argument("--pid-file", type=Path, default=None, help="write this process's PID here; removed at exit")
-    serve.add_argument("--auth", default=os.environ.get("I2V_AUTH"), metavar="USER:PASSWORD",
+    serve.add_argument("--auth", default=env.value("I2V_AUTH", os.environ) or None, metavar="USER:PASSWORD",
                        help="require this login; needed to serve beyond 127.0.0.1 [env I2V_AUTH]")
     serve.add_argument("--max-upload-mib", type=_positive_gib, default=None, metavar="MIB",
                        help="largest upload accepted (default 50) [env I2V_MAX_UPLOAD_MIB]")
@@ -124,40 +123,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def nvml_gpu_count() -> int:
-    """Visible NVIDIA GPUs via NVML (never creates a CUDA context); 0 without a driver."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        try:
-            return int(pynvml.nvmlDeviceGetCount())
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:  # noqa: BLE001 - no NVML means no NVIDIA GPU to pin
-        return 0
-
-
 def make_service(model: str, gpus: str | None = None):
     """The service over supervised worker processes: one per GPU (`--gpus`), else one."""
+    from i2v import gpu as hardware
     from i2v.service import GenerationService
     from i2v.worker import WorkerPool, WorkerRunner, fault_counter_from_env, parse_gpus
 
     faults = fault_counter_from_env()
-    workers = [WorkerRunner(model, paths.logs_dir(), gpu=gpu, fault_counter=faults)
-               for gpu in parse_gpus(gpus, nvml_gpu_count())]
-    budget_minutes = float(os.environ.get("I2V_TIME_BUDGET_MINUTES", "0"))
+    workers = [WorkerRunner(model, paths.logs_dir(), gpu=pinned, fault_counter=faults)
+               for pinned in parse_gpus(gpus, hardware.nvml_gpu_count())]
+    budget_minutes = float(env.value("I2V_TIME_BUDGET_MINUTES", os.environ))
     return GenerationService(WorkerPool(workers), paths.outputs_dir(), paths.logs_dir(), fallback_policy_from_env(),
                              time_budget_s=budget_minutes * 60 or None)
 
 
 def fallback_policy_from_env():
     """I2V_AUTO_FALLBACK=0 turns automatic OOM retries off; I2V_MAX_ATTEMPTS bounds them."""
-    from i2v.core.settings import AUTO_FALLBACK, MAX_ATTEMPTS
     from i2v.runner import FallbackPolicy
 
-    auto = os.environ.get("I2V_AUTO_FALLBACK", "1" if AUTO_FALLBACK else "0").lower() not in ("0", "false", "no", "off")
-    return FallbackPolicy(auto=auto, max_attempts=int(os.environ.get("I2V_MAX_ATTEMPTS", MAX_ATTEMPTS)))
+    auto = env.value("I2V_AUTO_FALLBACK", os.environ).lower() not in ("0", "false", "no", "off")
+    return FallbackPolicy(auto=auto, max_attempts=int(env.value("I2V_MAX_ATTEMPTS", os.environ)))
 
 
 # --- serve ------------------------------------------------------------------------------------------------
@@ -209,7 +194,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         url = f"http://{args.host}:{args.port}"
         print(f"[i2v] serving on {url} (model: {args.model}; log: {log_file})", flush=True)
         log.info("serving on %s, pid %d", url, os.getpid())
-        idle_minutes = float(os.environ.get("I2V_IDLE_UNLOAD_MINUTES", "0"))
+        idle_minutes = float(env.value("I2V_IDLE_UNLOAD_MINUTES", os.environ))
         last_idle_check = time.monotonic()
         while not stop.wait(STOP_POLL_S):   # a timed wait, so a signal delivered to another thread is still seen
             if idle_minutes > 0 and time.monotonic() - last_idle_check > IDLE_CHECK_S:

@@ -57,8 +57,3 @@ def load_tiers(folder: Path | None = None) -> tuple[Tier, ...]:
     return parse_tiers(read_toml(_dir(folder) / TIERS_FILE))
 
 
-def write_json_atomic(path: Path, data: dict) -> Path:
-    tmp = Path(path).with_suffix(Path(path).suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return Path(path)

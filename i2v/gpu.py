@@ -7,6 +7,7 @@ holds), the figure to compare a prediction (weights + activations + context) aga
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 from dataclasses import asdict, dataclass
 
@@ -45,31 +46,79 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+@contextlib.contextmanager
+def _nvml():
+    """pynvml, initialised for the block and shut down after; None without the library or a driver. NVML never
+    creates a CUDA context, so the web server and the control script may use it."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - no library, no driver, no permission: NVML simply has no answer
+        yield None
+        return
+    try:
+        yield pynvml
+    finally:
+        with contextlib.suppress(Exception):
+            pynvml.nvmlShutdown()
+
+
+def nvml_gpu_count() -> int:
+    """Visible NVIDIA GPUs (0 without a driver)."""
+    with _nvml() as nvml:
+        if nvml is None:
+            return 0
+        with contextlib.suppress(Exception):
+            return int(nvml.nvmlDeviceGetCount())
+    return 0
+
+
+def _pid_gpu_bytes(nvml, handle, pids) -> dict[int, int]:
+    held: dict[int, int] = {}
+    for proc in nvml.nvmlDeviceGetComputeRunningProcesses(handle):
+        if proc.pid in pids and proc.usedGpuMemory:
+            held[proc.pid] = held.get(proc.pid, 0) + int(proc.usedGpuMemory)
+    return held
+
+
+def gpu_bytes_by_pid(pids, index: int | None = None) -> dict[int, int] | None:
+    """GPU memory each of these processes holds (NVML), on one device or summed over all; None when NVML cannot
+    tell (no driver; containers may hide PIDs)."""
+    pids = set(pids)
+    with _nvml() as nvml:
+        if nvml is None:
+            return None
+        try:
+            indices = [index] if index is not None else range(nvml.nvmlDeviceGetCount())
+            held: dict[int, int] = {}
+            for i in indices:
+                for pid, used in _pid_gpu_bytes(nvml, nvml.nvmlDeviceGetHandleByIndex(i), pids).items():
+                    held[pid] = held.get(pid, 0) + used
+            return held
+        except Exception:  # noqa: BLE001 - containers often hide PIDs from NVML
+            return None
+
+
+def process_memory_bytes(pid: int) -> int:
+    """GPU memory the process holds (NVML) if it holds any, else its resident RAM; 0 once it is gone."""
+    used = (gpu_bytes_by_pid([pid]) or {}).get(pid)
+    if used:
+        return used
+    try:
+        import psutil
+
+        return psutil.Process(pid).memory_info().rss
+    except Exception:  # noqa: BLE001 - process already gone
+        return 0
+
+
 def _nvml_process_used(index: int) -> int | None:
     """This process's memory on the device according to NVML, or None when NVML cannot tell."""
     import os
 
-    try:
-        import pynvml
-    except ImportError:
-        return None
-    try:
-        pynvml.nvmlInit()
-    except Exception:  # noqa: BLE001 - no driver / no permission: NVML simply has no answer
-        return None
-    try:
-        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-        for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
-            if proc.pid == os.getpid() and proc.usedGpuMemory is not None:
-                return int(proc.usedGpuMemory)
-        return 0
-    except Exception:  # noqa: BLE001 - containers often hide PIDs from NVML
-        return None
-    finally:
-        try:
-            pynvml.nvmlShutdown()
-        except Exception:  # noqa: BLE001
-            pass
+    held = gpu_bytes_by_pid([os.getpid()], index)
+    return None if held is None else held.get(os.getpid(), 0)
 
 
 def _probe_cuda(index: int) -> DeviceInfo:
@@ -169,33 +218,19 @@ def probe_device_without_torch(index: int = 0, holder_pids: tuple[int, ...] = ()
     simulated = simulated_device()
     if simulated is not None:
         return simulated
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-    except Exception:  # noqa: BLE001 - no NVIDIA driver: report RAM
-        return _probe_cpu()
-    try:
-        if pynvml.nvmlDeviceGetCount() <= index:
+    with _nvml() as nvml:
+        if nvml is None or nvml.nvmlDeviceGetCount() <= index:
             return _probe_cpu()
-        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-        info = pynvml.nvmlDeviceGetMemoryInfo(handle)
-        name = pynvml.nvmlDeviceGetName(handle)
-        held = 0
+        handle = nvml.nvmlDeviceGetHandleByIndex(index)
+        info = nvml.nvmlDeviceGetMemoryInfo(handle)
+        name = nvml.nvmlDeviceGetName(handle)
         try:
-            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
-                if proc.pid in holder_pids and proc.usedGpuMemory:
-                    held += int(proc.usedGpuMemory)
+            held = sum(_pid_gpu_bytes(nvml, handle, set(holder_pids)).values())
         except Exception:  # noqa: BLE001 - containers may hide PIDs
-            pass
+            held = 0
         return DeviceInfo(kind="cuda", index=index, name=name.decode() if isinstance(name, bytes) else str(name),
                           total_bytes=int(info.total), free_bytes=int(info.free), driver_free_bytes=int(info.free),
                           process_used_bytes=held)
-    finally:
-        try:
-            pynvml.nvmlShutdown()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 def host_available_bytes() -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from i2v.core import env
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -16,8 +18,8 @@ def model_config_dir() -> Path:
 
 
 def outputs_dir() -> Path:
-    return Path(os.environ.get("I2V_OUTPUTS", PROJECT_ROOT / "outputs")).resolve()
+    return (PROJECT_ROOT / env.value("I2V_OUTPUTS", os.environ)).resolve()
 
 
 def logs_dir() -> Path:
-    return Path(os.environ.get("I2V_LOGS", PROJECT_ROOT / "logs")).resolve()
+    return (PROJECT_ROOT / env.value("I2V_LOGS", os.environ)).resolve()

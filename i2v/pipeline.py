@@ -17,7 +17,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REPO_ID = "ali-vilab/i2vgen-xl"
 HUB_PROBE_TIMEOUT_S = 3.0
-PHASES = ("text_encode", "image_encode", "denoise", "decode")
 COMPONENTS = ("unet", "text_encoder", "image_encoder", "vae")
 # diffusers name, transformers 5 name, transformers 4 name (deprecated in 5)
 CHECKPOINTING_METHODS = ("enable_gradient_checkpointing", "activation_checkpointing_enable", "gradient_checkpointing_enable")

@@ -25,6 +25,7 @@ from i2v.core.memory import (
     VAE_SCALE_FACTOR,
     VAE_TILE_SAMPLE_SIZE,
 )
+from i2v.core.phases import DECODE, DECODE_TILED
 from i2v.paths import configs_dir, model_config_dir
 
 PROFILE_FILENAME = "memory_profile.json"
@@ -336,8 +337,8 @@ def profile_dtype(model: MetaModel, sizes=GRID_SIZES, frames_grid=GRID_FRAMES, c
                 log(f"{model.dtype} {plan_table(budget, split)} {w}x{h}x{f}: {peak / 2**30:.3f} GiB "
                     f"({time.perf_counter() - started:.1f} s)")
             phases[plan_table(budget, split)] = points
-    phases["vae_decode"] = [_point(w, h, c, trace_vae_decode(model, w, h, c)) for w, h in sizes for c in chunks]
-    phases["vae_decode_tiled"] = [_point(w, h, c, trace_vae_decode(model, w, h, c, tiling=True))
+    phases[DECODE] = [_point(w, h, c, trace_vae_decode(model, w, h, c)) for w, h in sizes for c in chunks]
+    phases[DECODE_TILED] = [_point(w, h, c, trace_vae_decode(model, w, h, c, tiling=True))
                                   for w, h in sizes for c in chunks]
     if model.dtype == "fp16":   # fp8 storage is planned for fp16 compute only
         section["weights"]["unet"]["fp8_bytes"] = fp8_weight_bytes(model.unet, model.dtype)
@@ -380,8 +381,6 @@ def main_build(out: Path | None = None, log: Callable[[str], None] = print) -> P
 
 def write_profile(profile: dict, path: Path | None = None) -> Path:
     """Atomic write (tmp + rename)."""
-    path = Path(path or default_profile_path())
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(profile, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from i2v.files import write_json_atomic
+
+    return write_json_atomic(Path(path or default_profile_path()), profile, indent=1)

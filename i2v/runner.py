@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from i2v import guard
 from i2v import pipeline as pl
@@ -127,8 +127,28 @@ def suggest_after_oom(request: GenerationRequest, free_bytes: int, dtype: str, d
     return found[0].as_dict() if found else None
 
 
+@runtime_checkable
+class Runner(Protocol):
+    """What the service asks of whatever runs its jobs: LocalRunner (this process: tests, benchmarks), WorkerRunner
+    (one supervised worker process) and WorkerPool (one worker per GPU)."""
+
+    capacity: int                                   # jobs it can run at once
+
+    def state(self) -> "ModelState": ...
+    def start_loading(self) -> Any: ...
+    def run(self, image, request: GenerationRequest, seed: int, on_event: EventCallback | None = None,
+            out_dir: Path | None = None, out_path: Path | None = None, policy: "FallbackPolicy | None" = None,
+            job: str | None = None) -> "RunOutput": ...
+    def cancel(self, job: str | None = None) -> None: ...
+    def unload(self) -> int | None: ...
+    def query(self, action: str) -> list[dict | None]: ...   # memory | clear_cache, per worker (None: busy)
+    def describe(self) -> list[dict]: ...                  # per worker: pid, state, restarts
+    def pids(self) -> tuple[int, ...]: ...                 # processes holding the model's memory
+    def shutdown(self) -> None: ...
+
+
 class LocalRunner:
-    """Runs generations in this process with a lazily loaded pipeline."""
+    """Runs generations in this process with a lazily loaded pipeline (a Runner)."""
 
     capacity = 1
 
@@ -186,6 +206,23 @@ class LocalRunner:
         with self._load_lock:
             self._loaded = None
             self._state.status, self._state.report, self._state.message = NOT_LOADED, None, "unloaded"
+
+    def shutdown(self) -> None:
+        self.unload()
+
+    def query(self, action: str) -> list[dict | None]:
+        """Memory figures of this process (or clear its cache first)."""
+        from i2v import gpu
+
+        return [gpu.clear_cache() if action == "clear_cache" else gpu.memory_snapshot()]
+
+    def describe(self) -> list[dict]:
+        import os
+
+        return [{"pid": os.getpid(), "in_process": True, **self.state().as_dict()}]
+
+    def pids(self) -> tuple[int, ...]:
+        return ()          # this process: its memory is counted as the app's own, not as a worker's
 
     # --- running -----------------------------------------------------------------------------------------
     def cancel(self, job: str | None = None) -> None:

@@ -157,7 +157,7 @@ class GenerationService:
         self.outputs_dir = Path(outputs_dir).resolve()
         self.logs_dir = Path(logs_dir).resolve() if logs_dir else None
         self.policy = policy or FallbackPolicy()
-        self.advisor = Advisor(holder_pids=getattr(runner, "pids", lambda: ()), time_budget_s=time_budget_s)
+        self.advisor = Advisor(holder_pids=runner.pids, time_budget_s=time_budget_s)
         self.last_activity = time.monotonic()
         self._slots = threading.BoundedSemaphore(runner.capacity)
         self._active = 0
@@ -169,8 +169,7 @@ class GenerationService:
         return self.runner.state().as_dict()
 
     def workers(self) -> list[dict]:
-        describe = getattr(self.runner, "describe", None)
-        return describe() if describe else [{"pid": None, "in_process": True, **self.model_state()}]
+        return self.runner.describe()
 
     def is_busy(self) -> bool:
         return self._active > 0
@@ -237,12 +236,7 @@ class GenerationService:
         return self.unload()
 
     def _query_workers(self, action: str) -> list[dict | None]:
-        query = getattr(self.runner, "query", None)
-        if query is not None:
-            return query(action)
-        from i2v import gpu
-
-        return [gpu.clear_cache() if action == "clear_cache" else gpu.memory_snapshot()]
+        return self.runner.query(action)
 
     # --- generating --------------------------------------------------------------------------------------
     def generate(self, image, values: dict[str, Any], progress: Callable[[ProgressUpdate], None] | None = None,

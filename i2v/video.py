@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import shutil
@@ -11,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from i2v import files
 from i2v.core.request import RequestError
 from i2v.core.units import MIB
 
@@ -53,13 +53,6 @@ def _encode_mp4(frames, fps: float, path: Path) -> None:
             writer.send(frames[index].tobytes())
     finally:
         writer.close()
-
-
-def _make_readable(path: Path) -> None:
-    """mkstemp creates 0600 files; give outputs the usual permissions (0666 minus the umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 def _link_without_overwrite(tmp: Path, candidates) -> Path:
@@ -127,7 +120,7 @@ def write_video(frames, fps: float, out_dir: Path | None = None, out_path: Path 
         try:
             _encode_mp4(frames, fps, tmp)
             _check_encoded(tmp, frames.shape[0])
-            _make_readable(tmp)
+            os.chmod(tmp, files.readable_mode())
         except (OSError, RuntimeError) as exc:      # imageio-ffmpeg raises both when ffmpeg fails to write
             raise output_error(directory, exc) from None
         names = [out_path.resolve()] if out_path else _candidates(directory, timestamp_stem(), VIDEO_SUFFIX)
@@ -139,7 +132,7 @@ def write_video(frames, fps: float, out_dir: Path | None = None, out_path: Path 
 def write_sidecar_or_discard(video_path: Path, data: dict) -> Path:
     """Write the video's sidecar; if that fails, remove the video too, so an output is whole or absent."""
     try:
-        return write_json_atomic(sidecar_path(video_path), data)
+        return files.write_json_atomic(sidecar_path(video_path), data, prefix=partial_prefix())
     except OSError as exc:
         Path(video_path).unlink(missing_ok=True)
         raise output_error(Path(video_path).parent, exc) from None
@@ -147,18 +140,6 @@ def write_sidecar_or_discard(video_path: Path, data: dict) -> Path:
 
 def sidecar_path(video_path: Path) -> Path:
     return video_path.with_suffix(SIDECAR_SUFFIX)
-
-
-def write_json_atomic(path: Path, data: dict) -> Path:
-    fd, tmp_name = tempfile.mkstemp(prefix=partial_prefix(), suffix=SIDECAR_SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, ensure_ascii=False, default=str)
-        _make_readable(Path(tmp_name))
-        os.replace(tmp_name, path)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
-    return path
 
 
 def partial_prefix() -> str:

@@ -156,7 +156,7 @@ def test_decode_oom_changes_only_what_acts_on_the_decode(model):
     lower = step[0]
     assert changed(request, lower, ("num_frames", "width", "height", "cfg_split", "chunk_tokens",
                                     "weights_dtype")) == set()
-    decode = lambda r: next(p.total_bytes for p in predict(model, r).phases if p.phase == "vae_decode")  # noqa: E731
+    decode = lambda r: next(p.total_bytes for p in predict(model, r).phases if p.phase == "decode")  # noqa: E731
     assert decode(lower) < decode(request)
 
 

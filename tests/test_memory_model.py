@@ -139,7 +139,7 @@ def test_memory_toml_names_every_constant():
 
 def test_tiling_and_decode_chunks_lower_decode(model):
     big = request(1024, 1024, 32)
-    decode = PHASES.index("vae_decode")
+    decode = PHASES.index("decode")
     plain = predict(model, big.replace(decode_chunk_size=4)).phases[decode].activation_bytes
     one = predict(model, big).phases[decode].activation_bytes
     tiled = predict(model, big.replace(vae_tiling=True)).phases[decode].activation_bytes

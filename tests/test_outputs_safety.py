@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from i2v import history, video
+from i2v import files, history, video
 from i2v.core.request import RequestError
 
 FRAMES_SHAPE = (6, 256, 344, 3)
@@ -53,7 +53,7 @@ def test_failed_sidecar_removes_its_video(tmp_path, monkeypatch):
     def full(*_args, **_kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(video, "write_json_atomic", full)
+    monkeypatch.setattr(files, "write_json_atomic", full)
     with pytest.raises(RequestError, match="disk space"):
         video.write_sidecar_or_discard(path, {"seed": 1})
     assert not path.exists() and list(tmp_path.iterdir()) == []

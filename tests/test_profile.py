@@ -64,9 +64,9 @@ def test_committed_profile_matches_regenerated_points(meta_model, committed):
     assert flops == point["flops"]
     nocfg, _ = profile.trace_unet_step(meta_model, w, h, SMALL_FRAMES, 1)
     assert nocfg == find(phases["denoise_nocfg"], w, h, SMALL_FRAMES)
-    assert profile.trace_vae_decode(meta_model, w, h, SMALL_CHUNK) == find(phases["vae_decode"], w, h, SMALL_CHUNK)
+    assert profile.trace_vae_decode(meta_model, w, h, SMALL_CHUNK) == find(phases["decode"], w, h, SMALL_CHUNK)
     tiled = profile.trace_vae_decode(meta_model, w, h, SMALL_CHUNK, tiling=True)
-    assert tiled == find(phases["vae_decode_tiled"], w, h, SMALL_CHUNK)
+    assert tiled == find(phases["decode_tiled"], w, h, SMALL_CHUNK)
 
 
 @pytest.mark.parametrize("split, budget", [(True, 0), (False, 4096), (True, 16384), (True, 65536)])

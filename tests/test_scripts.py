@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import ROOT, free_port
 
-SCRIPTS = [ROOT / "start_app.sh", ROOT / "restart.sh", ROOT / "scripts" / "app_control.sh"]
+SCRIPTS = [ROOT / "start_app.sh", ROOT / "restart.sh", ROOT / "scripts" / "ensure_venv.sh"]
 VENV = Path(os.environ.get("I2V_VENV", sys.prefix))  # the venv running the tests
 SCRIPT_TIMEOUT_S = 120
 RESTART_GOAL_S = 30

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from i2v import video
+from i2v import files, video
 
 
 def frames(count=6, height=64, width=96):
@@ -41,7 +41,8 @@ def test_a_failed_encode_leaves_no_file(tmp_path):
 
 
 def test_sidecar_is_written_atomically_and_partials_are_cleaned(tmp_path):
-    path = video.write_json_atomic(tmp_path / "a.json", {"seed": 1, "名字": "猫"})
+    path = files.write_json_atomic(tmp_path / "a.json", {"seed": 1, "名字": "猫"})
     assert path.read_text(encoding="utf-8").count("猫") == 1
+    assert oct(path.stat().st_mode & 0o777) == oct(files.readable_mode()) and len(list(tmp_path.iterdir())) == 1
     (tmp_path / f"{video.PARTIAL_PREFIX}x.mp4").write_bytes(b"")
     assert [p.name for p in video.remove_partials(tmp_path)] == [f"{video.PARTIAL_PREFIX}x.mp4"]

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from i2v import worker
+from i2v.worker import child as worker
 from i2v.runner import LOADING, READY, ModelState
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+from i2v.core.settings import AUTO_FALLBACK, MAX_ATTEMPTS
+
 
 @dataclass(frozen=True)
 class EnvVar:
@@ -33,8 +35,8 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("I2V_LOGS", "logs", "folder for logs, the PID file and logs/oom.jsonl"),
     EnvVar("I2V_TIME_BUDGET_MINUTES", "0", "cap the steps so a job's predicted time fits this many minutes "
                                            "(0 = no cap)"),
-    EnvVar("I2V_AUTO_FALLBACK", "1", "after an out-of-memory error, retry automatically with a smaller plan"),
-    EnvVar("I2V_MAX_ATTEMPTS", "4", "attempts per job under the OOM guard, the first included"),
+    EnvVar("I2V_AUTO_FALLBACK", "1" if AUTO_FALLBACK else "0", "after an out-of-memory error, retry automatically with a smaller plan"),
+    EnvVar("I2V_MAX_ATTEMPTS", str(MAX_ATTEMPTS), "attempts per job under the OOM guard, the first included"),
     EnvVar("I2V_IDLE_UNLOAD_MINUTES", "0", "unload the model after this many idle minutes (0 = never)"),
     EnvVar("I2V_WATCHDOG_FLOOR_S", "120", "a worker silent this long (at least) is hung and is replaced"),
     EnvVar("I2V_WATCHDOG_STEP_FACTOR", "5", "... or this many times its slowest step, whichever is longer"),

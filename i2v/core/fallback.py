@@ -18,6 +18,7 @@ from i2v.core.memory import (
     fp8_available,
     predict,
 )
+from i2v.core.phases import DECODE
 from i2v.core.plans import Plan, candidate_plans, smallest_plans
 from i2v.core.request import GenerationRequest, round_to_multiple
 from i2v.core.settings import OFFLOAD_MODES, SETTINGS_BY_NAME
@@ -27,7 +28,6 @@ MIN_FRAMES = int(SETTINGS_BY_NAME["num_frames"].minimum)
 FALLBACK_MIN_FRAMES = 8     # frames are not cut below this before a lower resolution has been tried
 FRAMES_STEP = 8             # frames go down in multiples of this (32 -> 24 -> 16 -> 8), then halve
 RANKING_TFLOPS = 100.0      # throughput assumed for ranking plans when the caller knows none
-DECODE_PHASES = ("decode", "vae_decode")
 # After a decode-time OOM the latents are kept: only these plan parts may change (they act on the decode).
 DECODE_SAFE_KEYS = ("offload", "decode_chunk", "vae_tiling")
 
@@ -80,13 +80,13 @@ class Ladder:
         """The fastest plan predicted strictly below the current one (below in that phase, for a decode OOM,
         changing only what acts on the decode); None when there is none."""
         def bytes_of(prediction: Prediction) -> int:
-            if phase in DECODE_PHASES:
-                return next(p.total_bytes for p in prediction.phases if p.phase == "vae_decode")
+            if phase == DECODE:
+                return next(p.total_bytes for p in prediction.phases if p.phase == DECODE)
             return prediction.peak_bytes
 
         now = bytes_of(self.predict(self.request.with_plan(current)))
         for plan, prediction, _ in self.ranked:
-            if phase in DECODE_PHASES and any(getattr(plan, k) != getattr(current, k)
+            if phase == DECODE and any(getattr(plan, k) != getattr(current, k)
                                               for k in vars(current) if k not in DECODE_SAFE_KEYS):
                 continue
             if bytes_of(prediction) < now:
@@ -149,7 +149,7 @@ def next_fallback(request: GenerationRequest, model: MemoryModel, dtype: str = "
     plan = ladder.next_smaller(request.plan, phase)
     if plan is not None:
         return request.with_plan(plan), describe_plan_change(request.plan, plan)
-    if phase in DECODE_PHASES:
+    if phase == DECODE:
         return None
     current = ladder.predict(request).peak_bytes
     step = settings_notch(request)

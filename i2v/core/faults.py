@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-PHASES = ("text_encode", "image_encode", "denoise", "decode")
+from i2v.core.phases import EVENT_PHASES
+
+PHASES = EVENT_PHASES
 FAULT_ENV = {"oom": "I2V_INJECT_OOM", "hang": "I2V_INJECT_HANG", "crash": "I2V_INJECT_CRASH"}
 ALWAYS = "always"
 

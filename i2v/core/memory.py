@@ -13,6 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping
 
+from i2v.core.phases import DECODE, DECODE_TILED, MEMORY_PHASES
 from i2v.core.request import GenerationRequest
 from i2v.core.settings import OFFLOAD_MODES
 from i2v.core.units import GIB
@@ -33,16 +34,16 @@ FP8_COMPONENT = "unet"          # fp8 storage (layerwise casting) is applied to 
 CHUNKED_MODULES_PER_LEVEL = 22
 UNET_LEVELS = 4
 
-PHASES = ("text_encode", "image_encode", "vae_encode", "denoise", "vae_decode")
+PHASES = MEMORY_PHASES
 # The component each phase runs (sequential offload keeps about one module of it on the device).
 ACTIVE_COMPONENT = {"text_encode": "text_encoder", "image_encode": "image_encoder", "vae_encode": "vae",
-                    "denoise": "unet", "vae_decode": "vae"}
+                    "denoise": "unet", DECODE: "vae"}
 # Model CPU offload (accelerate hooks, order text_encoder -> image_encoder -> unet -> vae): a module's hook
 # offloads only its predecessor, so the VAE loaded for the image encode stays through the denoise loop, and
 # the image encoder stays during that VAE encode.
 MODEL_OFFLOAD_RESIDENT = {"text_encode": ("text_encoder",), "image_encode": ("image_encoder",),
                           "vae_encode": ("image_encoder", "vae"), "denoise": ("unet", "vae"),
-                          "vae_decode": ("vae",)}
+                          DECODE: ("vae",)}
 
 # name: (kind, minimum, maximum, help). configs/memory.toml must give exactly these keys.
 CONSTANT_SPECS: dict[str, tuple[type, float, float, str]] = {
@@ -170,9 +171,9 @@ def _dtype_tables(section: Mapping[str, Any], tile: int) -> DtypeTables:
     )
 
 
-TILED_DECODE = "vae_decode_tiled"
+TILED_DECODE = DECODE_TILED
 REQUIRED_PHASE_TABLES = ("text_encode", "image_encode", "vae_encode", "denoise_cfg", "denoise_nocfg",
-                         "vae_decode", TILED_DECODE)
+                         DECODE, TILED_DECODE)
 
 
 def load_model(profile: Mapping[str, Any], constants: Mapping[str, Any] | MemoryConstants,
@@ -340,7 +341,7 @@ def phase_activations(model: MemoryModel, request: GenerationRequest, dtype: str
         "image_encode": curves["image_encode"](1.0),
         "vae_encode": curves["vae_encode"](pixels),
         "denoise": denoise,
-        "vae_decode": curves[TILED_DECODE if tile else "vae_decode"](decode_work)
+        DECODE: curves[TILED_DECODE if tile else DECODE](decode_work)
         + decoded_video_bytes(request, dtype),
     }
 

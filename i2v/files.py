@@ -1,0 +1,38 @@
+"""Whole files or none: every file the app writes (videos' sidecars, configs, profiles, bench results) goes
+through here. The text goes to a temp file in the same folder, is flushed to disk, given the usual permissions
+and renamed over the target in one step, so a reader or a crash never sees half a file."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def readable_mode() -> int:
+    """0666 minus the umask: mkstemp's files are 0600, outputs should read like any other file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_text_atomic(path: Path, text: str, prefix: str | None = None) -> Path:
+    """Write text to path atomically; prefix names the temp file (e.g. tagged with the writer's PID)."""
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix or f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, readable_mode())
+        os.replace(tmp_name, path)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+    return path
+
+
+def write_json_atomic(path: Path, data, indent: int = 2, prefix: str | None = None) -> Path:
+    """JSON (UTF-8 kept readable, anything unusual as its str) written atomically."""
+    text = json.dumps(data, indent=indent, ensure_ascii=False, default=str) + "\n"
+    return write_text_atomic(path, text, prefix)

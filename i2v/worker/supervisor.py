@@ -1,0 +1,330 @@
+"""The server side of the workers: WorkerRunner (one supervised process, the runner interface over a pipe) and
+WorkerPool (one worker per GPU). The watchdog's rules live in i2v.worker.watchdog; this module only acts on
+its verdicts: a dead, silent or Stop-ignoring worker is killed and replaced, and the memory it held is named.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait as wait_for
+from pathlib import Path
+
+from i2v.core import faults as fault_rules
+from i2v.core.request import GenerationRequest, RequestError
+from i2v.core.units import format_bytes
+from i2v.gpu import process_memory_bytes
+from i2v.runner import (
+    LOADING,
+    NOT_LOADED,
+    EventCallback,
+    GenerationCancelled,
+    GenerationFailed,
+    ModelState,
+    RunOutput,
+)
+from i2v.worker.child import worker_main
+from i2v.worker.protocol import DoneMsg, ErrorMsg, EventMsg, LoadMsg, QueryMsg, ReplyMsg, RunMsg, StateMsg
+from i2v.worker.watchdog import Watchdog, WatchdogSettings
+
+log = logging.getLogger(__name__)
+
+KILL_WAIT_S = 10.0
+MEMORY_SAMPLE_S = 1.0      # how often a heartbeat also samples the worker's memory
+POLL_S = 0.1
+
+
+class WorkerLost(GenerationFailed):
+    """The worker hung or died and was replaced; the message says what happened and what was released."""
+
+
+@dataclass
+class WorkerStats:
+    slowest_gap_s: float = 0.0
+    restarts: int = 0
+    last_restart_reason: str = ""
+    events: list = field(default_factory=list)
+
+
+class WorkerRunner:
+    """Server-side handle of one worker process; the same interface the service uses for LocalRunner."""
+
+    capacity = 1
+
+    def __init__(self, model_spec: str, logs_dir: Path, gpu: str | None = None,
+                 fault_counter: fault_rules.FaultCounter | None = None, watchdog: WatchdogSettings | None = None):
+        self._ctx = mp.get_context("spawn")
+        self.watchdog = watchdog or WatchdogSettings.from_env()
+        self.dog = Watchdog(self.watchdog)
+        self.model_spec, self.gpu, self.logs_dir = model_spec, gpu, Path(logs_dir)
+        self.cancel_event = self._ctx.Event()
+        self.faults = fault_counter or fault_rules.FaultCounter([])
+        self.stats = WorkerStats()
+        self._state = ModelState(spec=model_spec)
+        self._io = threading.Lock()          # one conversation with the worker at a time
+        self._process = None
+        self._conn = None
+        self._last_memory = 0           # the worker's memory at its latest sampled heartbeat
+        self._last_sample = 0.0
+
+    # --- lifecycle ---------------------------------------------------------------------------------------
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def _ensure_started(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            return
+        parent_conn, child_conn = self._ctx.Pipe()
+        self._process = self._ctx.Process(
+            target=worker_main, name=f"i2v-worker-{self.gpu or 'cpu'}", daemon=True,
+            args=(child_conn, self.cancel_event, self.model_spec, self.gpu, str(self.logs_dir)),
+        )
+        self._process.start()
+        child_conn.close()
+        self._conn = parent_conn
+        self._state = ModelState(spec=self.model_spec, status=NOT_LOADED, message="worker started; model loads on first use")
+        log.info("worker started: pid %s (gpu %s)", self._process.pid, self.gpu)
+
+    def _kill(self, reason: str) -> int:
+        """Kill the worker (SIGKILL after SIGTERM), return the memory it held, and leave a fresh one behind."""
+        process, released = self._process, self._last_memory
+        if process is not None:
+            if process.is_alive():
+                released = process_memory_bytes(process.pid) or released
+                process.kill()
+            process.join(KILL_WAIT_S)
+        if self._conn is not None:
+            self._conn.close()
+        self._process, self._conn, self._last_memory = None, None, 0
+        self.stats.restarts += 1
+        self.stats.last_restart_reason = reason
+        log.warning("worker replaced (%s); %s released", reason, format_bytes(released))
+        self._ensure_started()
+        return released
+
+    def shutdown(self, timeout_s: float = 5.0) -> None:
+        """Ask the worker to finish and exit; kill it if it does not."""
+        process = self._process
+        if process is None:
+            return
+        try:
+            self._conn.send(None)
+        except (OSError, ValueError):
+            pass
+        process.join(timeout_s)
+        if process.is_alive():
+            process.kill()
+            process.join(KILL_WAIT_S)
+        self._process = None
+
+    # --- the runner interface ----------------------------------------------------------------------------
+    def cancel(self, job: str | None = None) -> None:
+        """Stop the running job at its next step (one job at a time per worker)."""
+        self.cancel_event.set()
+
+    def state(self) -> ModelState:
+        return self._state
+
+    def start_loading(self) -> threading.Thread:
+        thread = threading.Thread(target=self._load_quietly, name="i2v-worker-loader", daemon=True)
+        thread.start()
+        return thread
+
+    def _load_quietly(self) -> None:
+        try:
+            self.load()
+        except GenerationFailed:
+            pass
+
+    def load(self) -> None:
+        with self._io:
+            self._ensure_started()
+            self._state.status, self._state.message = LOADING, "loading the model in the worker"
+            self._conn.send(LoadMsg())
+            reply = self._converse(on_event=None)
+            if not isinstance(reply, StateMsg):
+                raise GenerationFailed(f"unexpected reply from the worker: {type(reply).__name__}")
+
+    def unload(self) -> int:
+        """Replace the worker: every byte it held goes back to the system."""
+        with self._io:
+            return self._kill("unload requested")
+
+    def query(self, action: str) -> list[dict | None]:
+        return [self.query_one(action)]
+
+    def describe(self) -> list[dict]:
+        return [self.description(busy=self._io.locked())]
+
+    def description(self, busy: bool) -> dict:
+        return {"gpu": self.gpu, "pid": self.pid, "busy": busy, "restarts": self.stats.restarts,
+                "last_restart_reason": self.stats.last_restart_reason, **self.state().as_dict()}
+
+    def pids(self) -> tuple[int, ...]:
+        return (self.pid,) if self.pid else ()
+
+    def query_one(self, action: str) -> dict | None:
+        """Memory figures (or clear the cache) inside the worker; None while a job holds the worker."""
+        if not self._io.acquire(blocking=False):
+            return None
+        try:
+            self._ensure_started()
+            self._conn.send(QueryMsg(action))
+            reply = self._converse(None)
+            return reply.data if isinstance(reply, ReplyMsg) else None
+        finally:
+            self._io.release()
+
+    def run(self, image, request: GenerationRequest, seed: int, on_event: EventCallback | None = None,
+            out_dir: Path | None = None, out_path: Path | None = None, policy=None, job: str | None = None) -> RunOutput:
+        from i2v.runner import FallbackPolicy, OutOfMemoryFailure
+
+        policy = policy or FallbackPolicy()
+        with self._io:
+            self._ensure_started()
+            self.cancel_event.clear()
+            self._conn.send(RunMsg(image, request, seed, str(out_dir) if out_dir else None,
+                                   str(out_path) if out_path else None, self.faults.plan_for_attempt(),
+                                   self.faults.always_kinds(), policy.auto, policy.max_attempts))
+            reply = self._converse(on_event)
+        if isinstance(reply, DoneMsg):
+            return RunOutput(video_path=Path(reply.video_path), timings=reply.timings,
+                             request=GenerationRequest(**reply.request), attempts=reply.attempts,
+                             denoise_steps_run=reply.denoise_steps_run)
+        if reply.kind == "oom":
+            raise OutOfMemoryFailure(reply.message, reply.report or {}, reply.suggestion)
+        if reply.kind == "cancelled":
+            raise GenerationCancelled(reply.message)
+        if reply.kind == "request":
+            raise RequestError(reply.key, **(reply.params or {})) if reply.key else RequestError(reply.message)
+        raise GenerationFailed(f"generation failed: {reply.message}. Details are in logs/worker.log.")
+
+    # --- supervision -------------------------------------------------------------------------------------
+    def _converse(self, on_event: EventCallback | None):
+        """Relay events until a final message; crash detection here, the watchdog's verdicts acted on."""
+        self.dog.start()
+        while True:
+            ready = wait_for([self._conn, self._process.sentinel], timeout=POLL_S)
+            if self._conn in ready:
+                try:
+                    message = self._conn.recv()
+                except (EOFError, OSError):
+                    message = None
+                if message is None:
+                    self._lost("the generator died", f"exit code {self._exit_code()}")
+                if isinstance(message, EventMsg):
+                    self.dog.beat(message.phase)
+                    self.stats.slowest_gap_s = self.dog.slowest_gap_s
+                    if message.phase in fault_rules.PHASES:
+                        self.faults.record(message.phase)
+                    now = time.monotonic()
+                    if now - self._last_sample > MEMORY_SAMPLE_S:   # so a dead worker's memory is still known
+                        self._last_memory, self._last_sample = process_memory_bytes(self._process.pid), now
+                    if on_event is not None and message.phase != "load":
+                        on_event(message.phase, message.index, message.total)
+                    continue
+                if isinstance(message, ReplyMsg):
+                    return message
+                if isinstance(message, (StateMsg, DoneMsg, ErrorMsg)):
+                    self._state = ModelState(**message.state)
+                    return message
+            elif self._process.sentinel in ready:
+                self._lost("the generator died", f"exit code {self._exit_code()}")
+            verdict = self.dog.check(self.cancel_event.is_set())
+            if verdict is not None and verdict.kind == "cancel_overdue":
+                released = self._kill("did not stop within the cancel grace period")
+                raise GenerationCancelled(
+                    f"cancelled: the generator did not stop within {self.watchdog.cancel_grace_s:g} s and was "
+                    f"restarted; {self._released_text(released)}")
+            if verdict is not None:
+                self._lost("the generator stopped responding", verdict.detail)
+
+    def _exit_code(self):
+        self._process.join(1)
+        return self._process.exitcode
+
+    def _lost(self, what: str, detail: str) -> None:
+        released = self._kill(f"{what} ({detail})")
+        self._state = ModelState(spec=self.model_spec, status=NOT_LOADED, message="worker restarted; model reloads on next use")
+        raise WorkerLost(f"{what} and was restarted; {self._released_text(released)} ({detail}). "
+                         "Try again: the next generation starts on a fresh worker.")
+
+    def _released_text(self, released: int) -> str:
+        kind = "RAM" if self._state.report is None or self._state.report.get("device") != "cuda" else "GPU memory"
+        return f"{released / 1024**3:.2f} GiB of {kind} released"
+
+
+class WorkerPool:
+    """One worker per GPU; a job goes to an idle worker. Same interface as a single runner."""
+
+    def __init__(self, workers: list[WorkerRunner]):
+        self.workers = workers
+        self.capacity = len(workers)
+        self._idle: "queue.Queue[WorkerRunner]" = queue.Queue()
+        for worker in workers:
+            self._idle.put(worker)
+        self._busy: set[WorkerRunner] = set()
+        self._jobs: dict[str, WorkerRunner] = {}
+
+    def cancel(self, job: str | None = None) -> None:
+        """Stop one job (the worker running it) or, with job None, every running job."""
+        targets = [self._jobs[job]] if job in self._jobs else ([] if job else list(self._busy))
+        for worker in targets:
+            worker.cancel()
+
+    def state(self) -> ModelState:
+        return self.workers[0].state()
+
+    def describe(self) -> list[dict]:
+        return [w.description(busy=w in self._busy) for w in self.workers]
+
+    def start_loading(self) -> None:
+        for worker in self.workers:
+            worker.start_loading()
+
+    def unload(self) -> int:
+        return sum(worker.unload() for worker in self.workers)
+
+    def query(self, action: str) -> list[dict | None]:
+        return [worker.query_one(action) for worker in self.workers]
+
+    def pids(self) -> tuple[int, ...]:
+        return tuple(w.pid for w in self.workers if w.pid)
+
+    def run(self, *args, job: str | None = None, **kwargs) -> RunOutput:
+        worker = self._idle.get()
+        self._busy.add(worker)
+        if job:
+            self._jobs[job] = worker
+        try:
+            return worker.run(*args, **kwargs)
+        finally:
+            self._jobs.pop(job, None)
+            self._busy.discard(worker)
+            self._idle.put(worker)
+
+    def shutdown(self) -> None:
+        for worker in self.workers:
+            worker.shutdown()
+
+
+def parse_gpus(text: str | None, visible_count: int) -> list[str | None]:
+    """`--gpus 0,1` / `all` / None -> CUDA_VISIBLE_DEVICES value per worker ([None] = one worker, no pinning)."""
+    if not text:
+        return [None]
+    if text == "all":
+        return [str(i) for i in range(visible_count)] or [None]
+    indices = [part.strip() for part in text.split(",") if part.strip()]
+    if not indices or not all(i.isdigit() for i in indices):
+        raise ValueError(f"--gpus must be 'all' or a comma-separated list of GPU indices, got {text!r}")
+    return indices
+
+
+def fault_counter_from_env(environ=os.environ) -> fault_rules.FaultCounter:
+    return fault_rules.FaultCounter(fault_rules.faults_from_env(environ))
+

@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS_DIR, machine_line, md_table, median, write_result  # noqa: E402
+from i2v.core.units import GIB  # noqa: E402
 
 DTYPE = "fp16"
-GIB = 1024**3
 
 
 def cuda_available() -> bool:

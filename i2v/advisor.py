@@ -11,7 +11,7 @@ from functools import cached_property
 
 from i2v.core.clamp import Adjustment, DoesNotFit, fit
 from i2v.core.memory import estimate_seconds_per_step, flops_per_step, for_device, predict
-from i2v.core.presets import recommend_preset
+from i2v.core.presets import DEFAULT_IMAGE_SIZE, recommend_preset
 from i2v.core.request import GenerationRequest, RequestError, build_request
 from i2v.core.tiers import select_tier
 from i2v.core.units import GIB
@@ -19,7 +19,6 @@ from i2v.core.units import GIB
 log = logging.getLogger(__name__)
 
 DEVICE_CACHE_S = 2.0            # the live estimate re-reads the device at most this often
-DEFAULT_IMAGE_SIZE = (1280, 720)  # aspect assumed before an image is uploaded (the model's 16:9)
 
 
 class Advisor:
@@ -48,10 +47,10 @@ class Advisor:
                 self._device_at = time.monotonic()
             return self._device
 
-    def _context(self):
-        """(memory model for this device kind, dtype, tier, budget bytes)."""
+    def _context(self, device=None):
+        """(memory model for this device kind, dtype, tier, the device): this machine's, or a given one."""
         model, _, tiers = self._configs
-        device = self.device()
+        device = device or self.device()
         dtype = "fp16" if device.kind == "cuda" else "fp32"
         return for_device(model, device.kind), dtype, select_tier(tiers, device.kind, device.total_bytes), device
 
@@ -100,13 +99,20 @@ class Advisor:
         model, dtype, tier, _ = self._context()
         return estimate_seconds_per_step(model, request, self._measured_tflops or tier.tflops, dtype)
 
-    def fit(self, request: GenerationRequest, forced: dict | None = None):
-        """The clamp's decision for this device (i2v.core.clamp.fit); raises DoesNotFit."""
-        model, dtype, tier, device = self._context()
+    def fit(self, request: GenerationRequest, forced: dict | None = None, device=None):
+        """The clamp's decision for this device, or another (a remote worker's card; i2v.core.clamp.fit);
+        raises DoesNotFit."""
+        model, dtype, tier, device = self._context(device)
         per_step = self.seconds_per_step(request) if self.time_budget_s else None
         return fit(request, device.budget_bytes, model, dtype, tflops=self._tflops(tier),
                    seconds_per_step=per_step, time_budget_s=self.time_budget_s,
                    host_bytes=self.host_bytes(device), forced=forced, device_kind=device.kind)
+
+    def seconds_for(self, fitted: GenerationRequest, device) -> float | None:
+        """Predicted seconds for the whole run of a fitted request on a device (routing between cards)."""
+        model, dtype, tier, _ = self._context(device)
+        per_step = estimate_seconds_per_step(model, fitted, self._tflops(tier), dtype)
+        return None if per_step is None else per_step * fitted.num_inference_steps
 
     def clamp(self, request: GenerationRequest, forced: dict | None = None) -> tuple[GenerationRequest, list[Adjustment]]:
         """Fit the request to the device: the fastest plan that fits (forced plan parts kept), the user's

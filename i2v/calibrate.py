@@ -19,9 +19,10 @@ from i2v.core.phases import DECODE
 from i2v.core.request import GenerationRequest
 from i2v.files import write_json_atomic
 from i2v.paths import configs_dir
+from i2v.core.units import GIB, MIB
 
 CALIBRATION_POINTS = ((512, 512, 8), (512, 512, 16), (768, 448, 16))   # width, height, frames
-MIN_MEASURABLE_BYTES = 256 * 2**20      # phases below this are dominated by library workspaces
+MIN_MEASURABLE_BYTES = 256 * MIB      # phases below this are dominated by library workspaces
 DTYPE = "fp16"
 
 
@@ -68,8 +69,8 @@ def calibrate(out: Path | None = None, log: Callable[[str], None] = print) -> Pa
                 ratios[phase].append(value / expected)
             rows.append({"width": width, "height": height, "frames": frames, "phase": phase,
                          "measured_bytes": int(value), "predicted_bytes": int(expected)})
-            log(f"{width}x{height}x{frames} {phase}: measured {value / 2**30:.3f} GiB, "
-                f"predicted {expected / 2**30:.3f} GiB")
+            log(f"{width}x{height}x{frames} {phase}: measured {value / GIB:.3f} GiB, "
+                f"predicted {expected / GIB:.3f} GiB")
     factors = {phase: round(max(values), 4) for phase, values in ratios.items() if values}
     data = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "dtype": DTYPE,
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "factors": factors, "points": rows}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
+from i2v.core.errors import I2VError
 
 SUPPORTED_DIFFUSERS = "0.42."        # the wrappers follow these modules' forward code line by line
 PLAN_ATTRIBUTE = "_i2v_unet_plan"
@@ -28,7 +29,7 @@ NO_PREVIOUS = object()
 STATISTICS_DTYPE = "float32"
 
 
-class ChunkingUnsupported(RuntimeError):
+class ChunkingUnsupported(I2VError, RuntimeError):
     """The installed diffusers or the UNet's structure is not what the wrappers were written for."""
 
 

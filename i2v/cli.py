@@ -59,6 +59,12 @@ def _add_gpus_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpus", default=env.value("I2V_GPUS", os.environ) or None,
                         help="GPUs to use, one worker each: 'all' or e.g. '0,1' (default: one worker on the "
                              "default device) [env I2V_GPUS]")
+    parser.add_argument("--backend", choices=("local", "ray"), default=env.value("I2V_BACKEND", os.environ),
+                        help="where jobs run: worker processes on this machine, or GPU workers on a Ray cluster "
+                             "(pip install -e .[ray]) [env I2V_BACKEND]")
+    parser.add_argument("--ray-address", default=env.value("I2V_RAY_ADDRESS", os.environ) or None, metavar="ADDR",
+                        help="with --backend ray: the cluster to join (e.g. auto, 10.0.0.5:6379; default: start a "
+                             "local Ray) [env I2V_RAY_ADDRESS]")
     parser.add_argument("--vram-limit", type=_positive_gib, default=None, metavar="GIB",
                         help="share the card: use at most this much GPU memory; plans are chosen for it and "
                              "the worker enforces it [env I2V_VRAM_LIMIT_GIB]")
@@ -123,17 +129,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def make_service(model: str, gpus: str | None = None):
-    """The service over supervised worker processes: one per GPU (`--gpus`), else one."""
-    from i2v import gpu as hardware
+def make_service(model: str, gpus: str | None = None, backend: str = "local", ray_address: str | None = None):
+    """The service over supervised worker processes (one per GPU with `--gpus`, else one), or over GPU workers
+    on a Ray cluster (`--backend ray`; Ray is imported only then)."""
     from i2v.service import GenerationService
-    from i2v.worker import WorkerPool, WorkerRunner, fault_counter_from_env, parse_gpus
 
-    faults = fault_counter_from_env()
-    workers = [WorkerRunner(model, paths.logs_dir(), gpu=pinned, fault_counter=faults)
-               for pinned in parse_gpus(gpus, hardware.nvml_gpu_count())]
+    if backend == "ray":
+        from i2v.ray_backend import RayRunner
+
+        count = env.value("I2V_RAY_WORKERS", os.environ)
+        runner = RayRunner(model, address=ray_address, worker_envs=[{} for _ in range(int(count))] if count else None)
+    else:
+        from i2v import gpu as hardware
+        from i2v.worker import WorkerPool, WorkerRunner, fault_counter_from_env, parse_gpus
+
+        faults = fault_counter_from_env()
+        runner = WorkerPool([WorkerRunner(model, paths.logs_dir(), gpu=pinned, fault_counter=faults)
+                             for pinned in parse_gpus(gpus, hardware.nvml_gpu_count())])
     budget_minutes = float(env.value("I2V_TIME_BUDGET_MINUTES", os.environ))
-    return GenerationService(WorkerPool(workers), paths.outputs_dir(), paths.logs_dir(), fallback_policy_from_env(),
+    return GenerationService(runner, paths.outputs_dir(), paths.logs_dir(), fallback_policy_from_env(),
                              time_budget_s=budget_minutes * 60 or None)
 
 
@@ -183,7 +197,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    service = make_service(args.model, args.gpus)
+    service = make_service(args.model, args.gpus, args.backend, args.ray_address)
     video.remove_partials(service.outputs_dir)
     demo = build_ui(service)
     try:
@@ -248,7 +262,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         forced = forced_plan(args)
     except PlanError as exc:
         return fail(EXIT_BAD_INPUT, "request", f"plan: {exc}", "plan_invalid")
-    service = make_service(args.model, args.gpus)
+    service = make_service(args.model, args.gpus, args.backend, args.ray_address)
     signal.signal(signal.SIGTERM, lambda *_: service.cancel())
     values = {s.name: getattr(args, s.name) for s in SETTINGS}
 

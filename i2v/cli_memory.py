@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 from i2v.core.memory import DTYPES
-from i2v.core.settings import DEFAULT_DECODE_CHUNK_SIZE, OFFLOAD_MODES, SETTINGS_BY_NAME, WEIGHTS_DTYPES, default
+from i2v.core.settings import (DEFAULT_DECODE_CHUNK_SIZE, MODEL_REPO_ID, OFFLOAD_MODES, SETTINGS_BY_NAME,
+                               WEIGHTS_DTYPES, default)
 from i2v.core.units import GIB, format_bytes
 
-MODEL_REPO_ID = "ali-vilab/i2vgen-xl"
 EXIT_OK, EXIT_FAIL, EXIT_NEEDS_CUDA = 0, 1, 2
 
 

@@ -26,6 +26,8 @@ from typing import Mapping
 
 from i2v.core import env
 from i2v.paths import PROJECT_ROOT
+from i2v.core.units import MIB
+from i2v.core.errors import I2VError
 
 PORT_FREE_TIMEOUT_S = 15.0
 GPU_RELEASE_TIMEOUT_S = 30.0
@@ -38,7 +40,7 @@ COMMANDS = ("start", "stop", "status", "restart")
 INHERITED = ("host", "port", "model")            # restart keeps these from the old instance unless chosen
 
 
-class ControlError(Exception):
+class ControlError(I2VError):
     """A refusal or failure, printed as `[i2v] error: ...` with exit code 1."""
 
 
@@ -58,6 +60,7 @@ class Options:
     model: str
     force: bool = False
     foreground: bool = False
+    passed: list[str] = field(default_factory=list)  # options handed to the app as they are (--backend ...)
     chosen: set[str] = field(default_factory=set)   # which of host/port/model the user chose (flag or env)
     root: Path = PROJECT_ROOT
     logs: Path = PROJECT_ROOT / "logs"
@@ -99,6 +102,8 @@ def parse_options(argv: list[str], environ: Mapping[str, str] | None = None,
     parser.add_argument("--force", action="store_true",
                         help="start even if the GPU has less free memory than the smallest preset needs")
     parser.add_argument("--foreground", action="store_true", help="run in the foreground (exec; systemd, tmux)")
+    parser.add_argument("--backend", choices=("local", "ray"), help="where jobs run (default $I2V_BACKEND or local)")
+    parser.add_argument("--ray-address", metavar="ADDR", help="with --backend ray: the cluster to join (e.g. auto)")
     args = parser.parse_args(argv)
     chosen = {name for name in INHERITED if getattr(args, name) is not None or f"I2V_{name.upper()}" in environ}
     port_text = args.port if args.port is not None else env.value("I2V_PORT", environ)
@@ -109,6 +114,8 @@ def parse_options(argv: list[str], environ: Mapping[str, str] | None = None,
         port=int(port_text),
         model=args.model if args.model is not None else env.value("I2V_MODEL", environ),
         force=args.force, foreground=args.foreground, chosen=chosen, root=root,
+        passed=[part for name in ("backend", "ray_address") if getattr(args, name)
+                for part in (f"--{name.replace('_', '-')}", getattr(args, name))],
         logs=_under_root(env.value("I2V_LOGS", environ) or "logs", root),
         outputs=_under_root(env.value("I2V_OUTPUTS", environ) or "outputs", root),
         start_timeout_s=float(env.value("I2V_START_TIMEOUT", environ)),
@@ -355,7 +362,7 @@ def gpu_mib_held(pids) -> int | None:
     from i2v import gpu
 
     held = gpu.gpu_bytes_by_pid(pids)
-    return None if held is None else sum(held.values()) // 2**20
+    return None if held is None else sum(held.values()) // MIB
 
 
 # --- commands ------------------------------------------------------------------------------------------------
@@ -436,7 +443,7 @@ def stop(options: Options, inherit_options: bool = False) -> None:
         free_after = gpu_free_bytes()
         if free_before is not None and free_after is not None:
             say(f"released GPU memory: {held_before} MiB held by the app's processes; free on GPU 0: "
-                f"{free_before // 2**20} -> {free_after // 2**20} MiB ({(free_after - free_before) // 2**20} MiB)")
+                f"{free_before // MIB} -> {free_after // MIB} MiB ({(free_after - free_before) // MIB} MiB)")
 
 
 def status(options: Options) -> int:
@@ -461,7 +468,7 @@ def status(options: Options) -> int:
 def app_command(options: Options, python: str = sys.executable) -> list[str]:
     command = [python, "main.py", "serve", "--host", options.host, "--port", str(options.port),
                "--pid-file", str(options.pid_file)]
-    return command + (["--model", options.model] if options.model else [])
+    return command + (["--model", options.model] if options.model else []) + options.passed
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Callable
 
 from i2v.core.request import GenerationRequest
+from i2v.core.settings import MODEL_REPO_ID
+from i2v.core.errors import I2VError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_REPO_ID = "ali-vilab/i2vgen-xl"
+DEFAULT_REPO_ID = MODEL_REPO_ID
 HUB_PROBE_TIMEOUT_S = 3.0
 COMPONENTS = ("unet", "text_encoder", "image_encoder", "vae")
 # diffusers name, transformers 5 name, transformers 4 name (deprecated in 5)
@@ -34,7 +36,7 @@ GET_REAL_WEIGHTS_HINT = (
 )
 
 
-class ModelUnavailable(RuntimeError):
+class ModelUnavailable(I2VError, RuntimeError):
     """The requested model cannot be loaded here (not cached and the hub is unreachable)."""
 
 

@@ -26,9 +26,10 @@ from i2v.core.memory import (
     VAE_TILE_SAMPLE_SIZE,
 )
 from i2v.core.phases import DECODE, DECODE_TILED
+from i2v.core.units import GIB
+from i2v.configs import PROFILE_FILE
 from i2v.paths import configs_dir, model_config_dir
 
-PROFILE_FILENAME = "memory_profile.json"
 DTYPES = ("fp16", "fp32")
 CLIP_IMAGE_SIZE = 224          # the pipeline resizes the conditioning image to the CLIP crop size
 TEXT_TOKENS = 77               # CLIP context length
@@ -53,7 +54,7 @@ FP8_STORAGE = "float8_e4m3fn"
 
 
 def default_profile_path() -> Path:
-    return configs_dir() / PROFILE_FILENAME
+    return configs_dir() / PROFILE_FILE
 
 
 def _torch_dtype(name: str):
@@ -322,7 +323,7 @@ def profile_dtype(model: MetaModel, sizes=GRID_SIZES, frames_grid=GRID_FRAMES, c
                 peak, flops = trace_unet_step(model, w, h, f, batch, flops=(name == "cfg"))
                 extra = {"flops": flops} if flops is not None else {}
                 points.append(_point(w, h, f, peak, **extra))
-                log(f"{model.dtype} denoise_{name} {w}x{h}x{f}: {peak / 2**30:.3f} GiB "
+                log(f"{model.dtype} denoise_{name} {w}x{h}x{f}: {peak / GIB:.3f} GiB "
                     f"({time.perf_counter() - started:.1f} s)")
         phases[f"denoise_{name}"] = points
     phases[plan_table(0, True)] = [_point(w, h, f, trace_unet_step(model, w, h, f, 2, cfg_split=True)[0])
@@ -334,7 +335,7 @@ def profile_dtype(model: MetaModel, sizes=GRID_SIZES, frames_grid=GRID_FRAMES, c
                 started = time.perf_counter()
                 peak = trace_unet_step(model, w, h, f, 2, cfg_split=split, chunk_tokens=budget)[0]
                 points.append(_point(w, h, f, peak))
-                log(f"{model.dtype} {plan_table(budget, split)} {w}x{h}x{f}: {peak / 2**30:.3f} GiB "
+                log(f"{model.dtype} {plan_table(budget, split)} {w}x{h}x{f}: {peak / GIB:.3f} GiB "
                     f"({time.perf_counter() - started:.1f} s)")
             phases[plan_table(budget, split)] = points
     phases[DECODE] = [_point(w, h, c, trace_vae_decode(model, w, h, c)) for w, h in sizes for c in chunks]

@@ -13,6 +13,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 from i2v import guard
 from i2v import pipeline as pl
 from i2v import video
+from i2v.core.errors import I2VError
 from i2v.core.request import GenerationRequest
 from i2v.core.settings import AUTO_FALLBACK, MAX_ATTEMPTS
 from i2v.core.units import format_bytes
@@ -24,11 +25,11 @@ EventCallback = Callable[[str, int, int], None]   # (phase, index, total)
 NOT_LOADED, LOADING, READY, FAILED = "not loaded", "loading", "ready", "failed"
 
 
-class GenerationFailed(RuntimeError):
+class GenerationFailed(I2VError, RuntimeError):
     """An unexpected failure; the message is safe to show, the traceback is in the log."""
 
 
-class GenerationCancelled(Exception):
+class GenerationCancelled(I2VError):
     """The user pressed Stop (or the app is shutting down); raised at the next phase boundary / step."""
 
 
@@ -52,6 +53,7 @@ class RunOutput:
     request: GenerationRequest | None = None      # what finally ran (after fallbacks)
     attempts: list[dict] = field(default_factory=list)   # the failed attempts before it
     denoise_steps_run: int = 0
+    worker: dict | None = None          # where it ran, when the runner chooses between machines (Ray)
 
 
 @dataclass
@@ -144,6 +146,8 @@ class Runner(Protocol):
     def query(self, action: str) -> list[dict | None]: ...   # memory | clear_cache, per worker (None: busy)
     def describe(self) -> list[dict]: ...                  # per worker: pid, state, restarts
     def pids(self) -> tuple[int, ...]: ...                 # processes holding the model's memory
+    def place(self, job: str, request: GenerationRequest, fitter) -> tuple: ...   # pick a card (Ray): (fit, card)
+    def release(self, job: str) -> None: ...
     def shutdown(self) -> None: ...
 
 
@@ -223,6 +227,14 @@ class LocalRunner:
 
     def pids(self) -> tuple[int, ...]:
         return ()          # this process: its memory is counted as the app's own, not as a worker's
+
+    def place(self, job: str, request, fitter) -> tuple:
+        """Where a job runs, when the runner has several cards to choose from: (fit, card), or (None, None)
+        here (one machine: the service fits the request to this device itself)."""
+        return None, None
+
+    def release(self, job: str) -> None:
+        """Undo place() once the job is over."""
 
     # --- running -----------------------------------------------------------------------------------------
     def cancel(self, job: str | None = None) -> None:

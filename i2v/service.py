@@ -22,6 +22,7 @@ from i2v.core.request import GenerationRequest, RequestError, build_request
 from i2v.core.settings import MAX_SEED
 from i2v.advisor import Advisor
 from i2v.runner import FallbackPolicy, GenerationCancelled, GenerationFailed, LocalRunner, OutOfMemoryFailure
+from i2v.core.units import GIB
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class GenerationResult:
     fallbacks: list[str] = field(default_factory=list)
     denoise_steps_run: int = 0
     input_notes: list = field(default_factory=list)      # I2VErrors: how the input image was converted
+    worker: dict | None = None                            # the machine and card that ran it (Ray backend)
 
     def info(self) -> dict[str, Any]:
         """The JSON info object returned by the API and written to the sidecar."""
@@ -92,6 +94,7 @@ class GenerationResult:
             "fallbacks": self.fallbacks,
             "denoise_steps_run": self.denoise_steps_run,
             "load_report": self.load_report,
+            **({"worker": self.worker} if self.worker else {}),
             "warning": self.banner,
             "created": datetime.now().isoformat(timespec="seconds"),
         }
@@ -116,7 +119,7 @@ def plan_words(plan) -> str:
 
 def memory_figures(snapshot: dict) -> dict:
     """Plain GiB figures for the UI/API from a DeviceInfo dict, with the >80% reserved warning."""
-    gib = 2**30
+    gib = GIB
     total = snapshot.get("total_bytes") or 0
     reserved = snapshot.get("torch_reserved_bytes") or 0
     figures = {
@@ -224,7 +227,7 @@ class GenerationService:
             return {"unloaded": False, "message": "a generation is running; press Stop first"}
         before = self.memory()
         released = self.runner.unload() or 0
-        return {"unloaded": True, "released_bytes": released, "released_gib": round(released / 2**30, 2),
+        return {"unloaded": True, "released_bytes": released, "released_gib": round(released / GIB, 2),
                 "before": before, "after": self.memory()}
 
     def unload_if_idle(self, idle_minutes: float) -> dict | None:
@@ -267,7 +270,11 @@ class GenerationService:
             self._active += 1
             self._owners[job] = owner
         try:
-            return self._generate_locked(image, request, progress, out_path, forced, notes, job)
+            placed = self.runner.place(job, request, self._fitter(forced))
+            try:
+                return self._generate_locked(image, request, progress, out_path, forced, notes, job, placed)
+            finally:
+                self.runner.release(job)
         finally:
             with self._active_lock:
                 self._active -= 1
@@ -275,12 +282,25 @@ class GenerationService:
             self.last_activity = time.monotonic()
             self._slots.release()
 
-    def _generate_locked(self, image, request, progress, out_path, forced, notes, job) -> GenerationResult:
+    def _fitter(self, forced):
+        """For runners that choose between cards: fit a request to a card and predict its run's seconds."""
+        def fit_on(request, device):
+            fitted = self.advisor.fit(request, forced, device)
+            return fitted, self.advisor.seconds_for(fitted.request, device or self.advisor.device())
+        return fit_on
+
+    def _generate_locked(self, image, request, progress, out_path, forced, notes, job,
+                         placed=(None, None)) -> GenerationResult:
         seed = resolve_seed(request.seed)
         request = request.replace(seed=seed)
         adjustments = []
+        fitted, card = placed
         if self._is_tiny_model():   # not fitted by the full-size model's figures: the forced parts, else plain
             request = request.with_plan(request.plan.replace(**forced))
+        elif card is not None:      # a card chosen among several (Ray): fitted to that card
+            if fitted is None:
+                raise RequestError("device_cannot_run", detail=f"no worker's card can run it ({card.get('name')})")
+            request, adjustments = fitted.request.replace(seed=seed), [asdict(a) for a in fitted.adjustments]
         else:
             request, found = self.advisor.clamp(request, forced)
             adjustments = [asdict(a) for a in found]
@@ -322,7 +342,7 @@ class GenerationService:
             video_path=path, sidecar_path=video.sidecar_path(path), request=request, seed=seed,
             model=(state.report or {}).get("model", state.spec), timings=timings, load_report=state.report,
             banner=state.banner, adjustments=adjustments, attempts=len(output.attempts) + 1, fallbacks=fallbacks,
-            denoise_steps_run=output.denoise_steps_run, input_notes=notes,
+            denoise_steps_run=output.denoise_steps_run, input_notes=notes, worker=output.worker,
         )
         video.write_sidecar_or_discard(path, result.info())
         log.info("wrote %s in %.2fs", path, timings["total"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
+from i2v.core.errors import I2VError
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 SECURITY_HEADERS = (
@@ -26,7 +27,7 @@ ACTIVE_CONTENT_TYPES = (b"text/html", b"image/svg", b"text/xml", b"application/x
 FILE_ROUTE_MARK = "/file="
 
 
-class ServingError(ValueError):
+class ServingError(I2VError, ValueError):
     """A serving option that cannot be used; the message says what to do."""
 
 

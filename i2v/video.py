@@ -108,6 +108,24 @@ def write_video(frames, fps: float, out_dir: Path | None = None, out_path: Path 
     The file appears complete or not at all: encoded to a hidden temp file, checked to decode to every frame,
     then hard-linked into place. A failed write (disk full) raises OutputNotWritten and leaves nothing.
     """
+    def encode(tmp: Path) -> None:
+        _encode_mp4(frames, fps, tmp)
+        _check_encoded(tmp, frames.shape[0])
+
+    return _write_whole(encode, out_dir, out_path)
+
+
+def store_video(data: bytes, frames: int, out_dir: Path | None = None, out_path: Path | None = None) -> Path:
+    """An MP4 made elsewhere (a remote worker's bytes) stored like write_video's: checked to decode to every
+    frame, whole or absent, never overwriting."""
+    def copy(tmp: Path) -> None:
+        tmp.write_bytes(data)
+        _check_encoded(tmp, frames)
+
+    return _write_whole(copy, out_dir, out_path)
+
+
+def _write_whole(fill, out_dir: Path | None, out_path: Path | None) -> Path:
     directory = (out_path.parent if out_path else out_dir).resolve()
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -118,8 +136,7 @@ def write_video(frames, fps: float, out_dir: Path | None = None, out_path: Path 
     tmp = Path(tmp_name)
     try:
         try:
-            _encode_mp4(frames, fps, tmp)
-            _check_encoded(tmp, frames.shape[0])
+            fill(tmp)
             os.chmod(tmp, files.readable_mode())
         except (OSError, RuntimeError) as exc:      # imageio-ffmpeg raises both when ffmpeg fails to write
             raise output_error(directory, exc) from None

@@ -101,8 +101,15 @@ class RunningApp:
                 self.proc.wait()
 
 
-@pytest.fixture(scope="module")
-def running_app(tmp_path_factory):
-    app = RunningApp(tmp_path_factory.mktemp("app"))
-    yield app
-    app.stop()
+def app_fixture(name: str, **kwargs):
+    """A module-scoped fixture running the tiny app in its own folder (RunningApp's arguments), stopped by PID."""
+    @pytest.fixture(scope="module")
+    def fixture(tmp_path_factory):
+        app = RunningApp(tmp_path_factory.mktemp(name), **kwargs)
+        yield app
+        app.stop()
+
+    return fixture
+
+
+running_app = app_fixture("app")

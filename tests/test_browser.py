@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from i2v.configs import load_presets
-from tests.conftest import RunningApp, make_image
+from tests.conftest import app_fixture, make_image
 
 pytestmark = pytest.mark.browser
 
@@ -38,11 +38,7 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    running = RunningApp(tmp_path_factory.mktemp("browser-app"))
-    yield running
-    running.stop()
+app = app_fixture("browser-app")
 
 
 @pytest.fixture(scope="module")
@@ -254,12 +250,7 @@ def test_chinese_browser_gets_chinese_labels(browser, app):
     assert_clean(page)
 
 
-@pytest.fixture(scope="module")
-def oom_app(tmp_path_factory):
-    running = RunningApp(tmp_path_factory.mktemp("browser-oom"), extra_env={"I2V_INJECT_OOM": "denoise:1",
-                                                                                "I2V_AUTO_FALLBACK": "0"})
-    yield running
-    running.stop()
+oom_app = app_fixture("browser-oom", extra_env={"I2V_INJECT_OOM": "denoise:1", "I2V_AUTO_FALLBACK": "0"})
 
 
 def test_injected_oom_shows_the_suggestion_and_use_these_settings_runs(browser, oom_app, image):

@@ -18,11 +18,10 @@ import pytest
 
 from i2v.core.settings import SETTINGS_BY_NAME
 from tests.hostile_inputs import CASES, GOOD_VALUES, write_images
-from tests.test_browser import CHROMIUM_ARGS, CHROMIUM, UI_TIMEOUT_MS, assert_clean, open_page  # noqa: F401
-from tests.conftest import RunningApp
+from tests.conftest import app_fixture
+from tests.test_browser import UI_TIMEOUT_MS, assert_clean, browser, open_page  # noqa: F401 - browser: a fixture
 
 pytestmark = pytest.mark.browser
-sync_api = pytest.importorskip("playwright.sync_api")
 
 NUMBER_BOXES = {"num_frames": "i2v-frames", "fps": "i2v-fps", "num_inference_steps": "i2v-steps",
                 "guidance_scale": "i2v-guidance", "seed": "i2v-seed"}
@@ -58,19 +57,12 @@ def images(tmp_path_factory):
     return write_images(tmp_path_factory.mktemp("hostile-page"))
 
 
-@pytest.fixture(scope="module")
-def page_app(tmp_path_factory):
-    running = RunningApp(tmp_path_factory.mktemp("hostile-page-app"))
-    yield running
-    running.stop()
+page_app = app_fixture("hostile-page-app")
 
 
 @pytest.fixture(scope="module")
-def page(page_app):
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield lambda: open_page(chromium, page_app.url)
-        chromium.close()
+def page(browser, page_app):
+    return lambda: open_page(browser, page_app.url)
 
 
 def type_number(page, elem_id: str, value) -> None:

@@ -7,32 +7,19 @@ import re
 
 import pytest
 
-from tests.conftest import RunningApp
+from tests.conftest import app_fixture
 from tests.hostile_inputs import GOOD_VALUES, write_images
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS, assert_clean, open_page
+from tests.test_browser import UI_TIMEOUT_MS, assert_clean, browser, open_page  # noqa: F401 - browser: a fixture
 from tests.test_browser_hostile import fill
 
 pytestmark = pytest.mark.browser
-sync_api = pytest.importorskip("playwright.sync_api")
 
 LONG = {**GOOD_VALUES, "num_inference_steps": 150}
 QUEUE_PLACE = re.compile(r"(?:queue|队列)\D{0,4}(\d+)\s*/\s*(\d+)")
 RUNNING = re.compile(r"(\d+)\s*/\s*150 steps")
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    running = RunningApp(tmp_path_factory.mktemp("sessions-app"))
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+app = app_fixture("sessions-app")
 
 
 def video_box(tab) -> str:
@@ -45,9 +32,9 @@ def wait_for(tab, pattern: re.Pattern) -> re.Match:
     return pattern.search(video_box(tab))
 
 
-def test_waiting_jobs_show_their_place_and_stop_ends_only_my_job(chromium, app, tmp_path):
+def test_waiting_jobs_show_their_place_and_stop_ends_only_my_job(browser, app, tmp_path):
     images = write_images(tmp_path)
-    tabs = [open_page(chromium, app.url), open_page(chromium, app.url), open_page(chromium, app.url, "zh-CN")]
+    tabs = [open_page(browser, app.url), open_page(browser, app.url), open_page(browser, app.url, "zh-CN")]
     try:
         for tab in tabs:
             fill(tab, images["good"], LONG)

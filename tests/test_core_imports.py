@@ -27,6 +27,19 @@ def test_gpu_and_profile_modules_import_nothing_heavy_at_import():
 def test_web_server_modules_import_no_torch():
     """The web server (UI, service, worker supervisor, advisor) must not even import torch or diffusers."""
     code = ("import sys, i2v.cli, i2v.ui, i2v.service, i2v.worker, i2v.advisor\n"
-            "print(','.join(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
+            "print(','.join(m for m in ('torch', 'diffusers', 'transformers', 'ray') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_the_local_backend_never_imports_ray():
+    """Ray is an optional extra: building the local service (the default backend) must not import it."""
+    code = ("import os, sys, tempfile\n"
+            "os.environ['I2V_OUTPUTS'] = os.environ['I2V_LOGS'] = tempfile.mkdtemp()\n"
+            "from i2v import cli\n"
+            "args = cli.build_parser().parse_args(['serve', '--model', 'tiny'])\n"
+            "service = cli.make_service(args.model, args.gpus, args.backend, args.ray_address)\n"
+            "print(args.backend, 'ray' in sys.modules, type(service.runner).__name__)\n"
+            "service.runner.shutdown()")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["local", "False", "WorkerPool"], result.stdout + result.stderr

@@ -24,6 +24,7 @@ from i2v.core.fallback import (
 from i2v.core.memory import MemoryModel, Prediction
 from i2v.core.request import GenerationRequest
 from i2v.core.units import format_bytes
+from i2v.core.errors import I2VError
 
 SETTINGS_FIELDS = ("num_frames", "resolution", "width", "height")
 LOSSY_REASON = "no exact plan fits: this one changes the pixels slightly"
@@ -40,7 +41,7 @@ class Adjustment:
         return f"{self.field}: {self.asked} -> {self.got} ({self.reason})"
 
 
-class DoesNotFit(ValueError):
+class DoesNotFit(I2VError, ValueError):
     """Even the smallest configuration is predicted not to fit; the message gives the figures."""
 
 

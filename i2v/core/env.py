@@ -24,6 +24,12 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("I2V_HOST", "127.0.0.1", "address the web UI binds to (`--host`)"),
     EnvVar("I2V_PORT", "7860", "port of the web UI (`--port`)"),
     EnvVar("I2V_GPUS", "", "GPUs to run workers on: `0,1` or `all` (`--gpus`; empty = the first GPU)"),
+    EnvVar("I2V_BACKEND", "local", "where jobs run: `local` (worker processes on this machine) or `ray` (GPU workers "
+                                   "on a Ray cluster; `--backend`)"),
+    EnvVar("I2V_RAY_ADDRESS", "", "the Ray cluster to join with `--backend ray` (`--ray-address`; e.g. `auto` or "
+                                  "`10.0.0.5:6379`; empty = start a local Ray)"),
+    EnvVar("I2V_RAY_WORKERS", "", "Ray workers to start (empty = one per GPU in the cluster, one on a CPU-only "
+                                  "cluster)"),
     EnvVar("I2V_VRAM_LIMIT_GIB", "", "share a card: the most GPU memory the app may use, in GiB (`--vram-limit`); "
                                      "enforced in the worker, so going past it is an out-of-memory error the "
                                      "guard handles"),

@@ -44,6 +44,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "disk_full": "Not enough disk space in {folder}/ ({free_mib} MiB free); nothing was saved.",
         "outputs_not_writable": "Cannot write to the outputs folder {folder}/ (permission denied); nothing was saved.",
         "device_cannot_run": "This device cannot run it: {detail}",
+        "ray_missing": "The Ray backend needs Ray: pip install -e .[ray]",
+        "ray_unreachable": "Cannot reach the Ray cluster at {address}: start it with `ray start --head` (see README).",
         "plan_invalid": "Plan: {detail}",
     },
     "zh": {
@@ -75,6 +77,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "disk_full": "{folder}/ 磁盘空间不足（剩余 {free_mib} MiB），未保存任何文件。",
         "outputs_not_writable": "无法写入输出文件夹 {folder}/（没有权限），未保存任何文件。",
         "device_cannot_run": "此设备无法运行该设置：{detail}",
+        "ray_missing": "Ray 后端需要安装 Ray：pip install -e .[ray]",
+        "ray_unreachable": "无法连接 {address} 的 Ray 集群：请先用 `ray start --head` 启动（见 README）。",
         "plan_invalid": "运行方案：{detail}",
     },
 }

@@ -17,6 +17,7 @@ from i2v.core.phases import DECODE, DECODE_TILED, MEMORY_PHASES
 from i2v.core.request import GenerationRequest
 from i2v.core.settings import OFFLOAD_MODES
 from i2v.core.units import GIB
+from i2v.core.errors import I2VError
 
 PROFILE_VERSION = 1
 VAE_SCALE_FACTOR = 8            # pixels per latent pixel (SD 2.x VAE)
@@ -65,7 +66,7 @@ CONSTANT_SPECS: dict[str, tuple[type, float, float, str]] = {
 }
 
 
-class ProfileError(ValueError):
+class ProfileError(I2VError, ValueError):
     """A profile, constants or calibration table that does not have the expected shape."""
 
 

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 from i2v.core.settings import DEFAULT_DECODE_CHUNK_SIZE, OFFLOAD_MODES, WEIGHTS_DTYPES
+from i2v.core.errors import I2VError
 
 # The request field of each plan key (decode_chunk keeps the pipeline's own name on the request).
 REQUEST_FIELD = {"offload": "offload", "cfg_split": "cfg_split", "chunk_tokens": "chunk_tokens",
@@ -59,7 +60,7 @@ class Plan:
 PLAN_KEYS = tuple(f.name for f in fields(Plan))
 
 
-class PlanError(ValueError):
+class PlanError(I2VError, ValueError):
     """A forced plan part that is not a valid value; the message names the part."""
 
 

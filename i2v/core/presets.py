@@ -15,6 +15,7 @@ from i2v.core.request import GenerationRequest, build_request
 from i2v.core.settings import SETTINGS_BY_NAME
 from i2v.core.tables import ConfigError, check_only_key, check_rows
 from i2v.core.tiers import Tier
+from i2v.core.units import GIB
 
 DEFAULT_IMAGE_SIZE = (1280, 720)   # without an input image, assume 16:9 landscape (the model's training shape)
 STATUS_BY_OFFLOAD = {"none": "fits", "model": "fits_with_offload", "group": "fits_with_offload",
@@ -91,7 +92,7 @@ class PresetStatus:
 
     @property
     def peak_gib(self) -> float:
-        return self.peak_bytes / 2**30
+        return self.peak_bytes / GIB
 
 
 def preset_request(preset: Preset, image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE) -> GenerationRequest:

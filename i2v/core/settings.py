@@ -128,5 +128,6 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 # OOM guard: retry down the fallback ladder automatically, at most this many attempts in all.
+MODEL_REPO_ID = "ali-vilab/i2vgen-xl"   # the real model on the Hugging Face Hub
 AUTO_FALLBACK = True
 MAX_ATTEMPTS = 4

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from typing import Any, Mapping
+from i2v.core.errors import I2VError
 
 
-class ConfigError(ValueError):
+class ConfigError(I2VError, ValueError):
     """A config file whose content does not match its schema; the message names every problem."""
 
 

@@ -10,8 +10,8 @@ import re
 from pathlib import Path
 
 from i2v.i18n import MESSAGES, text
+from i2v.core.units import GIB
 
-GIB = 2**30
 
 
 _CLASS_NAME = re.compile(r"\b(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Failure|Interrupt)\b:?\s*")
@@ -120,7 +120,9 @@ def device_markdown(info: dict | None, lang: str) -> str:
     for worker in info.get("workers") or []:       # one generator process per GPU (--gpus)
         lines.append("- " + text(lang, "worker", gpu=worker.get("gpu") or "cpu", status=worker.get("status", "?"),
                                  busy=text(lang, "worker_busy") if worker.get("busy") else "",
-                                 pid=worker.get("pid") or "-", restarts=worker.get("restarts", 0)))
+                                 pid=worker.get("pid") or "-", restarts=worker.get("restarts", 0))
+                     + (text(lang, "worker_node", host=worker["host"], node=str(worker.get("node") or "")[:8],
+                             total=worker.get("total_gib", "?")) if worker.get("host") else ""))
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from i2v.core import faults as fault_rules
 from i2v.core.request import GenerationRequest, RequestError
-from i2v.core.units import format_bytes
+from i2v.core.units import GIB, format_bytes
 from i2v.gpu import process_memory_bytes
 from i2v.runner import (
     LOADING,
@@ -168,6 +168,12 @@ class WorkerRunner:
     def pids(self) -> tuple[int, ...]:
         return (self.pid,) if self.pid else ()
 
+    def place(self, job: str, request, fitter) -> tuple:
+        return None, None              # one machine: the service fits to this device
+
+    def release(self, job: str) -> None:
+        pass
+
     def query_one(self, action: str) -> dict | None:
         """Memory figures (or clear the cache) inside the worker; None while a job holds the worker."""
         if not self._io.acquire(blocking=False):
@@ -256,7 +262,7 @@ class WorkerRunner:
 
     def _released_text(self, released: int) -> str:
         kind = "RAM" if self._state.report is None or self._state.report.get("device") != "cuda" else "GPU memory"
-        return f"{released / 1024**3:.2f} GiB of {kind} released"
+        return f"{released / GIB:.2f} GiB of {kind} released"
 
 
 class WorkerPool:
@@ -295,6 +301,12 @@ class WorkerPool:
 
     def pids(self) -> tuple[int, ...]:
         return tuple(w.pid for w in self.workers if w.pid)
+
+    def place(self, job: str, request, fitter) -> tuple:
+        return None, None              # the GPUs of one machine: the service fits to its device
+
+    def release(self, job: str) -> None:
+        pass
 
     def run(self, *args, job: str | None = None, **kwargs) -> RunOutput:
         worker = self._idle.get()

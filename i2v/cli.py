@@ -18,6 +18,7 @@ from pathlib import Path
 from i2v import cli_memory, paths
 from i2v.cli_memory import add_plan_arguments
 from i2v.core import env
+from i2v.core.errors import I2VError
 from i2v.core.settings import SETTINGS
 
 log = logging.getLogger("i2v")
@@ -197,7 +198,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    service = make_service(args.model, args.gpus, args.backend, args.ray_address)
+    try:
+        service = make_service(args.model, args.gpus, args.backend, args.ray_address)
+    except I2VError as exc:            # e.g. no Ray, or no cluster at --ray-address
+        print(f"[i2v] error: {exc}", file=sys.stderr)
+        _remove_pid_file(args.pid_file)
+        return EXIT_BAD_INPUT
     video.remove_partials(service.outputs_dir)
     demo = build_ui(service)
     try:

@@ -33,6 +33,16 @@ class ClusterUnavailable(I2VError, RuntimeError):
     """Ray is missing, or the cluster cannot be reached or offers no worker."""
 
 
+def _reachable(address: str, timeout_s: float = 5.0) -> bool:
+    """Whether the head's GCS port at HOST:PORT accepts a connection."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 # --- the actor (runs on a cluster node) ------------------------------------------------------------------
 class WorkerActor:
     """One GPU worker: a LocalRunner in the actor's process. Plain class; wrapped by ray.remote in RayRunner."""
@@ -133,6 +143,8 @@ class RayRunner:
         self._ray = ray
         self.model_spec = model_spec
         self._started_ray = not ray.is_initialized()
+        if self._started_ray and address and ":" in address and not _reachable(address):
+            raise ClusterUnavailable("ray_unreachable", address=address)   # Ray itself would retry for minutes
         if self._started_ray:
             try:
                 ray.init(address=address or None, include_dashboard=False, logging_level=logging.WARNING,

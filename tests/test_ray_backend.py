@@ -116,3 +116,18 @@ def test_an_actor_killed_mid_job_fails_that_job_cleanly_and_the_next_job_works(s
     again = service.generate(image, QUICK)
     assert again.video_path.exists() and again.request.num_frames == QUICK["num_frames"]
     assert len(service.workers()) == 2 and all(r["status"] != "lost" for r in service.workers())
+
+
+def test_no_cluster_at_the_address_is_a_clear_message_not_a_hang(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, free_port
+
+    env = dict(os.environ, I2V_OUTPUTS=str(tmp_path / "out"), I2V_LOGS=str(tmp_path / "logs"))
+    done = subprocess.run([sys.executable, str(ROOT / "main.py"), "serve", "--model", "tiny", "--backend", "ray",
+                           "--ray-address", "127.0.0.1:1", "--port", str(free_port())],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Cannot reach the Ray cluster at 127.0.0.1:1" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

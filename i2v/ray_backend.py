@@ -226,7 +226,8 @@ class RayRunner:
 
     # --- the Runner interface ----------------------------------------------------------------------------
     def run(self, image, request, seed: int, on_event=None, out_dir: Path | None = None,
-            out_path: Path | None = None, policy=None, job: str | None = None) -> RunOutput:
+            out_path: Path | None = None, policy=None, job: str | None = None, sidecar: dict | None = None) -> RunOutput:
+        from i2v import sidecar as sidecar_info
         from i2v import video
         from i2v.core.request import RequestError
         from i2v.runner import FallbackPolicy
@@ -276,13 +277,21 @@ class RayRunner:
             raise GenerationFailed(f"generation failed on {worker.card.get('host', '?')}: {reply['message']}. "
                                    "Details are in the Ray worker's log.")
         self._state = ModelState(**reply["state"])
-        path = video.store_video(reply["video"], reply["frames"], out_dir=out_dir, out_path=out_path)
-        timings = dict(reply["timings"])
         index = self.workers.index(worker)
-        return RunOutput(video_path=path, timings=timings, request=reply["request"], attempts=reply["attempts"],
-                         denoise_steps_run=reply["denoise_steps_run"],
-                         worker={"worker": index, "name": worker.card.get("name"), "host": worker.card.get("host"),
-                                 "node": worker.card.get("node"), "total_gib": round(worker.card.get("total_bytes", 0) / 2**30, 1)})
+        where = {"worker": index, "name": worker.card.get("name"), "host": worker.card.get("host"),
+                 "node": worker.card.get("node"), "total_gib": round(worker.card.get("total_bytes", 0) / 2**30, 1)}
+        written: dict = {}
+
+        def sidecar_for(path: Path) -> dict:
+            written.update(sidecar_info.complete(sidecar, path, request, reply["request"], reply["timings"],
+                                                 reply["attempts"], reply["denoise_steps_run"], reply["state"], where))
+            return written
+
+        path = video.store_video(reply["video"], reply["frames"], out_dir=out_dir, out_path=out_path,
+                                 sidecar=sidecar_for if sidecar is not None else None)
+        return RunOutput(video_path=path, timings=dict(reply["timings"]), request=reply["request"],
+                         attempts=reply["attempts"], denoise_steps_run=reply["denoise_steps_run"], worker=where,
+                         info=written or None)
 
     def cancel(self, job: str | None = None) -> None:
         """Stop one job (on the actor running it) or, with job None, every running job."""

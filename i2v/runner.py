@@ -12,6 +12,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 from i2v import guard
 from i2v import pipeline as pl
+from i2v import sidecar as sidecar_info
 from i2v import video
 from i2v.core.errors import I2VError
 from i2v.core.request import GenerationRequest
@@ -54,6 +55,7 @@ class RunOutput:
     attempts: list[dict] = field(default_factory=list)   # the failed attempts before it
     denoise_steps_run: int = 0
     worker: dict | None = None          # where it ran, when the runner chooses between machines (Ray)
+    info: dict | None = None            # the sidecar written beside the video (when asked for)
 
 
 @dataclass
@@ -140,7 +142,7 @@ class Runner(Protocol):
     def start_loading(self) -> Any: ...
     def run(self, image, request: GenerationRequest, seed: int, on_event: EventCallback | None = None,
             out_dir: Path | None = None, out_path: Path | None = None, policy: "FallbackPolicy | None" = None,
-            job: str | None = None) -> "RunOutput": ...
+            job: str | None = None, sidecar: dict | None = None) -> "RunOutput": ...
     def cancel(self, job: str | None = None) -> None: ...
     def unload(self) -> int | None: ...
     def query(self, action: str) -> list[dict | None]: ...   # memory | clear_cache, per worker (None: busy)
@@ -243,8 +245,10 @@ class LocalRunner:
 
     def run(self, image, request: GenerationRequest, seed: int, on_event: EventCallback | None = None,
             out_dir: Path | None = None, out_path: Path | None = None,
-            policy: FallbackPolicy | None = None, clear_cancel: bool = True, job: str | None = None) -> RunOutput:
-        """Sample, decode and write the MP4 (out_path, or a new name in out_dir), inside the OOM guard.
+            policy: FallbackPolicy | None = None, clear_cancel: bool = True, job: str | None = None,
+            sidecar: dict | None = None) -> RunOutput:
+        """Sample, decode and write the MP4 (out_path, or a new name in out_dir) and, given the server's part of
+        it (i2v.sidecar.base), its sidecar in the same call, inside the OOM guard.
 
         On an out-of-memory error: free memory, then (policy.auto) retry one fallback notch lower, up to
         policy.max_attempts; a decode-time OOM keeps the latents and only re-decodes. When no attempt is left,
@@ -297,10 +301,23 @@ class LocalRunner:
         if on_event is not None:
             on_event("save", 0, 0)
         save_started = time.perf_counter()
-        path = video.write_video(frames, current.fps, out_dir=out_dir, out_path=out_path)
+        written: dict = {}
+
+        def sidecar_for(path: Path) -> dict:
+            job.marks["save"] = time.perf_counter() - save_started
+            timings = {**{k: round(v, 3) for k, v in job.marks.items()},
+                       "total": round(time.perf_counter() - started, 3)}
+            written.update(sidecar_info.complete(sidecar, path, request, current, timings, attempts,
+                                                 job.counts.get("denoise", 0), self.state().as_dict()))
+            return written
+
+        path = video.write_video(frames, current.fps, out_dir=out_dir, out_path=out_path,
+                                 sidecar=sidecar_for if sidecar is not None else None)
         job.marks["save"] = time.perf_counter() - save_started
-        return RunOutput(video_path=path, timings={k: round(v, 3) for k, v in job.marks.items()},
-                         request=current, attempts=attempts, denoise_steps_run=job.counts.get("denoise", 0))
+        timings = written.get("timings_s") or {**{k: round(v, 3) for k, v in job.marks.items()},
+                                               "total": round(time.perf_counter() - started, 3)}
+        return RunOutput(video_path=path, timings=timings, request=current, attempts=attempts,
+                         denoise_steps_run=job.counts.get("denoise", 0), info=written or None)
 
     def _attempt(self, loaded, image, request, seed, job: "_JobTrace"):
         """One try: sample (unless latents survived a decode-time OOM, kept on job), then decode."""

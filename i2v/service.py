@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from i2v import video
+from i2v import sidecar, video
 from i2v.core.errors import I2VError
 from i2v.core.plans import PlanError, check_forced
 from i2v.core.request import GenerationRequest, RequestError, build_request
@@ -78,43 +78,11 @@ class GenerationResult:
     input_notes: list = field(default_factory=list)      # I2VErrors: how the input image was converted
     worker: dict | None = None                            # the machine and card that ran it (Ray backend)
 
+    written: dict = field(default_factory=dict)             # the sidecar, as written beside the video
+
     def info(self) -> dict[str, Any]:
-        """The JSON info object returned by the API and written to the sidecar."""
-        return {
-            "video": self.video_path.name,
-            "parameters": self.request.as_dict(),
-            "plan": self.request.plan.as_dict(),
-            "plan_words": plan_words(self.request.plan),
-            "seed": self.seed,
-            "model": self.model,
-            "timings_s": self.timings,
-            "adjustments": self.adjustments,
-            "input_notes": [note.text("en") for note in self.input_notes],
-            "attempts": self.attempts,
-            "fallbacks": self.fallbacks,
-            "denoise_steps_run": self.denoise_steps_run,
-            "load_report": self.load_report,
-            **({"worker": self.worker} if self.worker else {}),
-            "warning": self.banner,
-            "created": datetime.now().isoformat(timespec="seconds"),
-        }
-
-
-def plan_words(plan) -> str:
-    """The plan that ran, in plain English (the UI renders it in the page's language from the plan object)."""
-    parts = [{"none": "all weights on the GPU", "model": "each component moved to the GPU while it runs",
-              "group": "weights streamed from RAM layer by layer",
-              "sequential": "weights moved in module by module (slowest)"}[plan.offload]]
-    if plan.cfg_split:
-        parts.append("guidance halves run one after the other (exact)")
-    if plan.chunk_tokens:
-        parts.append(f"UNet run in chunks of {plan.chunk_tokens} tokens (exact)")
-    if plan.weights_dtype == "fp8":
-        parts.append("fp8 weights (lossy)")
-    parts.append(f"VAE decodes {plan.decode_chunk} frame(s) at a time")
-    if plan.vae_tiling:
-        parts.append("VAE tiling (lossy)")
-    return "; ".join(parts)
+        """The JSON info object returned by the API: the sidecar written beside the video (i2v.sidecar)."""
+        return dict(self.written)
 
 
 def memory_figures(snapshot: dict) -> dict:
@@ -314,10 +282,10 @@ class GenerationService:
             if progress is not None:
                 progress(ProgressUpdate(phase, index, total, progress_fraction(phase, index, total)))
 
-        started = time.perf_counter()
         try:
+            known = sidecar.base(seed, adjustments, [note.text("en") for note in notes])
             output = self.runner.run(image, request, seed, on_event, out_dir=self.outputs_dir, out_path=out_path,
-                                     policy=self.policy, job=job)
+                                     policy=self.policy, job=job, sidecar=known)
         except OutOfMemoryFailure as exc:
             self._log_ooms(exc.report.get("attempts", []), outcome="failed", suggestion=exc.suggestion)
             raise
@@ -326,26 +294,21 @@ class GenerationService:
         except Exception as exc:
             log.exception("generation failed")
             raise GenerationFailed(f"generation failed: {type(exc).__name__}: {exc}. Details are in logs/.") from exc
-        path = output.video_path
+        path, info = output.video_path, output.info or {}
         if output.attempts:
             self._log_ooms(output.attempts, outcome=f"recovered by attempt {len(output.attempts) + 1}")
-        fallbacks = [a.get("fallback") for a in output.attempts if a.get("fallback")]
         ran = output.request or request
         if not self._is_tiny_model() and output.timings.get("denoise"):
             self.advisor.record_denoise(ran, output.timings["denoise"], output.denoise_steps_run)
-        adjustments += [{"field": k, "asked": v, "got": getattr(ran, k), "reason": "out-of-memory fallback"}
-                        for k, v in request.as_dict().items() if getattr(ran, k) != v]
-        request = ran
-        timings = {**output.timings, "total": round(time.perf_counter() - started, 3)}
-        state = self.runner.state()
+        timings = info.get("timings_s", output.timings)
         result = GenerationResult(
-            video_path=path, sidecar_path=video.sidecar_path(path), request=request, seed=seed,
-            model=(state.report or {}).get("model", state.spec), timings=timings, load_report=state.report,
-            banner=state.banner, adjustments=adjustments, attempts=len(output.attempts) + 1, fallbacks=fallbacks,
-            denoise_steps_run=output.denoise_steps_run, input_notes=notes, worker=output.worker,
+            video_path=path, sidecar_path=video.sidecar_path(path), request=ran, seed=seed,
+            model=info.get("model"), timings=timings, load_report=info.get("load_report"),
+            banner=info.get("warning"), adjustments=info.get("adjustments", adjustments),
+            attempts=info.get("attempts", 1), fallbacks=info.get("fallbacks", []),
+            denoise_steps_run=output.denoise_steps_run, input_notes=notes, worker=output.worker, written=info,
         )
-        video.write_sidecar_or_discard(path, result.info())
-        log.info("wrote %s in %.2fs", path, timings["total"])
+        log.info("wrote %s and its sidecar in %.2fs", path, timings.get("total", 0))
         return result
 
     def _is_tiny_model(self) -> bool:

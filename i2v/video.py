@@ -101,8 +101,10 @@ def _check_encoded(path: Path, expected_frames: int) -> None:
         raise OSError(errno.EIO, f"the encoded video has {frames} of {expected_frames} frames")
 
 
-def write_video(frames, fps: float, out_dir: Path | None = None, out_path: Path | None = None) -> Path:
-    """Encode frames (F, H, W, 3 uint8) to a new MP4 and return its path.
+def write_video(frames, fps: float, out_dir: Path | None = None, out_path: Path | None = None,
+                sidecar=None) -> Path:
+    """Encode frames (F, H, W, 3 uint8) to a new MP4 and return its path; with sidecar (path -> dict), its JSON
+    sidecar too (if that cannot be written, the video is removed: an output is whole or absent).
 
     Default name: out_dir/video_YYYYMMDD_HHMMSS[_N].mp4. With out_path, that exact name (refused if it exists).
     The file appears complete or not at all: encoded to a hidden temp file, checked to decode to every frame,
@@ -112,17 +114,24 @@ def write_video(frames, fps: float, out_dir: Path | None = None, out_path: Path 
         _encode_mp4(frames, fps, tmp)
         _check_encoded(tmp, frames.shape[0])
 
-    return _write_whole(encode, out_dir, out_path)
+    return _with_sidecar(_write_whole(encode, out_dir, out_path), sidecar)
 
 
-def store_video(data: bytes, frames: int, out_dir: Path | None = None, out_path: Path | None = None) -> Path:
+def _with_sidecar(path: Path, sidecar) -> Path:
+    if sidecar is not None:
+        write_sidecar_or_discard(path, sidecar(path))
+    return path
+
+
+def store_video(data: bytes, frames: int, out_dir: Path | None = None, out_path: Path | None = None,
+                sidecar=None) -> Path:
     """An MP4 made elsewhere (a remote worker's bytes) stored like write_video's: checked to decode to every
     frame, whole or absent, never overwriting."""
     def copy(tmp: Path) -> None:
         tmp.write_bytes(data)
         _check_encoded(tmp, frames)
 
-    return _write_whole(copy, out_dir, out_path)
+    return _with_sidecar(_write_whole(copy, out_dir, out_path), sidecar)
 
 
 def _write_whole(fill, out_dir: Path | None, out_path: Path | None) -> Path:

@@ -110,3 +110,38 @@ def test_only_outputs_are_deleted(tmp_path):
         with pytest.raises(ValueError):
             history.delete_output(outputs, bad)
     assert outside.exists()
+
+
+def test_one_call_writes_the_video_and_its_sidecar_or_neither(tmp_path, monkeypatch):
+    """video.write_video(..., sidecar=...) is the one call every runner (worker, Ray actor, in-process) uses."""
+    path = video.write_video(frames()[:2], 8, out_dir=tmp_path, sidecar=lambda p: {"video": p.name, "seed": 3})
+    assert json.loads(video.sidecar_path(path).read_text()) == {"video": path.name, "seed": 3}
+
+    def full(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files, "write_json_atomic", full)
+    with pytest.raises(RequestError, match="disk space"):
+        video.write_video(frames()[:2], 8, out_dir=tmp_path / "b", sidecar=lambda p: {"video": p.name})
+    assert list((tmp_path / "b").iterdir()) == []
+
+
+def test_the_worker_writes_the_sidecar_the_service_returns(tmp_path):
+    from PIL import Image
+
+    from i2v import sidecar
+    from i2v.core.request import build_request
+    from i2v.worker import WorkerRunner
+
+    worker = WorkerRunner("tiny", tmp_path / "logs")
+    try:
+        image = Image.new("RGB", (96, 64), (10, 20, 30))
+        request = build_request(image.size, prompt="x", resolution=256, num_frames=2, num_inference_steps=1)
+        known = sidecar.base(5, [{"field": "x", "asked": 1, "got": 2, "reason": "r"}], ["converted"])
+        output = worker.run(image, request, 5, out_dir=tmp_path / "out", sidecar=known)
+    finally:
+        worker.shutdown()
+    written = json.loads(video.sidecar_path(output.video_path).read_text())
+    assert written == output.info and written["video"] == output.video_path.name and written["seed"] == 5
+    assert written["adjustments"][0]["field"] == "x" and written["input_notes"] == ["converted"]
+    assert written["timings_s"]["total"] >= written["timings_s"]["denoise"] > 0

@@ -183,9 +183,10 @@ def _run(conn, runner, message: RunMsg) -> None:
         output = runner.run(message.image, message.request, message.seed, on_event,
                             out_dir=Path(message.out_dir) if message.out_dir else None,
                             out_path=Path(message.out_path) if message.out_path else None,
-                            policy=FallbackPolicy(message.auto_fallback, message.max_attempts), clear_cancel=False)
+                            policy=FallbackPolicy(message.auto_fallback, message.max_attempts), clear_cancel=False,
+                            sidecar=message.sidecar)
         conn.send(DoneMsg(str(output.video_path), output.timings, runner.state().as_dict(),
-                          output.request.as_dict(), output.attempts, output.denoise_steps_run))
+                          output.request.as_dict(), output.attempts, output.denoise_steps_run, output.info))
     except OutOfMemoryFailure as exc:
         conn.send(ErrorMsg("oom", str(exc), runner.state().as_dict(), exc.report, exc.suggestion))
     except GenerationCancelled as exc:

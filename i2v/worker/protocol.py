@@ -26,6 +26,7 @@ class RunMsg:
     always_faults: frozenset = frozenset()
     auto_fallback: bool = True
     max_attempts: int = 4
+    sidecar: dict | None = None         # the server's part of the sidecar (i2v.sidecar.base)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class DoneMsg:
     request: dict
     attempts: list
     denoise_steps_run: int
+    info: dict | None = None            # the sidecar written beside the video
 
 
 @dataclass(frozen=True)

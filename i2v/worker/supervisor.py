@@ -187,7 +187,8 @@ class WorkerRunner:
             self._io.release()
 
     def run(self, image, request: GenerationRequest, seed: int, on_event: EventCallback | None = None,
-            out_dir: Path | None = None, out_path: Path | None = None, policy=None, job: str | None = None) -> RunOutput:
+            out_dir: Path | None = None, out_path: Path | None = None, policy=None, job: str | None = None,
+            sidecar: dict | None = None) -> RunOutput:
         from i2v.runner import FallbackPolicy, OutOfMemoryFailure
 
         policy = policy or FallbackPolicy()
@@ -196,12 +197,12 @@ class WorkerRunner:
             self.cancel_event.clear()
             self._conn.send(RunMsg(image, request, seed, str(out_dir) if out_dir else None,
                                    str(out_path) if out_path else None, self.faults.plan_for_attempt(),
-                                   self.faults.always_kinds(), policy.auto, policy.max_attempts))
+                                   self.faults.always_kinds(), policy.auto, policy.max_attempts, sidecar))
             reply = self._converse(on_event)
         if isinstance(reply, DoneMsg):
             return RunOutput(video_path=Path(reply.video_path), timings=reply.timings,
                              request=GenerationRequest(**reply.request), attempts=reply.attempts,
-                             denoise_steps_run=reply.denoise_steps_run)
+                             denoise_steps_run=reply.denoise_steps_run, info=reply.info)
         if reply.kind == "oom":
             raise OutOfMemoryFailure(reply.message, reply.report or {}, reply.suggestion)
         if reply.kind == "cancelled":

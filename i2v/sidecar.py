@@ -1,0 +1,61 @@
+"""What a video's JSON sidecar says, composed where the MP4 is written (the worker process, a Ray actor, or this
+process), so `video.write_video(..., sidecar=...)` puts both files in place in one call: whole or absent.
+
+The server knows a few things before the run (the seed, the settings it changed to fit, how the input image
+was converted): `base()`. The rest comes from the run itself: `complete()`."""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from i2v.core.request import GenerationRequest
+
+
+def plan_words(plan) -> str:
+    """The plan that ran, in plain English (the UI renders it in the page's language from the plan object)."""
+    parts = [{"none": "all weights on the GPU", "model": "each component moved to the GPU while it runs",
+              "group": "weights streamed from RAM layer by layer",
+              "sequential": "weights moved in module by module (slowest)"}[plan.offload]]
+    if plan.cfg_split:
+        parts.append("guidance halves run one after the other (exact)")
+    if plan.chunk_tokens:
+        parts.append(f"UNet run in chunks of {plan.chunk_tokens} tokens (exact)")
+    if plan.weights_dtype == "fp8":
+        parts.append("fp8 weights (lossy)")
+    parts.append(f"VAE decodes {plan.decode_chunk} frame(s) at a time")
+    if plan.vae_tiling:
+        parts.append("VAE tiling (lossy)")
+    return "; ".join(parts)
+
+
+def base(seed: int, adjustments: list[dict], input_notes: list[str]) -> dict[str, Any]:
+    """What the server knows before the run (plain values: it crosses the worker's pipe)."""
+    return {"seed": seed, "adjustments": list(adjustments), "input_notes": list(input_notes)}
+
+
+def complete(known: dict, video_path: Path, asked: GenerationRequest, ran: GenerationRequest, timings: dict,
+             attempts: list[dict], denoise_steps_run: int, state: dict, worker: dict | None = None) -> dict:
+    """The sidecar: the server's part plus what the run did (settings an out-of-memory fallback changed, the
+    plan that ran, timings, attempts, the model and its load report)."""
+    report = state.get("report") or {}
+    fallback_changes = [{"field": k, "asked": v, "got": getattr(ran, k), "reason": "out-of-memory fallback"}
+                        for k, v in asked.as_dict().items() if getattr(ran, k) != v]
+    return {
+        "video": Path(video_path).name,
+        "parameters": ran.as_dict(),
+        "plan": ran.plan.as_dict(),
+        "plan_words": plan_words(ran.plan),
+        "seed": known["seed"],
+        "model": report.get("model", state.get("spec")),
+        "timings_s": timings,
+        "adjustments": known["adjustments"] + fallback_changes,
+        "input_notes": known["input_notes"],
+        "attempts": len(attempts) + 1,
+        "fallbacks": [a["fallback"] for a in attempts if a.get("fallback")],
+        "denoise_steps_run": denoise_steps_run,
+        "load_report": state.get("report"),
+        **({"worker": worker} if worker else {}),
+        "warning": state.get("banner"),
+        "created": datetime.now().isoformat(timespec="seconds"),
+    }

@@ -81,6 +81,7 @@ class Advisor:
             "device": device.kind,
             "presets": [{
                 "name": s.preset.id, "label": f"{s.preset.label} / {s.preset.name}", "status": s.status,
+                "label_en": s.preset.label, "label_zh": s.preset.name,
                 "status_label": s.label, "peak_gib": round(s.peak_gib, 2),
                 "seconds_estimate": round(s.seconds_estimate, 1) if s.seconds_estimate else None,
                 "values": s.preset.values(), "offload": s.request.offload, "plan": s.request.plan.as_dict(),

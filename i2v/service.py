@@ -19,16 +19,16 @@ from i2v import sidecar, video
 from i2v.core.errors import I2VError
 from i2v.core.plans import PlanError, check_forced
 from i2v.core.request import GenerationRequest, RequestError, build_request
-from i2v.core.settings import MAX_SEED
+from i2v.core.settings import MAX_SEED, RESERVED_WARNING_SHARE
 from i2v.advisor import Advisor
-from i2v.runner import FallbackPolicy, GenerationCancelled, GenerationFailed, LocalRunner, OutOfMemoryFailure
+from i2v.runner import FallbackPolicy, GenerationCancelled, GenerationFailed, LocalRunner, OutOfMemoryFailure, READY
 from i2v.core.units import GIB
 
 log = logging.getLogger(__name__)
 
 # Share of the progress bar given to each phase (denoising dominates real runs).
-PROGRESS_SPANS = {"attempt": (0.0, 0.0), "text_encode": (0.0, 0.02), "image_encode": (0.02, 0.05), "denoise": (0.05, 0.90), "decode": (0.90, 0.98)}
-PHASE_LABELS = {"attempt": "Out of memory: retrying with less (attempt)", "text_encode": "Encoding prompt", "image_encode": "Encoding image", "denoise": "Denoising",
+PROGRESS_SPANS = {"load": (0.0, 0.0), "attempt": (0.0, 0.0), "text_encode": (0.0, 0.02), "image_encode": (0.02, 0.05), "denoise": (0.05, 0.90), "decode": (0.90, 0.98)}
+PHASE_LABELS = {"load": "Loading model", "attempt": "Out of memory: retrying with less (attempt)", "text_encode": "Encoding prompt", "image_encode": "Encoding image", "denoise": "Denoising",
                 "decode": "Decoding frames", "save": "Writing MP4"}
 
 
@@ -36,7 +36,6 @@ PHASE_UNITS = {"denoise": "steps", "decode": "chunks", "text_encode": "calls", "
 
 
 OOM_LOG_NAME = "oom.jsonl"
-RESERVED_WARNING_SHARE = 0.8
 BUSY_WAIT_S = 30.0          # a Generate arriving while a job finishes its Stop waits this long before "busy"
 
 
@@ -282,6 +281,8 @@ class GenerationService:
             if progress is not None:
                 progress(ProgressUpdate(phase, index, total, progress_fraction(phase, index, total)))
 
+        if self.runner.state().status != READY:   # the first run (or one after Unload) loads the weights first
+            on_event("load", 0, 0)
         try:
             known = sidecar.base(seed, adjustments, [note.text("en") for note in notes])
             output = self.runner.run(image, request, seed, on_event, out_dir=self.outputs_dir, out_path=out_path,

@@ -78,7 +78,12 @@ def test_estimate_line_and_memory_bars():
                "after": {"total_gib": 24.0, "warning": "PyTorch holds a lot"}}
     bars = ui.memory_html(cleared, "en")
     assert 'aria-label="free (before): 2.0 GiB"' in bars and 'aria-label="free (after): 3.0 GiB"' in bars
-    assert "PyTorch holds a lot" in bars and "24.0 GiB" in bars
+    assert "24.0 GiB" in bars and "PyTorch" not in bars      # nothing reserved: no warning
+    crowded = {"total_gib": 24.0, "reserved_gib": 21.0, "free_gib": 2.0,
+               "warning": "the service's English words never reach the page"}
+    for lang, words in (("en", "PyTorch holds 21.0 GiB reserved"), ("zh", "PyTorch 保留了 21.0 GiB")):
+        warned = ui.memory_html(crowded, lang)
+        assert words in warned and "80%" in warned and "English words" not in warned, warned
     assert ui.memory_html({"before": {"reserved_gib": 1.0}, "after": {"reserved_gib": 0.0}}, "en").count("role=") == 2
 
 
@@ -181,7 +186,7 @@ def test_oom_shows_the_suggestion_and_its_button(tmp_path):
                                  {"resolution": 256, "num_frames": 8, "offload": "model", "prompt": "a cat"})
     fns = handlers(FakeService(tmp_path, failure))
     _, error, after = run_generate(fns)
-    assert "Out of GPU memory during Denoising" in str(error) and "Frames 8" in str(error)
+    assert "Out of GPU memory during denoising" in str(error) and "Frames 8" in str(error)
     notice, button, suggestion = after[:3]
     assert "Use these settings" in notice and button["visible"] is True
     assert suggestion["num_frames"] == 8
@@ -216,7 +221,8 @@ def test_device_panel_lists_every_gpu_worker():
                         {"gpu": "1", "status": "not loaded", "busy": False, "pid": 12, "restarts": 0}]}
     shown = device_markdown(info, "en")
     assert "worker 0: ready, generating (pid 11, 2 restarts)" in shown
-    assert "worker 1: not loaded (pid 12, 0 restarts)" in shown
+    assert "worker 1: model not loaded (pid 12, 0 restarts)" in shown
+    assert "模型未加载" in device_markdown(info, "zh") and "not loaded" not in device_markdown(info, "zh")
 
 
 def test_service_messages_are_translated_by_key_for_chinese_browsers():
@@ -248,3 +254,68 @@ def test_stop_drops_a_waiting_job_only_when_none_of_mine_runs(tmp_path):
     second, _ = fns["leave_queue"](request)
     assert first != second and "queue" in message
     assert "队列" in fns["leave_queue"](FakeRequest("zh-CN"))[1]
+
+
+# --- message lifecycle, seeds, progress words (issue 13) ---------------------------------------------------------
+def test_the_users_own_stop_is_a_neutral_notice_on_the_page_and_an_error_for_api_clients(tmp_path):
+    from i2v.runner import GenerationCancelled
+
+    fns = handlers(FakeService(tmp_path, GenerationCancelled("cancelled at step 3")))
+    request = FakeRequest()
+    args = (object(), "a cat", "", 256, 3, 8, 2, 9.0, 1)
+    kept = fns["generate_page"](*args, request=request, progress=lambda *a, **k: None)
+    assert all(update == gr.update() for update in kept)          # the last video stays; no red error
+    notice = fns["after_generate"](request)[0]
+    assert notice.startswith("ℹ️ Stopped") and "**" not in notice and "step 3" not in notice
+    with pytest.raises(gr.Error, match="cancelled"):
+        fns["generate"](*args, request=request, progress=lambda *a, **k: None)
+
+
+def test_a_new_generate_clears_the_last_runs_notices_and_the_used_seed_is_shown(tmp_path):
+    info = {"seed": 4242, "adjustments": []}
+    fns = handlers(FakeService(tmp_path, FakeResult(tmp_path / "video_x.mp4", info)))
+    result, error, after = run_generate(fns)
+    assert error is None and "4242" in after[3] and "Seed used" in after[3]
+    assert "使用的种子" in run_generate(fns, "zh-CN")[2][3]
+    assert fns["clear_notices"]() == ("", "", gr.update(visible=False), "")
+
+
+def test_seed_buttons_draw_a_new_seed_or_put_back_the_last_one():
+    from i2v.ui.handlers import Handlers
+
+    assert Handlers.random_seed() == -1
+    assert Handlers.reuse_seed({"seed": 77}) == 77
+    assert Handlers.reuse_seed({}) == gr.update() and Handlers.reuse_seed(None) == gr.update()
+    assert Handlers.reuse_seed({"seed": "77; rm -rf"}) == gr.update()      # info is whatever the page holds
+
+
+class ProgressService(FakeService):
+    def generate(self, image, values, progress=None, owner=None):
+        from i2v.service import ProgressUpdate
+
+        progress(ProgressUpdate("load", 0, 0, 0.0))
+        progress(ProgressUpdate("denoise", 3, 10, 0.5))
+        return self.outcome
+
+
+@pytest.mark.parametrize("lang, words", [("en-US", ("Loading model", "Denoising", "steps")),
+                                         ("zh-CN", ("加载模型", "去噪", "步"))])
+def test_progress_names_each_phase_in_the_users_language(tmp_path, lang, words):
+    seen = []
+    fns = handlers(ProgressService(tmp_path, FakeResult(tmp_path / "video_x.mp4", {})))
+    fns["generate_page"](object(), "a cat", "", 256, 3, 8, 2, 9.0, 1, request=FakeRequest(lang),
+                         progress=lambda *a, **k: seen.append((a, k)))
+    assert seen[0][1]["desc"] == words[0] and seen[0][0] == (0.0,)
+    assert seen[1][0] == ((3, 10),) and seen[1][1] == {"desc": words[1], "unit": words[2]}
+
+
+def test_status_for_api_clients_is_data_with_the_tiny_banner_once():
+    from i2v.ui.format import status_data, status_markdown
+
+    state = {"status": "ready", "spec": "tiny", "message": "loaded", "banner": "tiny model: noise",
+             "report": {"model": "tiny", "device": "cpu", "dtype": "float32", "kind": "tiny"}}
+    data = status_data(state, "en")
+    assert data["status"] == "ready" and data["tiny"] is True and data["device"] == "cpu"
+    assert data["text"].count("tiny test model") == 1 and "**" not in data["text"]
+    zh = status_markdown(state, "zh")
+    assert "微型测试模型" in zh and "CPU（无显卡）" in zh and "ready" not in zh

@@ -35,7 +35,8 @@ class Adjustment:
     field: str
     asked: Any
     got: Any
-    reason: str
+    reason: str                 # English detail for logs and sidecars
+    reason_key: str = "fit"     # why, as a message id for the page: fit | lossy | time_budget (i2v.i18n reason_*)
 
     def __str__(self) -> str:
         return f"{self.field}: {self.asked} -> {self.got} ({self.reason})"
@@ -79,7 +80,8 @@ def fit(request: GenerationRequest, available_bytes: int, model: MemoryModel, dt
         budget_steps = max(1, int(time_budget_s // seconds_per_step))
         if request.num_inference_steps > budget_steps:
             adjustments.append(Adjustment("num_inference_steps", request.num_inference_steps, budget_steps,
-                                          f"time budget {time_budget_s:.0f} s at {seconds_per_step:.1f} s/step"))
+                                          f"time budget {time_budget_s:.0f} s at {seconds_per_step:.1f} s/step",
+                                          "time_budget"))
             request = request.replace(num_inference_steps=budget_steps)
     rank_tflops = tflops or RANKING_TFLOPS
 
@@ -114,7 +116,7 @@ def fit(request: GenerationRequest, available_bytes: int, model: MemoryModel, dt
                   f"{format_bytes(available_bytes)}; now {format_bytes(prediction.peak_bytes)}")
         adjustments += changes(request, fitted, SETTINGS_FIELDS, reason)
     asked = request.plan
-    adjustments += [Adjustment(key, getattr(asked, key), getattr(plan, key), LOSSY_REASON)
+    adjustments += [Adjustment(key, getattr(asked, key), getattr(plan, key), LOSSY_REASON, "lossy")
                     for key in plan.lossy_parts if getattr(asked, key) != getattr(plan, key)]
     return Fit(fitted, prediction, tuple(adjustments))
 

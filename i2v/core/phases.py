@@ -9,5 +9,10 @@ DENOISE = "denoise"
 DECODE = "decode"                  # the VAE turning latents into frames
 DECODE_TILED = "decode_tiled"      # the memory curve of a tiled decode (same phase, another profile curve)
 
+LOAD = "load"                      # progress only: the weights load before the first run
+ATTEMPT = "attempt"                # progress only: an out-of-memory retry with a smaller plan
+SAVE = "save"                      # progress and timings: writing the MP4
+
 EVENT_PHASES = (TEXT_ENCODE, IMAGE_ENCODE, DENOISE, DECODE)            # what a running job reports
+PROGRESS_PHASES = (LOAD, ATTEMPT, *EVENT_PHASES, SAVE)                 # what the page names (i2v.i18n progress_*)
 MEMORY_PHASES = (TEXT_ENCODE, IMAGE_ENCODE, VAE_ENCODE, DENOISE, DECODE)  # what the memory model predicts

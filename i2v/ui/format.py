@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 
 from i2v.i18n import MESSAGES, text
+from i2v.core.phases import PROGRESS_PHASES as PHASES
+from i2v.core.settings import RESERVED_WARNING_SHARE
 from i2v.core.units import GIB
 
 
@@ -33,20 +35,66 @@ def plain(key: str) -> str:
     return f"{EN[key]} · {ZH[key]}"
 
 
-def status_markdown(state: dict) -> str:
-    lines = [f"**Model:** {state['status']} — {clean_message(state['message'] or state['spec'])}"]
-    if state.get("banner"):
-        lines.insert(0, f"⚠️ **{clean_message(state['banner'])}**")
+MODEL_STATUSES = ("not loaded", "loading", "ready", "failed")
+PLAN_KEYS = ("offload", "cfg_split", "chunk_tokens", "weights_dtype", "decode_chunk", "vae_tiling")
+LOSSY_FIELDS = ("weights_dtype", "vae_tiling")
+SETTINGS_FIELDS = ("resolution", "num_frames", "width", "height")
+
+
+def mem(lang: str, device: str | None = "cuda") -> str:
+    """'GPU memory' on a machine with a GPU, plain 'memory' without one."""
+    return text(lang, "mem_cuda" if device == "cuda" else "mem_cpu")
+
+
+def _is_tiny(state: dict) -> bool:
+    return state.get("spec") == "tiny" or (state.get("report") or {}).get("kind") == "tiny" or bool(state.get("banner"))
+
+
+def status_markdown(state: dict, lang: str = "en") -> str:
+    """The model line: its state in words (never the worker's English message), and the tiny-model banner."""
+    status = state.get("status")
+    report = state.get("report") or {}
+    if status == "ready" and report:
+        line = text(lang, "model_status_ready", model=report.get("model") or state.get("spec") or "?",
+                    device=device_kind_text(report.get("device"), lang))
+    elif status in MODEL_STATUSES:
+        line = text(lang, "model_status_" + status, model=state.get("spec") or "?", device="?")
+    else:
+        line = text(lang, "model_status_unknown")
+    lines = [f"**{text(lang, 'model_label')}:** {line}"]
+    if _is_tiny(state):
+        lines.insert(0, f"⚠️ **{text(lang, 'tiny_banner')}**")
     return "\n\n".join(lines)
 
 
-def report_markdown(state: dict) -> str:
+def status_data(state: dict, lang: str = "en") -> dict:
+    """The model state for the API: plain fields, the tiny banner once."""
+    report = state.get("report") or {}
+    return {"status": state.get("status"), "model": report.get("model") or state.get("spec"),
+            "device": report.get("device"), "dtype": report.get("dtype"), "tiny": _is_tiny(state),
+            "banner": text(lang, "tiny_banner") if _is_tiny(state) else None,
+            "text": status_markdown(state, lang).replace("**", "").replace("⚠️ ", "")}
+
+
+def device_kind_text(kind, lang: str) -> str:
+    if kind in ("cuda", "cpu"):
+        return text(lang, f"device_kind_{kind}")
+    return str(kind or "?")
+
+
+def report_markdown(state: dict, lang: str = "en") -> str:
+    """What loading did: one line per optimisation and its outcome in words (details stay in logs/ and the API)."""
     report = state.get("report")
     if not report:
-        return "The load report appears once the model is loaded."
-    rows = ["| optimisation | outcome | detail |", "|---|---|---|"]
-    rows += [f"| {o['name']} | {o['status']} | {o['detail']} |" for o in report["outcomes"]]
-    return f"Loaded `{report['model']}` on **{report['device']}** as {report['dtype']} in {report['load_seconds']} s\n\n" + "\n".join(rows)
+        return text(lang, "report_none")
+    head = text(lang, "report_head", model=report.get("model", "?"), device=device_kind_text(report.get("device"), lang),
+                dtype=report.get("dtype", "?"), seconds=report.get("load_seconds", "?"))
+    rows = []
+    for outcome in report.get("outcomes") or []:
+        key = f"outcome_{outcome.get('status')}"
+        word = text(lang, key) if key in MESSAGES["en"] else text(lang, "outcome_skipped")
+        rows.append(f"- {html.escape(str(outcome.get('name', '?')))}: {word}")
+    return head + "\n\n" + "\n".join(rows)
 
 
 def values_text(values: dict, lang: str) -> str:
@@ -59,51 +107,123 @@ def values_text(values: dict, lang: str) -> str:
     return ", ".join(f"{labels.get(f'setting_{k}', k)} {v}" for k, v in shown.items())
 
 
-def adjustment_text(adj: dict, lang: str) -> str:
+# --- the plan, one formatter per key ---------------------------------------------------------------------
+def offload_words(value, lang: str, device: str | None = "cuda") -> str:
+    key = f"plan_offload_{value}"
+    return text(lang, key, mem=mem(lang, device)) if key in MESSAGES["en"] else str(value)
+
+
+def cfg_split_words(value, lang: str, device: str | None = "cuda") -> str:
+    return text(lang, "plan_cfg_split") if value else ""
+
+
+def tokens_text(tokens: int) -> str:
+    tokens = int(tokens)
+    return f"{tokens // 1024}K" if tokens >= 1024 and tokens % 1024 == 0 else str(tokens)
+
+
+def chunk_tokens_words(value, lang: str, device: str | None = "cuda") -> str:
+    return text(lang, "plan_chunks", tokens=tokens_text(value)) if value else ""
+
+
+def weights_dtype_words(value, lang: str, device: str | None = "cuda") -> str:
+    return text(lang, "plan_fp8") if value == "fp8" else ""
+
+
+def decode_chunk_words(value, lang: str, device: str | None = "cuda") -> str:
+    return text(lang, "plan_decode", frames=value) if value else ""
+
+
+def vae_tiling_words(value, lang: str, device: str | None = "cuda") -> str:
+    return text(lang, "plan_tiling") if value else ""
+
+
+PLAN_WORDS = {"offload": offload_words, "cfg_split": cfg_split_words, "chunk_tokens": chunk_tokens_words,
+              "weights_dtype": weights_dtype_words, "decode_chunk": decode_chunk_words,
+              "decode_chunk_size": decode_chunk_words, "vae_tiling": vae_tiling_words}
+
+
+def plan_text(plan: dict | None, lang: str, device: str | None = "cuda") -> str:
+    """The plan in plain words: 'weights streamed from RAM (group offload); CFG halves run one after the other'."""
+    if not plan:
+        return ""
+    parts = [PLAN_WORDS[key](plan[key], lang, device) for key in PLAN_KEYS if key in plan]
+    return ("；" if lang == "zh" else "; ").join(p for p in parts if p)
+
+
+def field_text(field: str, lang: str) -> str:
+    """A field's name as the user knows it: the settings label, or the plan part's name."""
     from i2v.i18n import EN, ZH
 
     labels = ZH if lang == "zh" else EN
-    field = labels.get(f"setting_{adj.get('field')}", adj.get("field"))
-    return text(lang, "adjusted", field=field, asked=adj.get("asked"), got=adj.get("got"), reason=adj.get("reason", ""))
+    if f"setting_{field}" in labels:
+        return labels[f"setting_{field}"]
+    return text(lang, f"field_{field}") if f"field_{field}" in MESSAGES["en"] else str(field)
 
 
-def plan_text(plan: dict | None, lang: str) -> str:
-    """The plan in plain words: 'weights streamed from RAM layer by layer; the two guidance halves …'."""
-    if not plan:
-        return ""
-    parts = [text(lang, f"plan_offload_{plan.get('offload', 'none')}")]
-    if plan.get("cfg_split"):
-        parts.append(text(lang, "plan_cfg_split"))
-    if plan.get("chunk_tokens"):
-        parts.append(text(lang, "plan_chunks", tokens=plan["chunk_tokens"]))
-    if plan.get("weights_dtype") == "fp8":
-        parts.append(text(lang, "plan_fp8"))
-    if plan.get("vae_tiling"):
-        parts.append(text(lang, "plan_tiling"))
-    return ("；" if lang == "zh" else "; ").join(parts)
+def value_text(field: str, value, lang: str, device: str | None = "cuda") -> str:
+    if field in PLAN_WORDS:
+        words = PLAN_WORDS[field](value, lang, device)
+        if words:
+            return words
+        return text(lang, "plan_fp16") if field == "weights_dtype" else text(lang, "plan_off")
+    if isinstance(value, bool):
+        return text(lang, "plan_on" if value else "plan_off")
+    return str(value)
+
+
+def reason_key(adj: dict) -> str:
+    """Why a setting changed, as a message id: the adjustment's own key when it has one, else by the field the
+    clamp changed (a time budget changes steps, a lossy plan changes fp8/tiling, no plan fitting the size)."""
+    if adj.get("reason_key"):
+        return str(adj["reason_key"])
+    field = adj.get("field")
+    if field == "num_inference_steps":
+        return "time_budget"
+    if field in LOSSY_FIELDS:
+        return "lossy"
+    return "fit"
+
+
+def adjustment_text(adj: dict, lang: str, device: str | None = "cuda") -> str:
+    field = str(adj.get("field"))
+    reason_id = "reason_" + reason_key(adj)
+    reason = text(lang, reason_id, mem=mem(lang, device)) if reason_id in MESSAGES["en"] else ""
+    return text(lang, "adjusted", field=field_text(field, lang), asked=value_text(field, adj.get("asked"), lang, device),
+                got=value_text(field, adj.get("got"), lang, device), reason=reason)
+
+
+def phase_text(phase, lang: str) -> str:
+    return text(lang, f"phase_{phase}") if phase in PHASES else text(lang, "phase_denoise")
+
+
+def progress_text(phase, lang: str) -> str:
+    return text(lang, f"progress_{phase}") if phase in PHASES else str(phase)
 
 
 def estimate_markdown(estimate: dict | None, lang: str) -> str:
     if estimate and estimate.get("error"):
-        return f"⚠️ {estimate['error']}"
+        return "⚠️ " + text(lang, "estimate_unavailable")
     if not estimate or estimate.get("peak_gib") is None:
         return text(lang, "estimate_unavailable")
+    device = estimate.get("device") or "cuda"
+    label_key = "label_" + str(estimate.get("label", "predicted"))
     line = text(lang, "estimate", peak=float(estimate["peak_gib"]), available=float(estimate.get("available_gib") or 0),
-                label=text(lang, "label_" + estimate.get("label", "predicted"))
-                if "label_" + estimate.get("label", "predicted") in MESSAGES["en"] else estimate.get("label"))
+                label=text(lang, label_key) if label_key in MESSAGES["en"] else text(lang, "label_predicted"))
     offload = estimate.get("offload")
     if not estimate.get("fits", True):
         verdict, icon = text(lang, "estimate_no_fit"), "⚠️"
     elif offload and offload != "none":
-        verdict, icon = text(lang, "estimate_offload", offload=text(lang, f"plan_offload_{offload}")), "🟡"
+        verdict, icon = text(lang, "estimate_offload", offload=offload_words(offload, lang, device)), "🟡"
     else:
         verdict, icon = text(lang, "estimate_fits"), "✅"
-    notes = [adjustment_text(a, lang) for a in estimate.get("adjustments") or []]
+    notes = [adjustment_text(a, lang, device) for a in estimate.get("adjustments") or []]
     if estimate.get("plan"):
-        notes.insert(0, text(lang, "plan_will_run", plan=plan_text(estimate["plan"], lang)))
+        notes.insert(0, text(lang, "plan_will_run", plan=plan_text(estimate["plan"], lang, device)))
     seconds = estimate.get("seconds_estimate")
     if seconds:
-        notes.append(text(lang, "estimate_time", minutes=duration_text(seconds), speed=estimate.get("speed", "")))
+        speed = text(lang, "speed_measured" if estimate.get("speed") == "measured" else "speed_estimated")
+        notes.append(text(lang, "estimate_time", minutes=duration_text(seconds), speed=speed))
     return "\n\n".join([f"{icon} {line} — **{verdict}**", *[f"- {n}" for n in notes]])
 
 
@@ -114,11 +234,13 @@ def duration_text(seconds: float) -> str:
 def device_markdown(info: dict | None, lang: str) -> str:
     if not info:
         return text(lang, "device_unavailable")
-    lines = [text(lang, "device", name=info.get("name", "?"), kind=info.get("kind", "?"),
+    lines = [text(lang, "device", name=info.get("name", "?"), kind=device_kind_text(info.get("kind"), lang),
                   total=gib(info.get("total_bytes")), free=gib(info.get("free_bytes")),
                   budget=gib(info.get("budget_bytes")))]
     for worker in info.get("workers") or []:       # one generator process per GPU (--gpus)
-        lines.append("- " + text(lang, "worker", gpu=worker.get("gpu") or "cpu", status=worker.get("status", "?"),
+        status = worker.get("status")
+        status = text(lang, f"worker_status_{status}") if status in MODEL_STATUSES else "?"
+        lines.append("- " + text(lang, "worker", gpu=worker.get("gpu") or "cpu", status=status,
                                  busy=text(lang, "worker_busy") if worker.get("busy") else "",
                                  pid=worker.get("pid") or "-", restarts=worker.get("restarts", 0))
                      + (text(lang, "worker_node", host=worker["host"], node=str(worker.get("node") or "")[:8],
@@ -166,14 +288,15 @@ def memory_html(data: dict | None, lang: str) -> str:
     total = max((s.get("total", 0) for _, _, s in snapshots), default=0)
     scale = total or max((v for _, _, s in snapshots for v in s.values()), default=0) or 1
     rows = []
-    metrics = [m for m in dict.fromkeys(k for _, _, s in snapshots for k in s) if m != "total"]
+    metrics = [m for m in dict.fromkeys(k for _, _, s in snapshots for k in s)
+               if m != "total" and "metric_" + m in MESSAGES["en"]]     # only figures the page can name
     for metric in metrics:
         for name, css, figures in snapshots:
             if metric not in figures:
                 continue
             value = figures[metric]
             pct = max(0.0, min(100.0, 100.0 * value / scale))
-            label = html.escape(f"{text(lang, 'metric_' + metric) if 'metric_' + metric in MESSAGES['en'] else metric.replace('_', ' ')} ({name})")
+            label = html.escape(f"{text(lang, 'metric_' + metric)} ({name})")
             rows.append(f'<span>{label}</span><div class="i2v-bar" role="img" aria-label="{label}: {gib(value)}">'
                         f'<span class="{css}" style="width:{pct:.1f}%"></span></div><span>{gib(value)}</span>')
     notes = []
@@ -181,21 +304,33 @@ def memory_html(data: dict | None, lang: str) -> str:
         notes.append(f"<p>✅ {html.escape(text(lang, 'unloaded'))}</p>")
     elif data.get("cleared"):
         notes.append(f"<p>✅ {html.escape(text(lang, 'cleared'))}</p>")
-    for source in (data, data.get("after") if isinstance(data.get("after"), dict) else {}):
-        for key in ("message", "warning"):
-            if source.get(key):
-                notes.append(f"<p>⚠️ {html.escape(str(source[key]))}</p>")
+    if data.get("cleared") is False:
+        notes.append(f"<p>⚠️ {html.escape(text(lang, 'busy_panel'))}</p>")
+    if data.get("unloaded") is False:
+        notes.append(f"<p>⚠️ {html.escape(text(lang, 'unload_running'))}</p>")
+    latest = after or before
+    reserved, whole = latest.get("reserved", 0), latest.get("total") or total
+    if whole and reserved > RESERVED_WARNING_SHARE * whole:
+        notes.append(f"<p>⚠️ {html.escape(text(lang, 'reserved_warning', reserved=gib(reserved), total=gib(whole), share=f'{RESERVED_WARNING_SHARE:.0%}'))}</p>")
     if total:
         notes.append(f"<p>{html.escape(text(lang, 'metric_total'))}: {gib(total)}</p>")
     return f'<div class="i2v-bars">{"".join(rows)}</div>{"".join(dict.fromkeys(notes))}'
 
 
-def history_label(entry: dict) -> str:
+def history_label(entry: dict, lang: str = "en") -> str:
     params = entry.get("parameters") or {}
     prompt = str(params.get("prompt") or "").strip().replace("\n", " ")
     prompt = prompt[:40] + ("…" if len(prompt) > 40 else "")
     created = entry.get("created") or Path(entry["video_path"]).stem
-    return f"{created} · {prompt or '—'} · seed {entry.get('seed', '?')}"
+    return f"{created} · {prompt or '—'} · {text(lang, 'seed')} {entry.get('seed', '?')}"
+
+
+def timings_text(timings: dict | None, lang: str) -> str:
+    shown = []
+    for key, value in (timings or {}).items():
+        if f"timing_{key}" in MESSAGES["en"] and isinstance(value, (int, float)):
+            shown.append(f"{text(lang, 'timing_' + key)} {value:.1f}")
+    return " · ".join(shown)
 
 
 def history_markdown(entry: dict | None, lang: str) -> str:
@@ -205,40 +340,43 @@ def history_markdown(entry: dict | None, lang: str) -> str:
         return text(lang, "history_empty")
     labels = ZH if lang == "zh" else EN
     params = dict(entry.get("parameters") or {})
-    columns = [(re.split(r" \(|（", labels["setting_resolution"])[0], params.pop("resolution", "?")),
-               ("W×H", f"{params.pop('width', '?')}×{params.pop('height', '?')}")]
-    columns += [(labels[f"setting_{k}"], params.pop(k)) for k in ("num_frames", "fps", "num_inference_steps",
-                                                                 "guidance_scale") if k in params]
-    seed = entry.get("seed", params.pop("seed", "?"))
-    params.pop("seed", None)
-    prompt = html.escape(str(params.pop("prompt", "")))
-    negative = html.escape(str(params.pop("negative_prompt", "")))
-    table = ["| " + " | ".join(c[0] for c in columns) + " |", "|" + "---|" * len(columns),
-             "| " + " | ".join(html.escape(str(c[1])) for c in columns) + " |"]
-    knobs = " · ".join(f"{html.escape(str(k))} `{html.escape(str(v)).replace('`', '')}`" for k, v in params.items())
-    timings = " · ".join(f"{k} {v}" for k, v in (entry.get("timings_s") or {}).items())
+    rows = [(labels["setting_resolution"], params.get("resolution", "?")),
+            ("W×H" if lang == "en" else "宽×高", f"{params.get('width', '?')}×{params.get('height', '?')}")]
+    rows += [(labels[f"setting_{k}"], params[k]) for k in ("num_frames", "fps", "num_inference_steps",
+                                                          "guidance_scale") if k in params]
+    seed = entry.get("seed", params.get("seed", "?"))
+    prompt = html.escape(str(params.get("prompt", "")))
+    negative = html.escape(str(params.get("negative_prompt", "")))
+    plan = {("decode_chunk" if k == "decode_chunk_size" else k): v for k, v in params.items()
+            if k in PLAN_WORDS} or entry.get("plan")
     return "\n\n".join([
-        f"**{Path(entry['video_path']).name}** · {text(lang, 'created')} {entry.get('created', '?')} · "
+        f"**{html.escape(Path(entry['video_path']).name)}** · {text(lang, 'created')} {entry.get('created', '?')} · "
         f"{labels['setting_seed']} `{seed}`",
         f"**{labels['setting_prompt']}:** {prompt or '—'}  \n**{labels['setting_negative_prompt']}:** {negative or '—'}",
-        "\n".join(table),
-        *([knobs] if knobs else []),
-        f"{text(lang, 'timings')}: {timings or '—'}",
+        " · ".join(f"{name} **{html.escape(str(value))}**" for name, value in rows),
+        *([f"{text(lang, 'history_plan')}: {plan_text(plan, lang)}"] if plan else []),
+        f"{text(lang, 'timings')}: {timings_text(entry.get('timings_s'), lang) or '—'}",
     ])
 
 
 def preset_choices(status: dict, lang: str) -> list[tuple[str, str]]:
+    """Dropdown choices: the preset's name in lang (label_en / label_zh), its status in words, its predicted
+    peak and time. The same figures as the live estimate for those settings (one computation)."""
     choices = []
     for p in status.get("presets", []):
         star = "★ " if p["name"] == status.get("recommended") else ""
-        extra = [s for s in (p.get("status_label") or p.get("status"),) if s]
+        label = p.get(f"label_{lang}") or p.get("label", p["name"])
+        extra = []
+        key = f"preset_{p.get('status')}"
+        if key in MESSAGES["en"]:
+            extra.append(text(lang, key))
         if p.get("peak_gib") is not None:
             extra.append(f"{float(p['peak_gib']):.1f} GiB")
         if p.get("seconds_estimate"):
             extra.append(text(lang, "seconds", seconds=_duration(p["seconds_estimate"])))
         tail = f" — {', '.join(extra)}" if extra else ""
         rec = f" ({text(lang, 'recommended')})" if star else ""
-        choices.append((f"{star}{p.get('label', p['name'])}{rec}{tail}", p["name"]))
+        choices.append((f"{star}{label}{rec}{tail}", p["name"]))
     return choices
 
 

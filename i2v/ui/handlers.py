@@ -20,11 +20,10 @@ from i2v.core.settings import SETTINGS_BY_NAME as S
 from i2v.i18n import lang_of, text
 from i2v.image_input import header_size
 from i2v.runner import GenerationCancelled
-from i2v.service import PHASE_LABELS as PHASE_NAMES
 from i2v.service import BusyError, GenerationFailed, ProgressUpdate, RequestError
 from i2v.ui.format import (adjustment_text, clean_message, device_markdown, estimate_markdown, history_label,
-                           history_markdown, memory_html, plan_text, preset_choices, report_markdown,
-                           status_markdown, values_text)
+                           history_markdown, memory_html, phase_text, plan_text, preset_choices, progress_text,
+                           report_markdown, status_data, status_markdown, values_text)
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +84,8 @@ def presets_status(service, image_size) -> dict:
         log.exception("cannot read presets")
         return {"recommended": None, "presets": []}
     return {"recommended": None, "presets": [
-        {"name": p.name, "label": f"{p.name} · {p.label}", "status": None, "values": p.values()} for p in presets]}
+        {"name": p.id, "label": p.label, "label_en": p.label, "label_zh": p.name, "status": None,
+         "values": p.values()} for p in presets]}
 
 
 
@@ -104,17 +104,30 @@ class Handlers:
 
     def generate(self, image, prompt, negative_prompt, resolution, num_frames, fps, num_inference_steps,
                  guidance_scale, seed, request: gr.Request, progress=gr.Progress()):
-        """Generate a video from an image and a prompt; returns the MP4 and a JSON info object."""
+        """Generate a video from an image and a prompt; returns the MP4 and a JSON info object.
+        A Stop ends the call with an error saying the generation was cancelled."""
+        values = dict(prompt=prompt, negative_prompt=negative_prompt, resolution=resolution, num_frames=num_frames,
+                      fps=fps, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, seed=seed)
+        return self._generate(image, values, request, progress, stop_is_error=True)
+
+    def generate_page(self, image, prompt, negative_prompt, resolution, num_frames, fps, num_inference_steps,
+                      guidance_scale, seed, request: gr.Request, progress=gr.Progress()):
+        """The page's Generate: as generate, but the user's own Stop is a neutral notice, not a red error."""
+        values = dict(prompt=prompt, negative_prompt=negative_prompt, resolution=resolution, num_frames=num_frames,
+                      fps=fps, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, seed=seed)
+        return self._generate(image, values, request, progress, stop_is_error=False)
+
+    def _generate(self, image, values: dict, request, progress, stop_is_error: bool):
         lang = lang_of(request)
 
         def report(update: ProgressUpdate) -> None:
+            desc = progress_text(update.phase, lang)
             if update.total:   # steps and chunks: Gradio shows "i/total unit" and an ETA
-                progress((update.index, update.total), desc=PHASE_NAMES.get(update.phase, update.phase), unit=update.unit)
-            else:
-                progress(update.fraction, desc=update.label)
+                progress((update.index, update.total), desc=desc,
+                         unit=text(lang, f"unit_{update.unit}") if update.unit else "")
+            else:              # loading the model, an OOM retry: a phase without a count
+                progress(update.fraction, desc=desc)
 
-        values = dict(prompt=prompt, negative_prompt=negative_prompt, resolution=resolution, num_frames=num_frames,
-                      fps=fps, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, seed=seed)
         self._record(request, {})
         try:
             result = self.service.generate(image, values, progress=report, owner=session_of(request))
@@ -123,6 +136,9 @@ class Handlers:
             self._record(request, {"error": message})
             raise gr.Error(message, print_exception=False) from None
         except GenerationCancelled as exc:
+            if not stop_is_error:          # the page: the message alone, in the user's language
+                self._record(request, {"stopped": text(lang, "stopped")})
+                return gr.update(), gr.update()
             message = text(lang, "stopped") + (f" ({clean_message(exc)})" if str(exc) else "")
             self._record(request, {"error": message})
             raise gr.Error(message, print_exception=False) from None
@@ -131,7 +147,7 @@ class Handlers:
             if suggestion is not None or type(exc).__name__ == "OutOfMemoryFailure":
                 report_ = getattr(exc, "report", None) or {}
                 phase = report_.get("phase") or "?"
-                message = text(lang, "oom", phase=PHASE_NAMES.get(phase, phase) if lang == "en" else phase,
+                message = text(lang, "oom", phase=phase_text(phase, lang),
                                attempts=len(report_.get("attempts") or []) or 1)
                 message += " " + (text(lang, "oom_suggest", values=values_text(suggestion, lang)) if suggestion
                                   else text(lang, "oom_no_suggestion"))
@@ -154,7 +170,7 @@ class Handlers:
                               fallbacks=", ".join(map(str, info["fallbacks"]))))
         for note in notes:
             gr.Warning(note)
-        self._record(request, {"notes": notes})
+        self._record(request, {"notes": notes, "seed": info.get("seed")})
         return str(result.video_path), info
 
     def after_generate(self, request: gr.Request):
@@ -162,11 +178,32 @@ class Handlers:
         key = getattr(request, "session_hash", None) or "api"
         with self._outcomes_lock:
             outcome = self._outcomes.pop(key, {})
+        lang = lang_of(request)
         lines = [f"- ⚠️ {n}" for n in outcome.get("notes", [])]
         if outcome.get("error"):
             lines.insert(0, f"**{outcome['error']}**")
+        if outcome.get("stopped"):          # the user's own Stop: a plain notice, not an error
+            lines.insert(0, f"ℹ️ {outcome['stopped']}")
         suggestion = outcome.get("suggestion")
-        return ("\n".join(lines), gr.update(visible=bool(suggestion)), suggestion or {}, *self.history_choices())
+        seed = outcome.get("seed")
+        used_seed = text(lang, "seed_used", seed=seed) if seed is not None else ""
+        return ("\n".join(lines), gr.update(visible=bool(suggestion)), suggestion or {}, used_seed,
+                *self.history_choices(lang))
+
+    def clear_notices(self):
+        """A new Generate: the last run's notices, Stop message, suggestion button and seed line go away."""
+        return "", "", gr.update(visible=False), ""
+
+    @staticmethod
+    def random_seed():
+        """🎲: the next run draws a new seed."""
+        return S["seed"].default
+
+    @staticmethod
+    def reuse_seed(info):
+        """♻: the seed the last video was made with (from its info), so the next run repeats it."""
+        seed = (info or {}).get("seed") if isinstance(info, dict) else None
+        return seed if seed is not None and S["seed"].check(seed) is None else gr.update()
 
     def use_suggestion(self, suggestion: dict):
         return [gr.update(value=suggestion[f]) if f in (suggestion or {}) else gr.update() for f in PRESET_FIELDS]
@@ -196,9 +233,15 @@ class Handlers:
             "workers": self.service.workers(),
         }
 
-    def model_status(self) -> tuple[str, str]:
+    def model_status(self, request: gr.Request) -> tuple[str, str]:
+        """The model line and the load report as the page shows them (Markdown, in the caller's language)."""
+        lang = lang_of(request)
         state = self.service.model_state()
-        return status_markdown(state), report_markdown(state)
+        return status_markdown(state, lang), report_markdown(state, lang)
+
+    def status(self, request: gr.Request) -> dict:
+        """The model's state as data for API clients: status, model, device, dtype, tiny, banner (once), text."""
+        return status_data(self.service.model_state(), lang_of(request))
 
     def on_load(self, request: gr.Request):
         """Page load: device panel, presets with the recommended one preselected (its values fill the sliders)."""
@@ -214,7 +257,7 @@ class Handlers:
         notice = "" if chosen or not status.get("presets") or status["presets"][0].get("status") is None \
             else text(lang, "no_preset_fits")
         return (device_markdown(_panel_call(self.service, "device_info"), lang), memory_html(self.memory(), lang),
-                gr.update(choices=choices, value=chosen), *fills, notice, *self.history_choices())
+                gr.update(choices=choices, value=chosen), *fills, notice, *self.history_choices(lang))
 
     def on_image(self, image, preset_name, request: gr.Request):
         """A new image changes the aspect ratio, hence memory: refresh the presets' status."""
@@ -256,9 +299,9 @@ class Handlers:
         """Past outputs, newest first: video_path, parameters, seed, timings_s (from the sidecars)."""
         return self.service.history()
 
-    def history_choices(self):
+    def history_choices(self, lang: str = "en"):
         entries = self.service.history()
-        return (gr.update(choices=[(history_label(e), e["video_path"]) for e in entries],
+        return (gr.update(choices=[(history_label(e, lang), e["video_path"]) for e in entries],
                           value=entries[0]["video_path"] if entries else None),)
 
     def _entry(self, path):
@@ -297,4 +340,4 @@ class Handlers:
         except ValueError:
             log.warning("refused to delete %r", path)
             message = text(lang, "refused", name=name)
-        return (gr.update(visible=False), message, *self.history_choices())
+        return (gr.update(visible=False), message, *self.history_choices(lang))

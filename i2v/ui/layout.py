@@ -1,6 +1,6 @@
 """The page: Blocks layout first, then the wiring of events to `Handlers` at the bottom.
 
-Public API endpoints: generate, cancel, model_status, server_info, memory, clear_cache, unload, history.
+Public API endpoints: generate, cancel, model_status, status, server_info, memory, clear_cache, unload, history.
 Static text is translated in the browser (gr.I18n, see i2v/i18n.py); handler messages follow Accept-Language.
 """
 from __future__ import annotations
@@ -35,9 +35,20 @@ class I2VBlocks(gr.Blocks):
         return super().launch(*args, **kwargs)
 
 
+# Ctrl+Enter (⌘+Enter on a Mac) presses Generate from anywhere on the page, as in other image/video UIs
+SHORTCUTS_JS = """() => {
+  document.addEventListener('keydown', (event) => {
+    if ((event.ctrlKey || event.metaKey) && event.key === 'Enter') {
+      const button = document.querySelector('#i2v-generate');
+      if (button) { event.preventDefault(); button.click(); }
+    }
+  });
+}"""
+
+
 def launch_kwargs() -> dict:
-    """Extra keyword arguments for demo.launch(): the English/Chinese translations and the UI's CSS."""
-    return {"i18n": i18n_table(), "css": CSS}
+    """Extra keyword arguments for demo.launch(): the English/Chinese translations, the UI's CSS, shortcuts."""
+    return {"i18n": i18n_table(), "css": CSS, "js": SHORTCUTS_JS}
 
 
 def _raw_image(payload):
@@ -105,10 +116,17 @@ def build_ui(service) -> gr.Blocks:
                             fps = _slider(S["fps"], elem_id="i2v-fps")
                             steps = _slider(S["num_inference_steps"], elem_id="i2v-steps")
                             guidance = _slider(S["guidance_scale"], elem_id="i2v-guidance")
-                            seed = raw_input(gr.Number(value=S["seed"].default, label=t("setting_seed"),
-                                                       info=t("setting_seed_help"), precision=0, elem_id="i2v-seed"))
+                            with gr.Row(equal_height=True):
+                                seed = raw_input(gr.Number(value=S["seed"].default, label=t("setting_seed"),
+                                                           info=t("setting_seed_help"), precision=0, scale=3,
+                                                           elem_id="i2v-seed"))
+                                random_seed_button = gr.Button(t("seed_random"), size="sm", scale=1, min_width=90,
+                                                               elem_id="i2v-seed-random")
+                                reuse_seed_button = gr.Button(t("seed_reuse"), size="sm", scale=1, min_width=90,
+                                                              elem_id="i2v-seed-reuse")
                     with gr.Column(scale=4):
                         video_out = gr.Video(label=plain("video"), autoplay=True, loop=True, elem_id="i2v-video")
+                        used_seed = gr.Markdown(elem_id="i2v-used-seed")
                         notice = gr.Markdown(elem_id="i2v-notice")
                         use_button = gr.Button(t("use_settings"), visible=False, elem_id="i2v-use-settings")
                         suggestion = gr.State({})
@@ -145,11 +163,22 @@ def build_ui(service) -> gr.Blocks:
         light = dict(concurrency_limit=None, show_progress="hidden")
         sliders = [resolution, num_frames, fps, steps, guidance]
         inputs = [image, prompt, negative_prompt, resolution, num_frames, fps, steps, guidance, seed]
-        generating = generate_button.click(h.generate, inputs=inputs, outputs=[video_out, info], api_name="generate")
-        # Gradio 6 runs .then() only after a success; .failure() covers errors (stop, OOM, bad input).
-        after = dict(fn=h.after_generate, outputs=[notice, use_button, suggestion, history_pick], api_name=False, **light)
+        # The page's Generate first clears the last run's notices, then queues the job; API clients call
+        # /generate (a hidden twin). Both share one concurrency group: one job at a time, whoever sends it.
+        one_job = dict(concurrency_id="generate", concurrency_limit=1, show_progress_on=[video_out])
+        generating = generate_button.click(
+            h.clear_notices, outputs=[notice, stop_message, use_button, used_seed], api_name=False,
+            queue=False, show_progress="hidden").then(
+            h.generate_page, inputs=inputs, outputs=[video_out, info], api_name=False, **one_job)
+        gr.Button(visible=False).click(h.generate, inputs=inputs, outputs=[video_out, info], api_name="generate",
+                                       **one_job)
+        # Gradio 6 runs .then() only after a success; .failure() covers errors (OOM, bad input).
+        after = dict(fn=h.after_generate, outputs=[notice, use_button, suggestion, used_seed, history_pick],
+                     api_name=False, **light)
         generating.then(**after)
         generating.failure(**after)
+        random_seed_button.click(h.random_seed, outputs=[seed], api_name=False, **light)
+        reuse_seed_button.click(h.reuse_seed, inputs=[info], outputs=[seed], api_name=False, **light)
         control = dict(queue=False)       # never waits in, or is refused by, the job queue
         # Stop: a running job of this tab ends at its next step; a job of this tab still waiting in the queue
         # leaves it (a new token value triggers Gradio's cancel, which touches this session's events only)
@@ -194,5 +223,6 @@ def build_ui(service) -> gr.Blocks:
         api_out = gr.JSON(visible=False)
         gr.Button(visible=False).click(h.server_info, outputs=[api_out], api_name="server_info", **control)
         gr.Button(visible=False).click(h.history, outputs=[api_out], api_name="history")
+        gr.Button(visible=False).click(h.status, outputs=[api_out], api_name="status", **control)
     demo.queue(default_concurrency_limit=1, max_size=QUEUE_MAX_SIZE)
     return demo

@@ -82,13 +82,13 @@ def fill_form(page, image: Path, prompt: str, frames: int, steps: int, preset_la
     page.locator("#i2v-prompt textarea").fill(prompt)
     advanced = page.locator("#i2v-advanced")
     if not page.locator("#i2v-frames input[type=number]").is_visible():
-        advanced.get_by_text("Advanced parameters").click()
+        advanced.locator(".label-wrap").first.click()      # the accordion's header, in either language
     if preset_label:   # choosing a preset fills the sliders from configs/presets.toml
         page.locator("#i2v-preset input").click()
         options = page.get_by_role("option")
         options.first.wait_for()
         names = options.all_inner_texts()
-        assert len(names) == len(load_presets()) and sum(n.startswith("★") for n in names) <= 1, names
+        assert len(names) == len(load_presets()) + 1 and sum(n.startswith("★") for n in names) <= 1, names  # + Custom
         page.get_by_role("option", name=re.compile(re.escape(preset_label))).click()
         preset = next(p for p in load_presets() if p.label == preset_label)
         page.wait_for_function("([f, s]) => document.querySelector('#i2v-frames input[type=number]').value == f"
@@ -247,6 +247,44 @@ def test_chinese_browser_gets_chinese_labels(browser, app):
     page.get_by_role("button", name="停止", exact=True).click()      # a handler message, in Chinese too
     page.locator("#i2v-stop-message").get_by_text("当前没有正在运行的任务").wait_for()
     shot(page, "zh")
+    assert_clean(page)
+
+
+def test_ctrl_enter_generates_the_used_seed_is_shown_and_seed_buttons_work(browser, app, image):
+    page = open_page(browser, app.url)
+    fill_form(page, image, "keyboard", frames=2, steps=2)
+    page.locator("#i2v-stop").click()              # leaves the last action's message on screen
+    stop_message = page.locator("#i2v-stop-message")
+    stop_message.get_by_text(re.compile(r"\w")).first.wait_for()
+    page.locator("#i2v-prompt textarea").press("Control+Enter")
+    used = page.locator("#i2v-used-seed")
+    used.get_by_text("Seed used").wait_for()
+    assert stop_message.inner_text().strip() == ""          # a new Generate cleared it
+    seed = re.search(r"(\d+)", used.inner_text()).group(1)
+    page.locator("#i2v-seed-random").click()
+    page.wait_for_function("() => document.querySelector('#i2v-seed input').value == '-1'")
+    page.locator("#i2v-seed-reuse").click()
+    page.wait_for_function("(s) => document.querySelector('#i2v-seed input').value == s", arg=seed)
+    assert_clean(page)
+
+
+# English a Chinese page must not show (words of the model line, progress, results, panels)
+ENGLISH_ON_ZH_PAGE = re.compile(r"\b(Model|Loading|Denoising|Decoding|Encoding|steps|Seed used|worker|ready|loaded|"
+                                r"Stopped|Stopping|Predicted|available|fits|recommended|Fast preview|Standard|"
+                                r"History|Video|Preview|built-in|tiny)\b")
+
+
+def test_chinese_page_shows_progress_results_and_panels_in_chinese(browser, app, image):
+    page = open_page(browser, app.url, locale="zh-CN")
+    page.locator("#i2v-estimate").get_by_text("预测峰值").wait_for()
+    fill_form(page, image, "一只猫", frames=3, steps=12)
+    page.locator("#i2v-generate").click()
+    wait_for_progress(page, r"\d+\s*/\s*12\s*步.*去噪")
+    page.locator("#i2v-used-seed").get_by_text("使用的种子").wait_for()
+    body = page.inner_text("body")
+    english = sorted(set(ENGLISH_ON_ZH_PAGE.findall(body)))
+    assert not english, f"English on the Chinese page: {english}"
+    shot(page, "zh-generated")
     assert_clean(page)
 
 

@@ -319,3 +319,18 @@ def test_status_for_api_clients_is_data_with_the_tiny_banner_once():
     assert data["text"].count("tiny test model") == 1 and "**" not in data["text"]
     zh = status_markdown(state, "zh")
     assert "微型测试模型" in zh and "CPU（无显卡）" in zh and "ready" not in zh
+
+
+def test_moving_a_slider_off_the_presets_values_shows_custom(tmp_path):
+    from i2v.configs import load_presets
+
+    fns = handlers(FakeService(tmp_path, None))
+    fast = next(p for p in load_presets() if p.id == "fast")
+    values = [fast.resolution, fast.num_frames, fast.fps, fast.num_inference_steps, fast.guidance_scale]
+    assert fns["on_sliders"]("fast", None, *values) == gr.update()
+    assert fns["on_sliders"]("fast", None, *[str(v) for v in values]) == gr.update()     # as the page may send
+    values[1] += 1
+    assert fns["on_sliders"]("fast", None, *values) == gr.update(value="custom")
+    assert fns["on_preset"]("custom", None) == [gr.update()] * 5       # choosing Custom changes nothing
+    choices = ui.preset_choices({"presets": [{"name": "fast", "label_en": "Fast", "label_zh": "快速"}]}, "zh")
+    assert choices[-1] == ("自定义", "custom") and choices[0][0] == "快速"

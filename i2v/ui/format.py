@@ -359,6 +359,9 @@ def history_markdown(entry: dict | None, lang: str) -> str:
     ])
 
 
+CUSTOM_PRESET = "custom"    # the preset list's value once the sliders no longer hold any preset's values
+
+
 def preset_choices(status: dict, lang: str) -> list[tuple[str, str]]:
     """Dropdown choices: the preset's name in lang (label_en / label_zh), its status in words, its predicted
     peak and time. The same figures as the live estimate for those settings (one computation)."""
@@ -377,6 +380,8 @@ def preset_choices(status: dict, lang: str) -> list[tuple[str, str]]:
         tail = f" — {', '.join(extra)}" if extra else ""
         rec = f" ({text(lang, 'recommended')})" if star else ""
         choices.append((f"{star}{label}{rec}{tail}", p["name"]))
+    if choices:
+        choices.append((text(lang, "preset_custom"), CUSTOM_PRESET))
     return choices
 
 

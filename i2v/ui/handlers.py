@@ -21,13 +21,21 @@ from i2v.i18n import lang_of, text
 from i2v.image_input import header_size
 from i2v.runner import GenerationCancelled
 from i2v.service import BusyError, GenerationFailed, ProgressUpdate, RequestError
-from i2v.ui.format import (adjustment_text, clean_message, device_markdown, estimate_markdown, history_label,
+from i2v.ui.format import (CUSTOM_PRESET, adjustment_text, clean_message, device_markdown, estimate_markdown, history_label,
                            history_markdown, memory_html, phase_text, plan_text, preset_choices, progress_text,
                            report_markdown, status_data, status_markdown, values_text)
 
 log = logging.getLogger(__name__)
 
 PRESET_FIELDS = ("resolution", "num_frames", "fps", "num_inference_steps", "guidance_scale")
+
+
+def _same_value(wanted, shown) -> bool:
+    """A preset's value against a widget's (the page may send 16 as 16.0 or "16")."""
+    try:
+        return float(wanted) == float(shown)
+    except (TypeError, ValueError):
+        return False
 
 
 def session_of(request) -> str | None:
@@ -266,12 +274,22 @@ class Handlers:
         return gr.update(choices=preset_choices(status, lang), value=preset_name)
 
     def on_preset(self, preset_name, image):
-        if not preset_name:
+        if not preset_name or preset_name == CUSTOM_PRESET:
             return [gr.update()] * len(PRESET_FIELDS)
         status = presets_status(self.service, header_size(image))
         preset = next((p for p in status.get("presets", []) if p["name"] == preset_name), None)
         values = (preset or {}).get("values", {})
         return [gr.update(value=values[f]) if f in values else gr.update() for f in PRESET_FIELDS]
+
+    def on_sliders(self, preset_name, image, *values):
+        """The user moved a slider: the preset list says "Custom" once the values are no longer the preset's."""
+        if not preset_name or preset_name == CUSTOM_PRESET:
+            return gr.update()
+        status = presets_status(self.service, header_size(image))
+        preset = next((p for p in status.get("presets", []) if p["name"] == preset_name), None)
+        wanted = (preset or {}).get("values", {})
+        same = all(f not in wanted or _same_value(wanted[f], v) for f, v in zip(PRESET_FIELDS, values))
+        return gr.update() if same else gr.update(value=CUSTOM_PRESET)
 
     def on_estimate(self, image, resolution, num_frames, fps, num_inference_steps, guidance_scale, request: gr.Request):
         values = dict(resolution=resolution, num_frames=num_frames, fps=fps,

@@ -75,7 +75,7 @@ def raw_input(component, preprocess=_raw_value):
 
 def _slider(setting: Setting, **kwargs) -> gr.Slider:
     return raw_input(gr.Slider(minimum=setting.minimum, maximum=setting.maximum, step=setting.step,
-                               value=setting.default, label=t(f"setting_{setting.name}"),
+                               precision=0 if setting.kind is int else None, value=setting.default, label=t(f"setting_{setting.name}"),
                                info=t(f"setting_{setting.name}_help"), **kwargs))
 
 
@@ -196,6 +196,9 @@ def build_ui(service) -> gr.Blocks:
 
         image.change(h.on_image, inputs=[image, preset], outputs=[preset], api_name=False, **light)
         preset.input(h.on_preset, inputs=[preset, image], outputs=sliders, api_name=False, **light)
+        for slider in sliders:      # the user's own change (not a preset filling them) makes the preset "Custom"
+            slider.input(h.on_sliders, inputs=[preset, image, *sliders], outputs=[preset], api_name=False,
+                         trigger_mode="always_last", **light)
         estimate_inputs = [image, *sliders]
         for component in estimate_inputs:
             component.change(h.on_estimate, inputs=estimate_inputs, outputs=[estimate], api_name=False,

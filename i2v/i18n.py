@@ -150,6 +150,9 @@ MESSAGES = {
         "timing_denoise": "denoising", "timing_decode": "decoding", "timing_save": "writing", "timing_total": "total",
         "stopped": "Stopped: the generation was cancelled and nothing was saved.",
         "seed_used": "Seed used: `{seed}` (♻ reuses it)",
+        "reused": "Settings restored; the seed is random again. That video used seed `{seed}`: type it in the "
+                  "Seed box to repeat it exactly.",
+        "reused_no_seed": "Settings restored; the seed is random.",
         "stopping": "Stopping at the next step…",
         "nothing_running": "Nothing is running.",
         "left_queue": "Nothing is running for you; a job of yours waiting in the queue (if any) was removed from it.",
@@ -257,6 +260,8 @@ MESSAGES = {
         "timing_denoise": "去噪", "timing_decode": "解码", "timing_save": "写入", "timing_total": "总计",
         "stopped": "已停止：生成已取消，未保存任何文件。",
         "seed_used": "使用的种子：`{seed}`（♻ 可再次使用）",
+        "reused": "已恢复设置；种子重新设为随机。该视频使用的种子是 `{seed}`：在“随机种子”框中填入即可完全重现。",
+        "reused_no_seed": "已恢复设置；种子为随机。",
         "stopping": "将在下一步停止…",
         "nothing_running": "当前没有正在运行的任务。",
         "left_queue": "当前没有正在运行的任务；您在队列中等待的任务（如有）已移出队列。",

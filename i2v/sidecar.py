@@ -39,8 +39,8 @@ def complete(known: dict, video_path: Path, asked: GenerationRequest, ran: Gener
     """The sidecar: the server's part plus what the run did (settings an out-of-memory fallback changed, the
     plan that ran, timings, attempts, the model and its load report)."""
     report = state.get("report") or {}
-    fallback_changes = [{"field": k, "asked": v, "got": getattr(ran, k), "reason": "out-of-memory fallback"}
-                        for k, v in asked.as_dict().items() if getattr(ran, k) != v]
+    fallback_changes = [{"field": k, "asked": v, "got": getattr(ran, k), "reason": "out-of-memory fallback",
+                         "reason_key": "oom"} for k, v in asked.as_dict().items() if getattr(ran, k) != v]
     return {
         "video": Path(video_path).name,
         "parameters": ran.as_dict(),

@@ -201,6 +201,10 @@ def test_history_reuse_and_delete_with_confirmation(browser, app, image):
     page.locator("#i2v-reuse").click()
     page.locator("#i2v-generate").wait_for(state="visible")
     assert page.locator("#i2v-prompt textarea").input_value() in {"a drifting gradient", "slow"}
+    page.locator("#i2v-notice").get_by_text("the seed is random again").wait_for()    # said, not silent
+    if not page.locator("#i2v-seed input").is_visible():
+        page.locator("#i2v-advanced .label-wrap").first.click()
+    assert page.locator("#i2v-seed input").input_value() == "-1"
     page.get_by_role("tab", name="History").click()
     chosen = set(app.outputs.glob("*.mp4"))
     page.locator("#i2v-delete").click()
@@ -217,7 +221,7 @@ def test_generate_is_keyboard_reachable_and_controls_are_labelled(browser, app, 
     page = open_page(browser, app.url)
     button = page.get_by_role("button", name="Generate", exact=True)
     assert button.count() == 1
-    page.locator("#i2v-negative_prompt textarea").focus()     # Tab from the text fields reaches Generate
+    page.locator("#i2v-prompt textarea").focus()     # Tab from the prompt reaches Generate
     for _ in range(6):
         page.keyboard.press("Tab")
         if page.evaluate("() => document.activeElement.id") == "i2v-generate":
@@ -227,7 +231,8 @@ def test_generate_is_keyboard_reachable_and_controls_are_labelled(browser, app, 
     page.get_by_text("please provide an input image").first.wait_for()
     page.locator("#i2v-advanced").get_by_text("Advanced parameters").click()
     page.locator("#i2v-seed input").wait_for()
-    for elem_id in ("i2v-prompt", "i2v-negative_prompt", "i2v-preset", "i2v-image", "i2v-seed", "i2v-steps"):
+    for elem_id in ("i2v-prompt", "i2v-negative_prompt", "i2v-preset", "i2v-image", "i2v-seed", "i2v-steps",
+                    "i2v-seed-random", "i2v-seed-reuse"):
         assert page.locator(f"#{elem_id}").get_by_text(re.compile(r"\w")).count() > 0, elem_id
     unlabelled = page.evaluate("""() => [...document.querySelectorAll('input, textarea, button, select')]
         .filter(e => e.offsetParent !== null && e.type !== 'file')
@@ -266,6 +271,21 @@ def test_ctrl_enter_generates_the_used_seed_is_shown_and_seed_buttons_work(brows
     page.locator("#i2v-seed-reuse").click()
     page.wait_for_function("(s) => document.querySelector('#i2v-seed input').value == s", arg=seed)
     assert_clean(page)
+
+
+def test_on_a_phone_generate_is_on_the_first_screen_and_nothing_overflows(browser, app):
+    page = browser.new_page(locale="en-US", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    page.goto(app.url)
+    button = page.locator("#i2v-generate")
+    button.wait_for()
+    box = button.bounding_box()
+    assert box["y"] + box["height"] <= 844, box           # no scrolling to reach Generate
+    assert box["width"] >= 100 and box["height"] >= 32, box  # a thumb can hit it
+    wide = page.evaluate("() => document.documentElement.scrollWidth")
+    assert wide <= 390 + 1, f"the page is {wide} px wide on a 390 px screen"
+    shot(page, "phone")
+    page.close()
 
 
 # English a Chinese page must not show (words of the model line, progress, results, panels)

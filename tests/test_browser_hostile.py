@@ -75,10 +75,10 @@ def type_number(page, elem_id: str, value) -> None:
 def fill(page, image, values: dict) -> None:
     page.locator("#i2v-image input[type=file]").set_input_files(str(image))
     page.locator("#i2v-image img").first.wait_for()
-    for name, elem_id in TEXT_BOXES.items():
-        page.locator(f"#{elem_id} textarea").fill(values[name])
     if not page.locator("#i2v-frames input[type=number]").is_visible():
         page.locator("#i2v-advanced .label-wrap").first.click()     # the accordion, in any language
+    for name, elem_id in TEXT_BOXES.items():       # the negative prompt lives in the accordion
+        page.locator(f"#{elem_id} textarea").fill(values[name])
     page.locator("#i2v-resolution input").click()
     page.get_by_role("option", name=str(values["resolution"]), exact=True).click()
     for name, elem_id in NUMBER_BOXES.items():

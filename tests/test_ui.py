@@ -334,3 +334,18 @@ def test_moving_a_slider_off_the_presets_values_shows_custom(tmp_path):
     assert fns["on_preset"]("custom", None) == [gr.update()] * 5       # choosing Custom changes nothing
     choices = ui.preset_choices({"presets": [{"name": "fast", "label_en": "Fast", "label_zh": "快速"}]}, "zh")
     assert choices[-1] == ("自定义", "custom") and choices[0][0] == "快速"
+
+
+class HistoryService(FakeService):
+    def history(self):
+        return [{"video_path": "/out/video_1.mp4", "seed": 99, "parameters": {
+            "prompt": "a boat", "negative_prompt": "", "resolution": 256, "num_frames": 4, "fps": 8,
+            "num_inference_steps": 3, "guidance_scale": 7.0}}]
+
+
+def test_reuse_restores_settings_sets_a_random_seed_and_says_which_seed_made_the_video(tmp_path):
+    fns = handlers(HistoryService(tmp_path, None))
+    out = fns["reuse"]("/out/video_1.mp4", FakeRequest())
+    assert out[0]["value"] == "a boat" and out[3]["value"] == 4       # prompt, …, frames
+    assert out[7]["value"] == -1 and "`99`" in out[8] and "random" in out[8]
+    assert "`99`" in fns["reuse"]("/out/video_1.mp4", FakeRequest("zh-CN"))[8]

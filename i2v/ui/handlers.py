@@ -332,16 +332,18 @@ class Handlers:
 
     def reuse(self, path, request: gr.Request):
         entry = self._entry(path) if path else None
+        lang = lang_of(request)
         if not entry:
-            gr.Warning(text(lang_of(request), "history_pick_first"))
-            return [gr.update()] * 9
+            gr.Warning(text(lang, "history_pick_first"))
+            return [gr.update()] * 10
         params = entry.get("parameters") or {}
         fields = ("prompt", "negative_prompt", *PRESET_FIELDS)
         valid = {f: params[f] for f in fields if f in params and S[f].check(params[f]) is None}   # sidecars are untrusted
         updates = [gr.update(value=valid[f]) if f in valid else gr.update() for f in fields]
-        seed = entry.get("seed", -1)
-        seed = seed if S["seed"].check(seed) is None else -1
-        return [*updates, gr.update(value=seed), gr.Tabs(selected="generate")]
+        # the seed goes back to random, and the notice says which seed made that video (to repeat it exactly)
+        seed = entry.get("seed")
+        notice = text(lang, "reused", seed=seed) if S["seed"].check(seed) is None else text(lang, "reused_no_seed")
+        return [*updates, gr.update(value=S["seed"].default), notice, gr.Tabs(selected="generate")]
 
     def ask_delete(self, path, request: gr.Request):
         lang = lang_of(request)

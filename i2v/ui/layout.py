@@ -98,17 +98,18 @@ def build_ui(service) -> gr.Blocks:
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=4):
                         image = raw_input(gr.Image(label=t("input_image"), type="filepath",
-                                                   sources=["upload", "clipboard"], elem_id="i2v-image", height=300),
+                                                   sources=["upload", "clipboard"], elem_id="i2v-image", height=260),
                                           _raw_image)
                         prompt = _textbox(S["prompt"], lines=2)
-                        negative_prompt = _textbox(S["negative_prompt"], lines=2)
-                        preset = gr.Dropdown(choices=[], value=None, label=t("preset"), info=t("preset_info"),
-                                             elem_id="i2v-preset")
+                        # Generate right under the prompt: on a phone it is on the first screen
                         with gr.Row():
                             generate_button = gr.Button(t("generate"), variant="primary", elem_id="i2v-generate")
                             stop_button = gr.Button(t("stop"), variant="stop", elem_id="i2v-stop")
                         stop_message = gr.Markdown(elem_id="i2v-stop-message")
+                        preset = gr.Dropdown(choices=[], value=None, label=t("preset"), info=t("preset_info"),
+                                             elem_id="i2v-preset")
                         with gr.Accordion(t("advanced"), open=False, elem_id="i2v-advanced"):
+                            negative_prompt = _textbox(S["negative_prompt"], lines=2)
                             resolution = raw_input(gr.Dropdown(choices=list(S["resolution"].choices),
                                                      value=S["resolution"].default, label=t("setting_resolution"),
                                                      info=t("setting_resolution_help"), elem_id="i2v-resolution"))
@@ -215,7 +216,7 @@ def build_ui(service) -> gr.Blocks:
         history_pick.change(h.on_history_pick, inputs=[history_pick],
                             outputs=[history_details, history_video, confirm_row], api_name=False, **light)
         reuse_button.click(h.reuse, inputs=[history_pick],
-                           outputs=[prompt, negative_prompt, *sliders, seed, tabs], api_name=False, **light)
+                           outputs=[prompt, negative_prompt, *sliders, seed, notice, tabs], api_name=False, **light)
         delete_button.click(h.ask_delete, inputs=[history_pick], outputs=[confirm_row, history_message],
                             api_name=False, **light)
         keep_button.click(lambda: (gr.update(visible=False), ""), outputs=[confirm_row, history_message],

@@ -12,6 +12,7 @@ from pathlib import Path
 from i2v.i18n import MESSAGES, text
 from i2v.core.phases import PROGRESS_PHASES as PHASES
 from i2v.core.settings import RESERVED_WARNING_SHARE
+from i2v.runner import FAILED, LOADING, NOT_LOADED, READY
 from i2v.core.units import GIB
 
 
@@ -28,14 +29,7 @@ def gib(value) -> str:
     return "?" if value is None else f"{value / GIB:.1f} GiB"
 
 
-def plain(key: str) -> str:
-    """Both languages in one string, for the few components whose label Gradio does not translate (gr.Video)."""
-    from i2v.i18n import EN, ZH
-
-    return f"{EN[key]} · {ZH[key]}"
-
-
-MODEL_STATUSES = ("not loaded", "loading", "ready", "failed")
+MODEL_STATUSES = (NOT_LOADED, LOADING, READY, FAILED)      # each has a model_status_* and worker_status_* text
 PLAN_KEYS = ("offload", "cfg_split", "chunk_tokens", "weights_dtype", "decode_chunk", "vae_tiling")
 LOSSY_FIELDS = ("weights_dtype", "vae_tiling")
 SETTINGS_FIELDS = ("resolution", "num_frames", "width", "height")

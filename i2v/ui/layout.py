@@ -9,7 +9,7 @@ import gradio as gr
 
 from i2v.core.settings import SETTINGS_BY_NAME, Setting
 from i2v.i18n import i18n_table, t
-from i2v.ui.format import plain, report_markdown, status_markdown
+from i2v.ui.format import report_markdown, status_markdown
 from i2v.ui.handlers import Handlers
 
 QUEUE_MAX_SIZE = 8
@@ -126,7 +126,7 @@ def build_ui(service) -> gr.Blocks:
                                 reuse_seed_button = gr.Button(t("seed_reuse"), size="sm", scale=1, min_width=90,
                                                               elem_id="i2v-seed-reuse")
                     with gr.Column(scale=4):
-                        video_out = gr.Video(label=plain("video"), autoplay=True, loop=True, elem_id="i2v-video")
+                        video_out = gr.Video(label=t("video"), autoplay=True, loop=True, elem_id="i2v-video")
                         used_seed = gr.Markdown(elem_id="i2v-used-seed")
                         notice = gr.Markdown(elem_id="i2v-notice")
                         use_button = gr.Button(t("use_settings"), visible=False, elem_id="i2v-use-settings")
@@ -158,7 +158,7 @@ def build_ui(service) -> gr.Blocks:
                             confirm_button = gr.Button(t("confirm_delete"), variant="stop", elem_id="i2v-confirm-delete")
                             keep_button = gr.Button(t("cancel_delete"), elem_id="i2v-keep")
                     with gr.Column(scale=5):
-                        history_video = gr.Video(label=plain("history_preview"), elem_id="i2v-history-video")
+                        history_video = gr.Video(label=t("history_preview"), elem_id="i2v-history-video")
 
         # --- wiring ------------------------------------------------------------------------------------------
         light = dict(concurrency_limit=None, show_progress="hidden")

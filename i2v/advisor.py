@@ -151,7 +151,7 @@ class Advisor:
                 "host_ram_gib": round(asked.host_bytes / GIB, 2),
                 "seconds_per_step": round(per_step, 3) if per_step else None,
                 "seconds_estimate": round(per_step * (fitted or request).num_inference_steps, 1) if per_step else None,
-                "speed": "measured" if self._measured_tflops else "estimated from FLOPs",
+                "speed": "measured" if self._measured_tflops else "estimated",
                 "label": label, "offload": fitted.offload if fitted else None,
                 "plan": fitted.plan.as_dict() if fitted else None,
                 "adjustments": [asdict(a) for a in adjustments], "text": text, "device": device.kind}

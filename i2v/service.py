@@ -133,6 +133,7 @@ class GenerationService:
         self._active = 0
         self._active_lock = threading.Lock()
         self._owners: dict[str, str | None] = {}      # running job -> who started it (may Stop it)
+        self._tiny_step_s: float | None = None         # the tiny model's measured seconds per denoising step
 
     # --- state -------------------------------------------------------------------------------------------
     def model_state(self) -> dict:
@@ -168,7 +169,14 @@ class GenerationService:
         return self.advisor.presets_status(image_size)
 
     def estimate(self, values: dict, image_size: tuple[int, int] | None = None) -> dict:
-        return self.advisor.estimate(values, image_size)
+        """The live estimate. Memory figures describe the real model; with the tiny test model, once it has
+        run, the time is its own measured seconds per step (speed "measured"), not a FLOP guess for the real one."""
+        estimate = self.advisor.estimate(values, image_size)
+        steps = values.get("num_inference_steps")
+        if self._tiny_step_s and isinstance(steps, (int, float)) and not estimate.get("error"):
+            estimate.update(seconds_per_step=round(self._tiny_step_s, 3), speed="measured",
+                            seconds_estimate=round(self._tiny_step_s * steps, 1))
+        return estimate
 
     def memory(self) -> dict:
         """Current figures: the device as the server sees it, plus each worker's own view when it is idle."""
@@ -299,8 +307,11 @@ class GenerationService:
         if output.attempts:
             self._log_ooms(output.attempts, outcome=f"recovered by attempt {len(output.attempts) + 1}")
         ran = output.request or request
-        if not self._is_tiny_model() and output.timings.get("denoise"):
-            self.advisor.record_denoise(ran, output.timings["denoise"], output.denoise_steps_run)
+        if output.timings.get("denoise") and output.denoise_steps_run:
+            if self._is_tiny_model():     # its speed says nothing of the real model's FLOPs: kept apart
+                self._tiny_step_s = output.timings["denoise"] / output.denoise_steps_run
+            else:
+                self.advisor.record_denoise(ran, output.timings["denoise"], output.denoise_steps_run)
         timings = info.get("timings_s", output.timings)
         result = GenerationResult(
             video_path=path, sidecar_path=video.sidecar_path(path), request=ran, seed=seed,

@@ -44,11 +44,25 @@ def test_same_seed_same_video_frames(tiny_runner, sample_image):
     assert (first == second).all() and not (first == other).all()
 
 
+def test_tiny_model_time_estimate_is_its_measured_speed_after_a_run(tiny_service, sample_image):
+    values = {k: v for k, v in SMALL.items() if k not in ("prompt", "seed")}
+    result = tiny_service.generate(load_image(sample_image), {**SMALL, "num_inference_steps": 3})
+    estimate = tiny_service.estimate({**values, "num_inference_steps": 30}, (344, 256))
+    per_step = result.timings["denoise"] / 3
+    assert estimate["speed"] == "measured"
+    assert estimate["seconds_estimate"] == pytest.approx(30 * per_step, rel=0.01, abs=0.1)
+
+
 def test_progress_reports_every_step_and_chunk(tiny_service, sample_image):
     seen = []
     tiny_service.generate(load_image(sample_image), {**SMALL, "num_inference_steps": 3}, progress=seen.append)
     denoise = [u.index for u in seen if u.phase == "denoise"]
     assert denoise == [1, 2, 3]
+    assert "load" not in [u.phase for u in seen[1:]]
+    tiny_service.unload()              # not loaded: the run says "Loading model" before anything else
+    seen.clear()
+    tiny_service.generate(load_image(sample_image), {**SMALL, "num_inference_steps": 1}, progress=seen.append)
+    assert seen[0].phase == "load" and [u.phase for u in seen].count("load") == 1 and seen[0].fraction == 0.0
     assert [u.index for u in seen if u.phase == "decode"] == [1, 2, 3, 4]
     fractions = [u.fraction for u in seen]
     assert fractions == sorted(fractions) and fractions[-1] <= 1.0

@@ -19,7 +19,7 @@ from i2v import sidecar, video
 from i2v.core.errors import I2VError
 from i2v.core.plans import PlanError, check_forced
 from i2v.core.request import GenerationRequest, RequestError, build_request
-from i2v.core.settings import MAX_SEED, RESERVED_WARNING_SHARE
+from i2v.core.settings import IMAGE_FIELD, MAX_ASPECT_RATIO, MAX_SEED, RESERVED_WARNING_SHARE
 from i2v.advisor import Advisor
 from i2v.runner import FallbackPolicy, GenerationCancelled, GenerationFailed, LocalRunner, OutOfMemoryFailure, READY
 from i2v.core.units import GIB
@@ -107,6 +107,15 @@ def memory_figures(snapshot: dict) -> dict:
 def progress_fraction(phase: str, index: int, total: int) -> float:
     low, high = PROGRESS_SPANS.get(phase, (0.98, 1.0))
     return low + (high - low) * (min(index, total) / total if total else 1.0)
+
+
+def crop_notes(image_size: tuple[int, int], request) -> list[I2VError]:
+    """A note when the image is wider (or taller) than the video can be: the pipeline center-crops its sides."""
+    width, height = image_size
+    if min(width, height) <= 0 or max(width, height) / min(width, height) <= MAX_ASPECT_RATIO + 0.01:
+        return []
+    return [I2VError("image_cropped", field=IMAGE_FIELD, width=width, height=height,
+                     video_width=request.width, video_height=request.height, ratio=f"{MAX_ASPECT_RATIO:g}")]
 
 
 def resolve_seed(seed: int) -> int:
@@ -230,6 +239,7 @@ class GenerationService:
         else:
             image = image.convert("RGB")
         request = build_request(image.size, **values)
+        notes = [*notes, *crop_notes(image.size, request)]
         try:
             forced = check_forced(plan or {})
         except PlanError as exc:

@@ -141,3 +141,16 @@ def test_idle_unload_only_after_the_idle_time(tiny_service, sample_image):
     result = tiny_service.unload_if_idle(idle_minutes=60)
     assert result["unloaded"] and tiny_service.runner.state().status == "not loaded"
     tiny_service.runner.load()                                              # leave it loaded for other tests
+
+
+def test_a_panorama_is_cropped_with_a_notice_naming_both_sizes(tiny_service, tmp_path):
+    from tests.conftest import make_image
+
+    wide = make_image(tmp_path / "panorama.png", 2400, 600)
+    result = tiny_service.generate(str(wide), {**SMALL, "num_inference_steps": 1})
+    notes = [n for n in result.input_notes if n.key == "image_cropped"]
+    assert len(notes) == 1
+    assert "2400x600" in notes[0].text("en") and "512x256" in notes[0].text("en") and "cropped" in notes[0].text("en")
+    assert "裁掉" in notes[0].text("zh")
+    square = make_image(tmp_path / "square.png", 600, 600)
+    assert not tiny_service.generate(str(square), {**SMALL, "num_inference_steps": 1}).input_notes

@@ -186,7 +186,7 @@ def test_oom_shows_the_suggestion_and_its_button(tmp_path):
                                  {"resolution": 256, "num_frames": 8, "offload": "model", "prompt": "a cat"})
     fns = handlers(FakeService(tmp_path, failure))
     _, error, after = run_generate(fns)
-    assert "Out of GPU memory during denoising" in str(error) and "Frames 8" in str(error)
+    assert "Out of GPU memory while denoising" in str(error) and "Frames 8" in str(error)
     notice, button, suggestion = after[:3]
     assert "Use these settings" in notice and button["visible"] is True
     assert suggestion["num_frames"] == 8

@@ -21,7 +21,7 @@ from i2v.i18n import lang_of, text
 from i2v.image_input import header_size
 from i2v.runner import GenerationCancelled
 from i2v.service import BusyError, GenerationFailed, ProgressUpdate, RequestError
-from i2v.ui.format import (CUSTOM_PRESET, adjustment_text, clean_message, device_markdown, estimate_markdown, history_label,
+from i2v.ui.format import (CUSTOM_PRESET, adjustment_text, mem, clean_message, device_markdown, estimate_markdown, history_label,
                            history_markdown, memory_html, phase_text, plan_text, preset_choices, progress_text,
                            report_markdown, status_data, status_markdown, values_text)
 
@@ -155,7 +155,8 @@ class Handlers:
             if suggestion is not None or type(exc).__name__ == "OutOfMemoryFailure":
                 report_ = getattr(exc, "report", None) or {}
                 phase = report_.get("phase") or "?"
-                message = text(lang, "oom", phase=phase_text(phase, lang),
+                device = (_panel_call(self.service, "device_info") or {}).get("kind") or "cuda"
+                message = text(lang, "oom_mem", phase=phase_text(phase, lang), mem=mem(lang, device),
                                attempts=len(report_.get("attempts") or []) or 1)
                 message += " " + (text(lang, "oom_suggest", values=values_text(suggestion, lang)) if suggestion
                                   else text(lang, "oom_no_suggestion"))

@@ -26,7 +26,7 @@ log = logging.getLogger("i2v")
 LOG_FILE_NAME = "i2v.log"
 LOG_MAX_BYTES = 5 * 1024 * 1024
 LOG_BACKUPS = 3
-SHUTDOWN_GRACE_S = 5.0
+SHUTDOWN_GRACE_S = 5.0     # SIGTERM: how long the running job has to stop before its worker is told to exit
 IDLE_CHECK_S = 30.0        # how often serve checks I2V_IDLE_UNLOAD_MINUTES
 EXIT_BAD_INPUT, EXIT_FAILED, EXIT_CANCELLED = 2, 1, 130
 EXIT_PORT_BUSY = 3
@@ -239,11 +239,9 @@ def _shutdown(service) -> None:
     from i2v import video
 
     if service.cancel():
-        deadline = threading.Event()
-        for _ in range(int(SHUTDOWN_GRACE_S * 10)):
-            if not service.is_busy():
-                break
-            deadline.wait(0.1)
+        deadline = time.monotonic() + SHUTDOWN_GRACE_S     # by the clock: on a loaded machine each wait is longer
+        while service.is_busy() and time.monotonic() < deadline:
+            time.sleep(STOP_POLL_S)
     video.remove_partials(service.outputs_dir)
 
 

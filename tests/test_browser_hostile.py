@@ -19,7 +19,8 @@ import pytest
 from i2v.core.settings import SETTINGS_BY_NAME
 from tests.hostile_inputs import CASES, GOOD_VALUES, write_images
 from tests.conftest import app_fixture
-from tests.test_browser import UI_TIMEOUT_MS, assert_clean, browser, open_page  # noqa: F401 - browser: a fixture
+from tests.test_browser import (UI_TIMEOUT_MS, assert_clean, browser, open_page,  # noqa: F401 - a fixture
+                                wait_for_progress)
 
 pytestmark = pytest.mark.browser
 
@@ -103,8 +104,19 @@ def test_page_answers_every_hostile_input_a_browser_can_send(page, page_app, ima
     try:
         fill(tab, images[case.image], {**GOOD_VALUES, **case.values})
         tab.locator("#i2v-generate").click()
-        answer = outcome(tab)
         clamped = slider_clamp(case)
+        if "num_inference_steps" in clamped:
+            # the most steps the slider allows: the run shows that count, then Stop ends it (its length
+            # depends on the machine's load, which no assertion may)
+            steps = clamped["num_inference_steps"]
+            wait_for_progress(tab, rf"\d+\s*/\s*{steps:g}\s*steps")
+            tab.locator("#i2v-stop").click()
+            tab.locator("#i2v-notice").get_by_text("Stopped").wait_for()
+            shown = tab.locator(f"#{NUMBER_BOXES['num_inference_steps']} input[type=number]").first.input_value()
+            assert float(shown) == steps, shown
+            assert_clean(tab)
+            return
+        answer = outcome(tab)
         if clamped:
             assert answer.startswith("video: "), answer
             for name, value in clamped.items():

@@ -34,6 +34,7 @@ from i2v.worker.watchdog import Watchdog, WatchdogSettings
 log = logging.getLogger(__name__)
 
 KILL_WAIT_S = 10.0
+EXIT_WAIT_S = 2.0          # at shutdown, after the job was cancelled: how long a worker may take to exit before SIGKILL
 MEMORY_SAMPLE_S = 1.0      # how often a heartbeat also samples the worker's memory
 POLL_S = 0.1
 
@@ -107,8 +108,9 @@ class WorkerRunner:
         self._ensure_started()
         return released
 
-    def shutdown(self, timeout_s: float = 5.0) -> None:
-        """Ask the worker to finish and exit; kill it if it does not."""
+    def shutdown(self, timeout_s: float = EXIT_WAIT_S) -> None:
+        """Ask the worker to finish and exit; kill it if it does not (a step on a loaded CPU can take seconds,
+        and the app's exit must not wait for it: the job was already cancelled, nothing is lost)."""
         process = self._process
         if process is None:
             return

@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 PRESET_FIELDS = ("resolution", "num_frames", "fps", "num_inference_steps", "guidance_scale")
 
 
+def error(lang: str, message: str) -> gr.Error:
+    """The page's error pop-up, titled in the user's language (the traceback stays in the log, not on the page)."""
+    return gr.Error(message, title=text(lang, "toast_error"), print_exception=False)
+
+
 def _same_value(wanted, shown) -> bool:
     """A preset's value against a widget's (the page may send 16 as 16.0 or "16")."""
     try:
@@ -142,14 +147,14 @@ class Handlers:
         except (RequestError, BusyError) as exc:
             message = exc.text(lang)
             self._record(request, {"error": message})
-            raise gr.Error(message, print_exception=False) from None
+            raise error(lang, message) from None
         except GenerationCancelled as exc:
             if not stop_is_error:          # the page: the message alone, in the user's language
                 self._record(request, {"stopped": text(lang, "stopped")})
                 return gr.update(), gr.update()
             message = text(lang, "stopped") + (f" ({clean_message(exc)})" if str(exc) else "")
             self._record(request, {"error": message})
-            raise gr.Error(message, print_exception=False) from None
+            raise error(lang, message) from None
         except GenerationFailed as exc:
             suggestion = getattr(exc, "suggestion", None)
             if suggestion is not None or type(exc).__name__ == "OutOfMemoryFailure":
@@ -161,24 +166,24 @@ class Handlers:
                 message += " " + (text(lang, "oom_suggest", values=values_text(suggestion, lang)) if suggestion
                                   else text(lang, "oom_no_suggestion"))
                 self._record(request, {"error": message, "suggestion": suggestion or None})
-                raise gr.Error(message, print_exception=False) from None
+                raise error(lang, message) from None
             self._record(request, {"error": clean_message(exc)})
-            raise gr.Error(clean_message(exc), print_exception=False) from None
+            raise error(lang, clean_message(exc)) from None
         except Exception:  # noqa: BLE001 - never a traceback on the page
             log.exception("unexpected error in generate")
             self._record(request, {"error": text(lang, "unexpected")})
-            raise gr.Error(text(lang, "unexpected"), print_exception=False) from None
+            raise error(lang, text(lang, "unexpected")) from None
         info = result.info()
         notes = [adjustment_text(a, lang) for a in info.get("adjustments") or []]
         if info.get("plan"):
-            gr.Info(text(lang, "plan_ran", plan=plan_text(info["plan"], lang)))
+            gr.Info(text(lang, "plan_ran", plan=plan_text(info["plan"], lang)), title=text(lang, "toast_info"))
         for note in result.input_notes:
-            gr.Info(note.text(lang))
+            gr.Info(note.text(lang), title=text(lang, "toast_info"))
         if info.get("fallbacks"):
             notes.append(text(lang, "fallbacks", attempts=info.get("attempts"),
                               fallbacks=", ".join(map(str, info["fallbacks"]))))
         for note in notes:
-            gr.Warning(note)
+            gr.Warning(note, title=text(lang, "toast_warning"))
         self._record(request, {"notes": notes, "seed": info.get("seed")})
         return str(result.video_path), info
 
@@ -335,7 +340,7 @@ class Handlers:
         entry = self._entry(path) if path else None
         lang = lang_of(request)
         if not entry:
-            gr.Warning(text(lang, "history_pick_first"))
+            gr.Warning(text(lang, "history_pick_first"), title=text(lang, "toast_warning"))
             return [gr.update()] * 10
         params = entry.get("parameters") or {}
         fields = ("prompt", "negative_prompt", *PRESET_FIELDS)

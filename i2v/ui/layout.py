@@ -23,6 +23,10 @@ CSS = """
 .i2v-bar { height: 12px; border-radius: 3px; background: var(--neutral-200, #e5e7eb); overflow: hidden; }
 .i2v-bar > span { display: block; height: 100%; }
 .i2v-before { background: #f59e0b; } .i2v-after { background: #10b981; }
+@media (max-width: 640px) {   /* a phone: the form, then Generate, on the first screen */
+  #i2v-subtitle { display: none; }
+  #i2v-status { font-size: 0.85em; }
+}
 """
 
 
@@ -91,8 +95,8 @@ def build_ui(service) -> gr.Blocks:
     # --- layout ------------------------------------------------------------------------------------------
     with I2VBlocks(title=TITLE) as demo:
         gr.Markdown(t("title"))
-        gr.Markdown(t("subtitle"))
-        status = gr.Markdown(status_markdown(service.model_state()))
+        gr.Markdown(t("subtitle"), elem_id="i2v-subtitle")
+        status = gr.Markdown(status_markdown(service.model_state()), elem_id="i2v-status")
         with gr.Tabs() as tabs:
             with gr.Tab(t("tab_generate"), id="generate"):
                 with gr.Row(equal_height=False):
@@ -126,7 +130,8 @@ def build_ui(service) -> gr.Blocks:
                                 reuse_seed_button = gr.Button(t("seed_reuse"), size="sm", scale=1, min_width=90,
                                                               elem_id="i2v-seed-reuse")
                     with gr.Column(scale=4):
-                        video_out = gr.Video(label=t("video"), autoplay=True, loop=True, elem_id="i2v-video")
+                        video_out = gr.Video(label="video", show_label=False, autoplay=True, loop=True,
+                                             elem_id="i2v-video")   # gr.Video shows no I18n label: none shown
                         used_seed = gr.Markdown(elem_id="i2v-used-seed")
                         notice = gr.Markdown(elem_id="i2v-notice")
                         use_button = gr.Button(t("use_settings"), visible=False, elem_id="i2v-use-settings")
@@ -158,7 +163,7 @@ def build_ui(service) -> gr.Blocks:
                             confirm_button = gr.Button(t("confirm_delete"), variant="stop", elem_id="i2v-confirm-delete")
                             keep_button = gr.Button(t("cancel_delete"), elem_id="i2v-keep")
                     with gr.Column(scale=5):
-                        history_video = gr.Video(label=t("history_preview"), elem_id="i2v-history-video")
+                        history_video = gr.Video(label="preview", show_label=False, elem_id="i2v-history-video")
 
         # --- wiring ------------------------------------------------------------------------------------------
         light = dict(concurrency_limit=None, show_progress="hidden")

@@ -349,3 +349,17 @@ def test_reuse_restores_settings_sets_a_random_seed_and_says_which_seed_made_the
     assert out[0]["value"] == "a boat" and out[3]["value"] == 4       # prompt, …, frames
     assert out[7]["value"] == -1 and "`99`" in out[8] and "random" in out[8]
     assert "`99`" in fns["reuse"]("/out/video_1.mp4", FakeRequest("zh-CN"))[8]
+
+
+def test_load_report_names_each_optimisation_in_words_and_no_exception_text():
+    from i2v.ui.format import report_markdown
+
+    state = {"report": {"model": "tiny", "device": "cpu", "dtype": "float32", "load_seconds": 1.2, "outcomes": [
+        {"name": "gradient checkpointing (unet)", "status": "not supported",
+         "detail": "ValueError: I2VGenXLUNet does not support gradient checkpointing"},
+        {"name": "gradient checkpointing (vae)", "status": "no effect at inference", "detail": "saves nothing"},
+        {"name": "attention", "status": "applied", "detail": "PyTorch SDPA"}]}}
+    en, zh = report_markdown(state, "en"), report_markdown(state, "zh")
+    assert "gradient checkpointing (vae): no effect at inference" in en     # honest: it saves nothing
+    assert "ValueError" not in en + zh and "I2VGenXLUNet" not in en + zh
+    assert "梯度检查点 (unet)" in zh and "推理时无效果" in zh and "省显存注意力" in zh and "attention" not in zh

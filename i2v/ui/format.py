@@ -87,7 +87,11 @@ def report_markdown(state: dict, lang: str = "en") -> str:
     for outcome in report.get("outcomes") or []:
         key = f"outcome_{outcome.get('status')}"
         word = text(lang, key) if key in MESSAGES["en"] else text(lang, "outcome_skipped")
-        rows.append(f"- {html.escape(str(outcome.get('name', '?')))}: {word}")
+        name = str(outcome.get("name", "?"))
+        base, bracket, part = name.partition(" (")       # "gradient checkpointing (unet)": the component stays
+        if f"optimisation_{base}" in MESSAGES["en"]:
+            name = text(lang, f"optimisation_{base}") + (f" ({part}" if bracket else "")
+        rows.append(f"- {html.escape(name)}: {word}")
     return head + "\n\n" + "\n".join(rows)
 
 

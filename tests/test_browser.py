@@ -115,10 +115,6 @@ def wait_for_progress(page, pattern: str = r"\d+\s*/\s*\d+ steps.*Denoising") ->
     raise AssertionError(f"no progress matching {pattern!r}; video box shows {textual!r}")
 
 
-def toast_text(page) -> str:
-    return " ".join(page.locator(".toast-body").all_inner_texts())
-
-
 def test_generate_shows_progress_then_a_playable_video(browser, app, image):
     page = open_page(browser, app.url)
     # the estimate line reacts to the sliders; the preset list is filled from the service
@@ -305,9 +301,9 @@ def test_chinese_page_shows_progress_results_and_panels_in_chinese(browser, app,
     # strings), shown as data in both languages
     body = page.evaluate("() => { const c = document.body.cloneNode(true);"
                          " c.querySelectorAll('#i2v-info').forEach(e => e.remove()); return c.innerText; }")
-    english = sorted(set(ENGLISH_ON_ZH_PAGE.findall(body)))
-    assert not english, f"English on the Chinese page: {english}"
     shot(page, "zh-generated")
+    english = sorted(set(ENGLISH_ON_ZH_PAGE.findall(body)))
+    assert not english, f"English on the Chinese page: {english}: …{body[:3000]}"
     assert_clean(page)
 
 

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.browser
 
 LONG = {**GOOD_VALUES, "num_inference_steps": 150}
 QUEUE_PLACE = re.compile(r"(?:queue|队列)\D{0,4}(\d+)\s*/\s*(\d+)")
-RUNNING = re.compile(r"(\d+)\s*/\s*150 steps")
+RUNNING = re.compile(r"(\d+)\s*/\s*150\s*(?:steps|步)")      # the unit is in the tab's language
 
 
 app = app_fixture("sessions-app")

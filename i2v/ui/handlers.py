@@ -174,17 +174,16 @@ class Handlers:
             self._record(request, {"error": text(lang, "unexpected")})
             raise error(lang, text(lang, "unexpected")) from None
         info = result.info()
+        # what the run did, for the notice area under the video (cleared by the next Generate): no pop-ups,
+        # whose headers Gradio writes in English
         notes = [adjustment_text(a, lang) for a in info.get("adjustments") or []]
-        if info.get("plan"):
-            gr.Info(text(lang, "plan_ran", plan=plan_text(info["plan"], lang)), title=text(lang, "toast_info"))
-        for note in result.input_notes:
-            gr.Info(note.text(lang), title=text(lang, "toast_info"))
         if info.get("fallbacks"):
             notes.append(text(lang, "fallbacks", attempts=info.get("attempts"),
                               fallbacks=", ".join(map(str, info["fallbacks"]))))
-        for note in notes:
-            gr.Warning(note, title=text(lang, "toast_warning"))
-        self._record(request, {"notes": notes, "seed": info.get("seed")})
+        infos = [note.text(lang) for note in result.input_notes]
+        if info.get("plan"):
+            infos.append(text(lang, "plan_ran", plan=plan_text(info["plan"], lang)))
+        self._record(request, {"notes": notes, "infos": infos, "seed": info.get("seed")})
         return str(result.video_path), info
 
     def after_generate(self, request: gr.Request):
@@ -193,7 +192,7 @@ class Handlers:
         with self._outcomes_lock:
             outcome = self._outcomes.pop(key, {})
         lang = lang_of(request)
-        lines = [f"- ⚠️ {n}" for n in outcome.get("notes", [])]
+        lines = [f"- ⚠️ {n}" for n in outcome.get("notes", [])] + [f"- ℹ️ {n}" for n in outcome.get("infos", [])]
         if outcome.get("error"):
             lines.insert(0, f"**{outcome['error']}**")
         if outcome.get("stopped"):          # the user's own Stop: a plain notice, not an error
@@ -340,8 +339,7 @@ class Handlers:
         entry = self._entry(path) if path else None
         lang = lang_of(request)
         if not entry:
-            gr.Warning(text(lang, "history_pick_first"), title=text(lang, "toast_warning"))
-            return [gr.update()] * 10
+            return [*[gr.update()] * 8, text(lang, "history_pick_first"), gr.update()]
         params = entry.get("parameters") or {}
         fields = ("prompt", "negative_prompt", *PRESET_FIELDS)
         valid = {f: params[f] for f in fields if f in params and S[f].check(params[f]) is None}   # sidecars are untrusted

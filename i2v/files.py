@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 
 def readable_mode() -> int:
@@ -36,3 +37,19 @@ def write_json_atomic(path: Path, data, indent: int = 2, prefix: str | None = No
     """JSON (UTF-8 kept readable, anything unusual as its str) written atomically."""
     text = json.dumps(data, indent=indent, ensure_ascii=False, default=str) + "\n"
     return write_text_atomic(path, text, prefix)
+
+
+def write_file_atomic(path: Path, fill: Callable[[Path], None], prefix: str | None = None) -> Path:
+    """A binary file written atomically: fill(temp_path) writes it (a GIF, a zip), then it is synced and renamed."""
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix or f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        fill(Path(tmp_name))
+        with open(tmp_name, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, readable_mode())
+        os.replace(tmp_name, path)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+    return path

@@ -77,10 +77,12 @@ def resolve_output(outputs_dir: Path, path: str | Path) -> Path:
 
 
 def delete_output(outputs_dir: Path, path: str | Path) -> list[Path]:
-    """Delete an output MP4 and its JSON sidecar; refuse (ValueError) anything that is not an MP4 in outputs_dir."""
+    """Delete an output MP4, its JSON sidecar and its exports (GIF, frames zip); refuse (ValueError) anything that is not an MP4 in outputs_dir."""
     target = resolve_output(outputs_dir, path)
     removed = []
-    for file in (target, video.sidecar_path(target)):
+    from i2v.exports import export_paths
+
+    for file in (target, video.sidecar_path(target), *export_paths(target)):
         if file.is_file():
             file.unlink()
             removed.append(file)

@@ -349,6 +349,29 @@ class Handlers:
         notice = text(lang, "reused", seed=seed) if S["seed"].check(seed) is None else text(lang, "reused_no_seed")
         return [*updates, gr.update(value=S["seed"].default), notice, gr.Tabs(selected="generate")]
 
+    def export_gif(self, path, request: gr.Request):
+        """The chosen video as an animated GIF (made once, kept beside the MP4, deleted with it)."""
+        return self._export(path, "gif", lang_of(request))
+
+    def export_frames(self, path, request: gr.Request):
+        """The chosen video's frames as PNG files in one zip."""
+        return self._export(path, "frames", lang_of(request))
+
+    def _export(self, path, kind: str, lang: str):
+        from i2v import exports, history
+
+        if not path:
+            return None, text(lang, "history_pick_first")
+        try:
+            made = exports.export(history.resolve_output(self.service.outputs_dir, path), kind)
+        except ValueError:                 # not an MP4 in outputs/: nothing is read or written
+            log.warning("refused to export %r", path)
+            return None, text(lang, "refused", name=Path(str(path)).name)
+        except OSError:
+            log.exception("export failed")
+            return None, text(lang, "export_failed")
+        return str(made), text(lang, "exported", name=made.name)
+
     def ask_delete(self, path, request: gr.Request):
         lang = lang_of(request)
         if not path:

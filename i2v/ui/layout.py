@@ -158,7 +158,13 @@ def build_ui(service) -> gr.Blocks:
                         with gr.Row():
                             reuse_button = gr.Button(t("reuse"), elem_id="i2v-reuse")
                             delete_button = gr.Button(t("delete"), variant="stop", elem_id="i2v-delete")
+                        with gr.Row():
+                            gif_button = gr.Button(t("export_gif"), size="sm", elem_id="i2v-export-gif")
+                            frames_button = gr.Button(t("export_frames"), size="sm", elem_id="i2v-export-frames")
+                        export_file = gr.File(label="export", show_label=False, interactive=False,
+                                              elem_id="i2v-export")
                         history_message = gr.Markdown(elem_id="i2v-history-message")
+                        gr.Markdown(f"📁 `{service.outputs_dir}`", elem_id="i2v-folder")   # where the videos are
                         with gr.Row(visible=False) as confirm_row:
                             confirm_button = gr.Button(t("confirm_delete"), variant="stop", elem_id="i2v-confirm-delete")
                             keep_button = gr.Button(t("cancel_delete"), elem_id="i2v-keep")
@@ -226,6 +232,10 @@ def build_ui(service) -> gr.Blocks:
                             api_name=False, **light)
         keep_button.click(lambda: (gr.update(visible=False), ""), outputs=[confirm_row, history_message],
                           api_name=False, **light)
+        gif_button.click(h.export_gif, inputs=[history_pick], outputs=[export_file, history_message],
+                         api_name=False, **light)
+        frames_button.click(h.export_frames, inputs=[history_pick], outputs=[export_file, history_message],
+                            api_name=False, **light)
         confirm_button.click(h.confirm_delete, inputs=[history_pick],
                              outputs=[confirm_row, history_message, history_pick], api_name=False, **light)
 

@@ -1,0 +1,53 @@
+"""Other formats of a finished video, made on request from its MP4: an animated GIF, and every frame as a PNG
+in one zip. They sit beside the MP4 in outputs/ (video_X.gif, video_X.frames.zip), are made once, and are
+deleted with the video (i2v.history)."""
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+from i2v import files
+
+EXPORTS = {"gif": ".gif", "frames": ".frames.zip"}     # kind -> the file's ending after the video's stem
+
+
+def export_path(video_path: Path, kind: str) -> Path:
+    return Path(video_path).with_name(Path(video_path).stem + EXPORTS[kind])
+
+
+def export_paths(video_path: Path) -> list[Path]:
+    return [export_path(video_path, kind) for kind in EXPORTS]
+
+
+def read_frames(video_path: Path):
+    """(frames as PIL images, fps) decoded from the MP4 by imageio-ffmpeg."""
+    import imageio_ffmpeg
+    import numpy as np
+    from PIL import Image
+
+    reader = imageio_ffmpeg.read_frames(str(video_path))
+    meta = next(reader)
+    width, height = meta["size"]
+    frames = [Image.fromarray(np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)) for raw in reader]
+    return frames, float(meta.get("fps") or 8)
+
+
+def export(video_path: Path, kind: str) -> Path:
+    """The video as `kind` ("gif" or "frames"), written whole beside it on first request and reused after."""
+    target = export_path(video_path, kind)
+    if target.is_file() and target.stat().st_mtime >= Path(video_path).stat().st_mtime:
+        return target
+    frames, fps = read_frames(video_path)
+    if kind == "gif":
+        def fill(tmp: Path) -> None:
+            frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
+                           duration=max(20, round(1000 / fps)), loop=0)
+    else:
+        def fill(tmp: Path) -> None:
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+                for index, frame in enumerate(frames, start=1):
+                    png = io.BytesIO()
+                    frame.save(png, format="PNG")
+                    archive.writestr(f"frame_{index:04d}.png", png.getvalue())
+    return files.write_file_atomic(target, fill)

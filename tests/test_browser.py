@@ -202,6 +202,12 @@ def test_history_reuse_and_delete_with_confirmation(browser, app, image):
         page.locator("#i2v-advanced .label-wrap").first.click()
     assert page.locator("#i2v-seed input").input_value() == "-1"
     page.get_by_role("tab", name="History").click()
+    assert str(app.outputs.resolve()) in page.locator("#i2v-folder").inner_text()     # where the files are
+    page.locator("#i2v-export-gif").click()
+    page.locator("#i2v-history-message").get_by_text("is ready").wait_for()
+    gif_link = page.locator("#i2v-export a").first
+    gif_link.wait_for()
+    assert ".gif" in (gif_link.get_attribute("href") or "") and page.request.get(gif_link.get_attribute("href")).ok
     chosen = set(app.outputs.glob("*.mp4"))
     page.locator("#i2v-delete").click()
     page.locator("#i2v-confirm-delete").click()

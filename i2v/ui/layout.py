@@ -79,7 +79,7 @@ def raw_input(component, preprocess=_raw_value):
 
 def _slider(setting: Setting, **kwargs) -> gr.Slider:
     return raw_input(gr.Slider(minimum=setting.minimum, maximum=setting.maximum, step=setting.step,
-                               precision=0 if setting.kind is int else None, value=setting.default, label=t(f"setting_{setting.name}"),
+                               value=setting.default,   # no precision=0: Gradio would round 2.5 unseen label=t(f"setting_{setting.name}"),
                                info=t(f"setting_{setting.name}_help"), **kwargs))
 
 

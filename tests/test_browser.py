@@ -275,8 +275,9 @@ def test_ctrl_enter_generates_the_used_seed_is_shown_and_seed_buttons_work(brows
     assert_clean(page)
 
 
-def test_on_a_phone_generate_is_on_the_first_screen_and_nothing_overflows(browser, app):
-    page = browser.new_page(locale="en-US", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_on_a_phone_generate_is_on_the_first_screen_and_nothing_overflows(browser, app, locale):
+    page = browser.new_page(locale=locale, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page.set_default_timeout(UI_TIMEOUT_MS)
     page.goto(app.url)
     button = page.locator("#i2v-generate")
@@ -286,7 +287,7 @@ def test_on_a_phone_generate_is_on_the_first_screen_and_nothing_overflows(browse
     assert box["width"] >= 100 and box["height"] >= 32, box  # a thumb can hit it
     wide = page.evaluate("() => document.documentElement.scrollWidth")
     assert wide <= 390 + 1, f"the page is {wide} px wide on a 390 px screen"
-    shot(page, "phone")
+    shot(page, f"phone-{locale[:2]}")
     page.close()
 
 

@@ -78,8 +78,12 @@ def fill(page, image, values: dict) -> None:
     page.locator("#i2v-image img").first.wait_for()
     if not page.locator("#i2v-frames input[type=number]").is_visible():
         page.locator("#i2v-advanced .label-wrap").first.click()     # the accordion, in any language
+    page.locator("#i2v-frames input[type=number]").wait_for()    # its content is drawn once it opens
     for name, elem_id in TEXT_BOXES.items():       # the negative prompt lives in the accordion
-        page.locator(f"#{elem_id} textarea").fill(values[name])
+        box = page.locator(f"#{elem_id} textarea")
+        box.fill(values[name])
+        page.wait_for_function("([id, v]) => document.querySelector(`#${id} textarea`).value === v",
+                               arg=[elem_id, values[name]])
     page.locator("#i2v-resolution input").click()
     page.get_by_role("option", name=str(values["resolution"]), exact=True).click()
     for name, elem_id in NUMBER_BOXES.items():

@@ -263,7 +263,7 @@ def test_the_users_own_stop_is_a_neutral_notice_on_the_page_and_an_error_for_api
     fns = handlers(FakeService(tmp_path, GenerationCancelled("cancelled at step 3")))
     request = FakeRequest()
     args = (object(), "a cat", "", 256, 3, 8, 2, 9.0, 1)
-    kept = fns["generate_page"](*args, request=request, progress=lambda *a, **k: None)
+    kept = fns["generate_page"](*args, 1, request=request, progress=lambda *a, **k: None)
     assert all(update == gr.update() for update in kept)          # the last video stays; no red error
     notice = fns["after_generate"](request)[0]
     assert notice.startswith("ℹ️ Stopped") and "**" not in notice and "step 3" not in notice
@@ -303,7 +303,7 @@ class ProgressService(FakeService):
 def test_progress_names_each_phase_in_the_users_language(tmp_path, lang, words):
     seen = []
     fns = handlers(ProgressService(tmp_path, FakeResult(tmp_path / "video_x.mp4", {})))
-    fns["generate_page"](object(), "a cat", "", 256, 3, 8, 2, 9.0, 1, request=FakeRequest(lang),
+    fns["generate_page"](object(), "a cat", "", 256, 3, 8, 2, 9.0, 1, 1, request=FakeRequest(lang),
                          progress=lambda *a, **k: seen.append((a, k)))
     assert seen[0][1]["desc"] == words[0] and seen[0][0] == (0.0,)
     assert seen[1][0] == ((3, 10),) and seen[1][1] == {"desc": words[1], "unit": words[2]}
@@ -363,3 +363,46 @@ def test_load_report_names_each_optimisation_in_words_and_no_exception_text():
     assert "gradient checkpointing (vae): no effect at inference" in en     # honest: it saves nothing
     assert "ValueError" not in en + zh and "I2VGenXLUNet" not in en + zh
     assert "梯度检查点 (unet)" in zh and "推理时无效果" in zh and "省显存注意力" in zh and "attention" not in zh
+
+
+
+class SeedService(FakeService):
+    """Records the seed of each run; the third run is stopped when stop_at is 3."""
+
+    def __init__(self, tmp_path, stop_at=None):
+        super().__init__(tmp_path, None)
+        self.seeds, self.stop_at = [], stop_at
+
+    def generate(self, image, values, progress=None, owner=None):
+        from i2v.runner import GenerationCancelled
+
+        self.seeds.append(values["seed"])
+        if len(self.seeds) == self.stop_at:
+            raise GenerationCancelled("cancelled at step 1")
+        return FakeResult(self.outputs_dir / f"video_{len(self.seeds)}.mp4", {"seed": values["seed"]})
+
+
+def test_a_batch_runs_consecutive_seeds_and_a_stop_ends_it(tmp_path):
+    service = SeedService(tmp_path)
+    fns = handlers(service)
+    request = FakeRequest()
+    path, info = fns["generate_page"](object(), "a cat", "", 256, 3, 8, 2, 9.0, 41, 4, request=request,
+                                      progress=lambda *a, **k: None)
+    assert service.seeds == [41, 42, 43, 44] and path.endswith("video_4.mp4") and info["seed"] == 44
+    assert "`41`, `42`, `43`, `44`" in fns["after_generate"](request)[3]
+    random_start = SeedService(tmp_path)
+    handlers(random_start)["generate_page"](object(), "a cat", "", 256, 3, 8, 2, 9.0, -1, 3, request=request,
+                                            progress=lambda *a, **k: None)
+    first = random_start.seeds[0]
+    assert random_start.seeds == [(first + i) % 2**32 for i in range(3)] and first != -1
+    stopped = SeedService(tmp_path, stop_at=3)
+    fns = handlers(stopped)
+    fns["generate_page"](object(), "a cat", "", 256, 3, 8, 2, 9.0, 7, 8, request=request,
+                         progress=lambda *a, **k: None)
+    assert stopped.seeds == [7, 8, 9]                       # the Stop ended the batch
+    notice, _, _, used = fns["after_generate"](request)[:4]
+    assert notice.startswith("ℹ️ Stopped") and "`7`, `8`" in used
+    for bad in (0, 9, 2.5, "many", float("nan")):
+        with pytest.raises(gr.Error, match="Videos per click"):
+            fns["generate_page"](object(), "a cat", "", 256, 3, 8, 2, 9.0, 7, bad, request=request,
+                                 progress=lambda *a, **k: None)

@@ -104,6 +104,7 @@ DEFAULT_DECODE_CHUNK_SIZE = 1   # frames per VAE decode call (pipeline default; 
 OFFLOAD_MODES = ("none", "model", "group", "sequential")
 WEIGHTS_DTYPES = ("fp16", "fp8")   # fp8: weights stored in float8, computed in fp16 (lossy)
 MAX_SEED = 2**32 - 1
+MAX_BATCH = 8                   # the page's "videos per click": one after another, consecutive seeds
 RESERVED_WARNING_SHARE = 0.8    # PyTorch's reserved share of the card above which the memory panel suggests a cleanup
 
 

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import gradio as gr
 
+from i2v.core.settings import MAX_BATCH, MAX_SEED
 from i2v.core.settings import SETTINGS_BY_NAME as S
 from i2v.i18n import lang_of, text
 from i2v.image_input import header_size
 from i2v.runner import GenerationCancelled
-from i2v.service import BusyError, GenerationFailed, ProgressUpdate, RequestError
+from i2v.service import BusyError, GenerationFailed, ProgressUpdate, RequestError, resolve_seed
 from i2v.ui.format import (CUSTOM_PRESET, adjustment_text, mem, clean_message, device_markdown, estimate_markdown, history_label,
                            history_markdown, memory_html, phase_text, plan_text, preset_choices, progress_text,
                            report_markdown, status_data, status_markdown, values_text)
@@ -28,6 +29,24 @@ from i2v.ui.format import (CUSTOM_PRESET, adjustment_text, mem, clean_message, d
 log = logging.getLogger(__name__)
 
 PRESET_FIELDS = ("resolution", "num_frames", "fps", "num_inference_steps", "guidance_scale")
+
+
+def batch_count(value) -> int | None:
+    """Videos per click from the page's box: a whole number 1..MAX_BATCH, else None."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() and 1 <= number <= MAX_BATCH else None
+
+
+def consecutive_seeds(seed, count: int) -> list:
+    """The seeds of a batch: seed, seed+1, …; from a random start when seed is -1 (random). A seed that is not
+    a valid number is passed on once, so the usual message names the field."""
+    if count == 1 or S["seed"].check(seed) is not None:
+        return [seed]
+    start = resolve_seed(int(seed))
+    return [(start + i) % (MAX_SEED + 1) for i in range(count)]
 
 
 def error(lang: str, message: str) -> gr.Error:
@@ -124,17 +143,43 @@ class Handlers:
         return self._generate(image, values, request, progress, stop_is_error=True)
 
     def generate_page(self, image, prompt, negative_prompt, resolution, num_frames, fps, num_inference_steps,
-                      guidance_scale, seed, request: gr.Request, progress=gr.Progress()):
-        """The page's Generate: as generate, but the user's own Stop is a neutral notice, not a red error."""
+                      guidance_scale, seed, batch, request: gr.Request, progress=gr.Progress()):
+        """The page's Generate: as generate, but the user's own Stop is a neutral notice, not a red error; and
+        `batch` videos one after another with consecutive seeds (a Stop ends the batch)."""
+        lang = lang_of(request)
         values = dict(prompt=prompt, negative_prompt=negative_prompt, resolution=resolution, num_frames=num_frames,
                       fps=fps, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, seed=seed)
-        return self._generate(image, values, request, progress, stop_is_error=False)
+        count = batch_count(batch)
+        if count is None:
+            message = text(lang, "batch_invalid", maximum=MAX_BATCH)
+            self._record(request, {"error": message})
+            raise error(lang, message)
+        seeds = consecutive_seeds(seed, count)
+        shown, merged = (gr.update(), gr.update()), {"notes": [], "infos": [], "seeds": []}
+        for index, one in enumerate(seeds, start=1):
+            prefix = text(lang, "batch_progress", index=index, count=count) if count > 1 else ""
+            shown = self._generate(image, {**values, "seed": one}, request, progress, stop_is_error=False,
+                                   prefix=prefix)
+            outcome = self._peek(request)
+            merged["notes"] += [n for n in outcome.get("notes", []) if n not in merged["notes"]]
+            merged["infos"] += [n for n in outcome.get("infos", []) if n not in merged["infos"]]
+            if outcome.get("stopped"):
+                merged["stopped"] = outcome["stopped"]
+                break
+            merged["seeds"].append(outcome.get("seed"))
+        merged["seed"] = merged["seeds"][-1] if merged["seeds"] else None
+        self._record(request, merged)
+        return shown
 
-    def _generate(self, image, values: dict, request, progress, stop_is_error: bool):
+    def _peek(self, request) -> dict:
+        with self._outcomes_lock:
+            return dict(self._outcomes.get(getattr(request, "session_hash", None) or "api", {}))
+
+    def _generate(self, image, values: dict, request, progress, stop_is_error: bool, prefix: str = ""):
         lang = lang_of(request)
 
         def report(update: ProgressUpdate) -> None:
-            desc = progress_text(update.phase, lang)
+            desc = prefix + progress_text(update.phase, lang)
             if update.total:   # steps and chunks: Gradio shows "i/total unit" and an ETA
                 progress((update.index, update.total), desc=desc,
                          unit=text(lang, f"unit_{update.unit}") if update.unit else "")
@@ -198,8 +243,10 @@ class Handlers:
         if outcome.get("stopped"):          # the user's own Stop: a plain notice, not an error
             lines.insert(0, f"ℹ️ {outcome['stopped']}")
         suggestion = outcome.get("suggestion")
-        seed = outcome.get("seed")
+        seed, seeds = outcome.get("seed"), outcome.get("seeds") or []
         used_seed = text(lang, "seed_used", seed=seed) if seed is not None else ""
+        if len(seeds) > 1:
+            used_seed = text(lang, "seeds_used", count=len(seeds), seeds=", ".join(f"`{s}`" for s in seeds))
         return ("\n".join(lines), gr.update(visible=bool(suggestion)), suggestion or {}, used_seed,
                 *self.history_choices(lang))
 

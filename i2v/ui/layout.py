@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from i2v.core.settings import SETTINGS_BY_NAME, Setting
+from i2v.core.settings import MAX_BATCH, SETTINGS_BY_NAME, Setting
 from i2v.i18n import i18n_table, t
 from i2v.ui.format import report_markdown, status_markdown
 from i2v.ui.handlers import Handlers
@@ -121,6 +121,8 @@ def build_ui(service) -> gr.Blocks:
                             fps = _slider(S["fps"], elem_id="i2v-fps")
                             steps = _slider(S["num_inference_steps"], elem_id="i2v-steps")
                             guidance = _slider(S["guidance_scale"], elem_id="i2v-guidance")
+                            batch = raw_input(gr.Slider(minimum=1, maximum=MAX_BATCH, step=1, value=1,
+                                                        label=t("batch"), info=t("batch_help"), elem_id="i2v-batch"))
                             with gr.Row(equal_height=True):
                                 seed = raw_input(gr.Number(value=S["seed"].default, label=t("setting_seed"),
                                                            info=t("setting_seed_help"), precision=0, scale=3,
@@ -181,7 +183,7 @@ def build_ui(service) -> gr.Blocks:
         generating = generate_button.click(
             h.clear_notices, outputs=[notice, stop_message, use_button, used_seed], api_name=False,
             queue=False, show_progress="hidden").then(
-            h.generate_page, inputs=inputs, outputs=[video_out, info], api_name=False, **one_job)
+            h.generate_page, inputs=[*inputs, batch], outputs=[video_out, info], api_name=False, **one_job)
         gr.Button(visible=False).click(h.generate, inputs=inputs, outputs=[video_out, info], api_name="generate",
                                        **one_job)
         # Gradio 6 runs .then() only after a success; .failure() covers errors (OOM, bad input).

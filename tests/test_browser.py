@@ -260,14 +260,16 @@ def test_chinese_browser_gets_chinese_labels(browser, app):
 def test_ctrl_enter_generates_the_used_seed_is_shown_and_seed_buttons_work(browser, app, image):
     page = open_page(browser, app.url)
     fill_form(page, image, "keyboard", frames=2, steps=2)
+    set_number(page, "i2v-batch", 2)               # two videos, consecutive seeds
     page.locator("#i2v-stop").click()              # leaves the last action's message on screen
     stop_message = page.locator("#i2v-stop-message")
     stop_message.get_by_text(re.compile(r"\w")).first.wait_for()
     page.locator("#i2v-prompt textarea").press("Control+Enter")
     used = page.locator("#i2v-used-seed")
-    used.get_by_text("Seed used").wait_for()
+    used.get_by_text("2 videos").wait_for()
     assert stop_message.inner_text().strip() == ""          # a new Generate cleared it
-    seed = re.search(r"(\d+)", used.inner_text()).group(1)
+    count, first, seed = re.findall(r"\d+", used.inner_text())
+    assert int(seed) == int(first) + 1
     page.locator("#i2v-seed-random").click()
     page.wait_for_function("() => document.querySelector('#i2v-seed input').value == '-1'")
     page.locator("#i2v-seed-reuse").click()

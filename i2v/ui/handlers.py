@@ -171,6 +171,10 @@ class Handlers:
         self._record(request, merged)
         return shown
 
+    def _device_kind(self) -> str:
+        """'cuda' or 'cpu': the page says "GPU memory" only where there is a GPU."""
+        return (_panel_call(self.service, "device_info") or {}).get("kind") or "cuda"
+
     def _peek(self, request) -> dict:
         with self._outcomes_lock:
             return dict(self._outcomes.get(getattr(request, "session_hash", None) or "api", {}))
@@ -205,8 +209,7 @@ class Handlers:
             if suggestion is not None or type(exc).__name__ == "OutOfMemoryFailure":
                 report_ = getattr(exc, "report", None) or {}
                 phase = report_.get("phase") or "?"
-                device = (_panel_call(self.service, "device_info") or {}).get("kind") or "cuda"
-                message = text(lang, "oom_mem", phase=phase_text(phase, lang), mem=mem(lang, device),
+                message = text(lang, "oom_mem", phase=phase_text(phase, lang), mem=mem(lang, self._device_kind()),
                                attempts=len(report_.get("attempts") or []) or 1)
                 message += " " + (text(lang, "oom_suggest", values=values_text(suggestion, lang)) if suggestion
                                   else text(lang, "oom_no_suggestion"))
@@ -221,13 +224,14 @@ class Handlers:
         info = result.info()
         # what the run did, for the notice area under the video (cleared by the next Generate): no pop-ups,
         # whose headers Gradio writes in English
-        notes = [adjustment_text(a, lang) for a in info.get("adjustments") or []]
+        device = self._device_kind()
+        notes = [adjustment_text(a, lang, device) for a in info.get("adjustments") or []]
         if info.get("fallbacks"):
             notes.append(text(lang, "fallbacks", attempts=info.get("attempts"),
                               fallbacks=", ".join(map(str, info["fallbacks"]))))
         infos = [note.text(lang) for note in result.input_notes]
         if info.get("plan"):
-            infos.append(text(lang, "plan_ran", plan=plan_text(info["plan"], lang)))
+            infos.append(text(lang, "plan_ran", plan=plan_text(info["plan"], lang, device)))
         self._record(request, {"notes": notes, "infos": infos, "seed": info.get("seed")})
         return str(result.video_path), info
 

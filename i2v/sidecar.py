@@ -54,7 +54,7 @@ def complete(known: dict, video_path: Path, asked: GenerationRequest, ran: Gener
         "attempts": len(attempts) + 1,
         "fallbacks": [a["fallback"] for a in attempts if a.get("fallback")],
         "denoise_steps_run": denoise_steps_run,
-        "load_report": state.get("report"),
+        "load_report": {k: v for k, v in report.items() if k != "banner"} or None,   # the banner: "warning", once
         **({"worker": worker} if worker else {}),
         "warning": state.get("banner"),
         "created": datetime.now().isoformat(timespec="seconds"),

@@ -26,6 +26,7 @@ def test_generate_writes_video_and_sidecar(tiny_service, sample_image):
     assert sidecar["parameters"]["width"] == 344 and sidecar["model"] == "tiny"
     assert sidecar["load_report"]["outcomes"] and "denoise" in sidecar["timings_s"]
     assert "noise" in sidecar["warning"]
+    assert json.dumps(sidecar).count("random noise") == 1          # the tiny-model banner once, not twice
 
 
 def test_same_seed_same_video_frames(tiny_runner, sample_image):

@@ -109,6 +109,10 @@ def test_api_endpoints(tmp_path):
     generate = next(d for d in demo.fns.values() if d.api_name == "generate")
     params = [c.label for c in generate.inputs]
     assert len(params) == 9
+    returns = {name.strip("/"): [str(r["label"]) for r in endpoint["returns"]]
+               for name, endpoint in demo.get_api_info()["named_endpoints"].items()}
+    assert returns["generate"] == ["video", "info"] and returns["cancel"] == ["message"]      # names, not value_N
+    assert returns["model_status"] == ["status", "load_report"] and returns["status"] == ["result"]
     assert isinstance(demo, gr.Blocks) and ui.launch_kwargs()["i18n"] is i18n.I18N
 
 

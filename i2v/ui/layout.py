@@ -96,7 +96,8 @@ def build_ui(service) -> gr.Blocks:
     with I2VBlocks(title=TITLE) as demo:
         gr.Markdown(t("title"))
         gr.Markdown(t("subtitle"), elem_id="i2v-subtitle")
-        status = gr.Markdown(status_markdown(service.model_state()), elem_id="i2v-status")
+        status = gr.Markdown(status_markdown(service.model_state()), label="status", show_label=False,
+                             elem_id="i2v-status")
         with gr.Tabs() as tabs:
             with gr.Tab(t("tab_generate"), id="generate"):
                 with gr.Row(equal_height=False):
@@ -109,7 +110,7 @@ def build_ui(service) -> gr.Blocks:
                         with gr.Row():
                             generate_button = gr.Button(t("generate"), variant="primary", elem_id="i2v-generate")
                             stop_button = gr.Button(t("stop"), variant="stop", elem_id="i2v-stop")
-                        stop_message = gr.Markdown(elem_id="i2v-stop-message")
+                        stop_message = gr.Markdown(label="message", show_label=False, elem_id="i2v-stop-message")
                         preset = gr.Dropdown(choices=[], value=None, label=t("preset"), info=t("preset_info"),
                                              elem_id="i2v-preset")
                         with gr.Accordion(t("advanced"), open=False, elem_id="i2v-advanced"):
@@ -138,9 +139,10 @@ def build_ui(service) -> gr.Blocks:
                         notice = gr.Markdown(elem_id="i2v-notice")
                         use_button = gr.Button(t("use_settings"), visible=False, elem_id="i2v-use-settings")
                         suggestion = gr.State({})
-                        info = gr.JSON(label=t("info"), elem_id="i2v-info", max_height=360)
+                        gr.Markdown(t("info"), elem_id="i2v-info-title")   # the JSON's own label names the API output
+                        info = gr.JSON(label="info", show_label=False, elem_id="i2v-info", max_height=360)
                         with gr.Accordion(t("load_report"), open=False):
-                            report = gr.Markdown(report_markdown(service.model_state()))
+                            report = gr.Markdown(report_markdown(service.model_state()), label="load_report", show_label=False)
                     with gr.Column(scale=3, elem_id="i2v-device-panel"):
                         gr.Markdown(t("device_panel"))
                         device = gr.Markdown(elem_id="i2v-device")
@@ -151,7 +153,7 @@ def build_ui(service) -> gr.Blocks:
                             refresh_button = gr.Button(t("refresh"), size="sm", min_width=60,
                                                        elem_id="i2v-refresh-memory")
                         memory_bars = gr.HTML(label=t("memory_figures"), elem_id="i2v-memory")
-                        memory_json = gr.JSON(visible=False)
+                        memory_json = gr.JSON(visible=False, label="memory")   # named for the API
             with gr.Tab(t("tab_history"), id="history"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=5):
@@ -241,7 +243,7 @@ def build_ui(service) -> gr.Blocks:
         confirm_button.click(h.confirm_delete, inputs=[history_pick],
                              outputs=[confirm_row, history_message, history_pick], api_name=False, **light)
 
-        api_out = gr.JSON(visible=False)
+        api_out = gr.JSON(visible=False, label="result")
         gr.Button(visible=False).click(h.server_info, outputs=[api_out], api_name="server_info", **control)
         gr.Button(visible=False).click(h.history, outputs=[api_out], api_name="history")
         gr.Button(visible=False).click(h.status, outputs=[api_out], api_name="status", **control)

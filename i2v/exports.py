@@ -1,6 +1,6 @@
-"""Other formats of a finished video, made on request from its MP4: an animated GIF, and every frame as a PNG
-in one zip. They sit beside the MP4 in outputs/ (video_X.gif, video_X.frames.zip), are made once, and are
-deleted with the video (i2v.history)."""
+"""The files that belong to a video besides its sidecar, all beside the MP4 in outputs/ and deleted with it
+(i2v.history): the input image it was made from (video_X.input.png, so History's Reuse restores it), and other
+formats made on request from the MP4, once: an animated GIF and every frame as a PNG in one zip."""
 from __future__ import annotations
 
 import io
@@ -10,14 +10,25 @@ from pathlib import Path
 from i2v import files
 
 EXPORTS = {"gif": ".gif", "frames": ".frames.zip"}     # kind -> the file's ending after the video's stem
+INPUT_SUFFIX = ".input.png"
 
 
 def export_path(video_path: Path, kind: str) -> Path:
     return Path(video_path).with_name(Path(video_path).stem + EXPORTS[kind])
 
 
-def export_paths(video_path: Path) -> list[Path]:
-    return [export_path(video_path, kind) for kind in EXPORTS]
+def input_path(video_path: Path) -> Path:
+    return Path(video_path).with_name(Path(video_path).stem + INPUT_SUFFIX)
+
+
+def companion_paths(video_path: Path) -> list[Path]:
+    """Every file beside the MP4 that goes with it (not the sidecar: i2v.video owns that)."""
+    return [input_path(video_path), *(export_path(video_path, kind) for kind in EXPORTS)]
+
+
+def save_input(image, video_path: Path) -> Path:
+    """Keep the (converted, RGB) input image beside its video, written whole."""
+    return files.write_file_atomic(input_path(video_path), lambda tmp: image.save(tmp, format="PNG"))
 
 
 def read_frames(video_path: Path):

@@ -16,7 +16,7 @@ from i2v import video
 log = logging.getLogger(__name__)
 
 MAX_SIDECAR_BYTES = 1 << 20        # a sidecar we wrote is a few KiB; anything huge is not ours
-PATH_KEYS = ("video_path", "sidecar_path", "video")   # never trusted from a sidecar
+PATH_KEYS = ("video_path", "sidecar_path", "video", "input_image")   # never trusted from a sidecar
 
 
 def read_sidecar(path: Path) -> dict[str, Any]:
@@ -61,7 +61,16 @@ def list_outputs(outputs_dir: Path, limit: int = 50) -> list[dict[str, Any]]:
         except OSError:
             continue
     videos.sort(reverse=True)
-    return [{**read_sidecar(video.sidecar_path(path)), "video_path": str(path)} for _, path in videos[:limit]]
+    from i2v.exports import input_path
+
+    entries = []
+    for _, path in videos[:limit]:
+        entry = {**read_sidecar(video.sidecar_path(path)), "video_path": str(path)}
+        image = input_path(path)      # found beside the video, never taken from the sidecar
+        if image.is_file() and not image.is_symlink():
+            entry["input_image"] = str(image)
+        entries.append(entry)
+    return entries
 
 
 def resolve_output(outputs_dir: Path, path: str | Path) -> Path:
@@ -77,12 +86,12 @@ def resolve_output(outputs_dir: Path, path: str | Path) -> Path:
 
 
 def delete_output(outputs_dir: Path, path: str | Path) -> list[Path]:
-    """Delete an output MP4, its JSON sidecar and its exports (GIF, frames zip); refuse (ValueError) anything that is not an MP4 in outputs_dir."""
+    """Delete an output MP4, its JSON sidecar and its companions (input image, GIF, frames zip); refuse (ValueError) anything that is not an MP4 in outputs_dir."""
     target = resolve_output(outputs_dir, path)
     removed = []
-    from i2v.exports import export_paths
+    from i2v.exports import companion_paths
 
-    for file in (target, video.sidecar_path(target), *export_paths(target)):
+    for file in (target, video.sidecar_path(target), *companion_paths(target)):
         if file.is_file():
             file.unlink()
             removed.append(file)

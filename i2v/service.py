@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from i2v import sidecar, video
+from i2v import exports, sidecar, video
 from i2v.core.errors import I2VError
 from i2v.core.plans import PlanError, check_forced
 from i2v.core.request import GenerationRequest, RequestError, build_request
@@ -314,6 +314,10 @@ class GenerationService:
             log.exception("generation failed")
             raise GenerationFailed(f"generation failed: {type(exc).__name__}: {exc}. Details are in logs/.") from exc
         path, info = output.video_path, output.info or {}
+        try:
+            exports.save_input(image, path)            # History's Reuse puts this image back
+        except OSError:                                # the video stands without it
+            log.warning("could not keep the input image of %s", path, exc_info=True)
         if output.attempts:
             self._log_ooms(output.attempts, outcome=f"recovered by attempt {len(output.attempts) + 1}")
         ran = output.request or request

@@ -197,6 +197,7 @@ def test_history_reuse_and_delete_with_confirmation(browser, app, image):
     page.locator("#i2v-reuse").click()
     page.locator("#i2v-generate").wait_for(state="visible")
     assert page.locator("#i2v-prompt textarea").input_value() in {"a drifting gradient", "slow"}
+    page.locator("#i2v-image img").first.wait_for()           # the input image is back too
     page.locator("#i2v-notice").get_by_text("the seed is random again").wait_for()    # said, not silent
     if not page.locator("#i2v-seed input").is_visible():
         page.locator("#i2v-advanced .label-wrap").first.click()

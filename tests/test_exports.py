@@ -43,8 +43,13 @@ def test_frames_zip_holds_one_png_per_frame(mp4):
 
 
 def test_exports_go_with_the_video_and_are_not_history_entries(mp4):
+    assert "input_image" not in history.list_outputs(mp4.parent)[0]
+    video.write_sidecar_or_discard(mp4, {"seed": 1, "input_image": "/etc/passwd"})      # a sidecar cannot name it
+    assert "input_image" not in history.list_outputs(mp4.parent)[0]
     made = [exports.export(mp4, kind) for kind in exports.EXPORTS]
+    made.append(exports.save_input(Image.new("RGB", (8, 8)), mp4))
     assert [e["video_path"] for e in history.list_outputs(mp4.parent)] == [str(mp4)]
+    assert history.list_outputs(mp4.parent)[0]["input_image"] == str(made[-1])
     removed = history.delete_output(mp4.parent, mp4)
     assert set(made) <= set(removed) and not any(p.exists() for p in made)
 

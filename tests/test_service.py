@@ -27,6 +27,11 @@ def test_generate_writes_video_and_sidecar(tiny_service, sample_image):
     assert sidecar["load_report"]["outcomes"] and "denoise" in sidecar["timings_s"]
     assert "noise" in sidecar["warning"]
     assert json.dumps(sidecar).count("random noise") == 1          # the tiny-model banner once, not twice
+    kept = result.video_path.with_name(result.video_path.stem + ".input.png")   # for History's Reuse
+    from PIL import Image
+    with Image.open(kept) as image, Image.open(sample_image) as original:
+        assert image.size == original.size and image.mode == "RGB"
+    assert tiny_service.history()[0]["input_image"] == str(kept)
 
 
 def test_same_seed_same_video_frames(tiny_runner, sample_image):

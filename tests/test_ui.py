@@ -342,7 +342,7 @@ def test_moving_a_slider_off_the_presets_values_shows_custom(tmp_path):
 
 class HistoryService(FakeService):
     def history(self):
-        return [{"video_path": "/out/video_1.mp4", "seed": 99, "parameters": {
+        return [{"video_path": "/out/video_1.mp4", "input_image": "/out/video_1.input.png", "seed": 99, "parameters": {
             "prompt": "a boat", "negative_prompt": "", "resolution": 256, "num_frames": 4, "fps": 8,
             "num_inference_steps": 3, "guidance_scale": 7.0}}]
 
@@ -350,9 +350,10 @@ class HistoryService(FakeService):
 def test_reuse_restores_settings_sets_a_random_seed_and_says_which_seed_made_the_video(tmp_path):
     fns = handlers(HistoryService(tmp_path, None))
     out = fns["reuse"]("/out/video_1.mp4", FakeRequest())
-    assert out[0]["value"] == "a boat" and out[3]["value"] == 4       # prompt, …, frames
-    assert out[7]["value"] == -1 and "`99`" in out[8] and "random" in out[8]
-    assert "`99`" in fns["reuse"]("/out/video_1.mp4", FakeRequest("zh-CN"))[8]
+    assert out[0]["value"] == "/out/video_1.input.png"                   # the image it was made from
+    assert out[1]["value"] == "a boat" and out[4]["value"] == 4           # prompt, …, frames
+    assert out[8]["value"] == -1 and "`99`" in out[9] and "random" in out[9]
+    assert "`99`" in fns["reuse"]("/out/video_1.mp4", FakeRequest("zh-CN"))[9]
 
 
 def test_load_report_names_each_optimisation_in_words_and_no_exception_text():

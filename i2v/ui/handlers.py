@@ -390,7 +390,7 @@ class Handlers:
         entry = self._entry(path) if path else None
         lang = lang_of(request)
         if not entry:
-            return [*[gr.update()] * 8, text(lang, "history_pick_first"), gr.update()]
+            return [*[gr.update()] * 9, text(lang, "history_pick_first"), gr.update()]
         params = entry.get("parameters") or {}
         fields = ("prompt", "negative_prompt", *PRESET_FIELDS)
         valid = {f: params[f] for f in fields if f in params and S[f].check(params[f]) is None}   # sidecars are untrusted
@@ -398,7 +398,8 @@ class Handlers:
         # the seed goes back to random, and the notice says which seed made that video (to repeat it exactly)
         seed = entry.get("seed")
         notice = text(lang, "reused", seed=seed) if S["seed"].check(seed) is None else text(lang, "reused_no_seed")
-        return [*updates, gr.update(value=S["seed"].default), notice, gr.Tabs(selected="generate")]
+        image = gr.update(value=entry["input_image"]) if entry.get("input_image") else gr.update()
+        return [image, *updates, gr.update(value=S["seed"].default), notice, gr.Tabs(selected="generate")]
 
     def export_gif(self, path, request: gr.Request):
         """The chosen video as an animated GIF (made once, kept beside the MP4, deleted with it)."""

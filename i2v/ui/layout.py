@@ -231,7 +231,8 @@ def build_ui(service) -> gr.Blocks:
         history_pick.change(h.on_history_pick, inputs=[history_pick],
                             outputs=[history_details, history_video, confirm_row], api_name=False, **light)
         reuse_button.click(h.reuse, inputs=[history_pick],
-                           outputs=[prompt, negative_prompt, *sliders, seed, notice, tabs], api_name=False, **light)
+                           outputs=[image, prompt, negative_prompt, *sliders, seed, notice, tabs], api_name=False,
+                           **light)
         delete_button.click(h.ask_delete, inputs=[history_pick], outputs=[confirm_row, history_message],
                             api_name=False, **light)
         keep_button.click(lambda: (gr.update(visible=False), ""), outputs=[confirm_row, history_message],

@@ -411,3 +411,19 @@ def test_a_batch_runs_consecutive_seeds_and_a_stop_ends_it(tmp_path):
         with pytest.raises(gr.Error, match="Videos per click"):
             fns["generate_page"](object(), "a cat", "", 256, 3, 8, 2, 9.0, 7, bad, request=request,
                                  progress=lambda *a, **k: None)
+
+
+def test_the_time_left_follows_the_pace_of_the_steps_run_so_far():
+    from i2v.service import ProgressUpdate
+    from i2v.ui.handlers import StepClock
+
+    now = [100.0]
+    clock = StepClock(lambda: now[0])
+    assert clock.seconds_left(ProgressUpdate("load", 0, 0, 0.0)) is None
+    assert clock.seconds_left(ProgressUpdate("denoise", 1, 10, 0.1)) is None       # the clock starts
+    now[0] += 4.0
+    assert clock.seconds_left(ProgressUpdate("denoise", 3, 10, 0.3)) == pytest.approx(14.0)   # 2 s a step, 7 left
+    now[0] += 1.0
+    assert clock.seconds_left(ProgressUpdate("decode", 1, 4, 0.9)) is None          # a new phase, a new clock
+    now[0] += 0.5
+    assert clock.seconds_left(ProgressUpdate("decode", 2, 4, 0.95)) == pytest.approx(1.0)

@@ -22,13 +22,34 @@ from i2v.i18n import lang_of, text
 from i2v.image_input import header_size
 from i2v.runner import GenerationCancelled
 from i2v.service import BusyError, GenerationFailed, ProgressUpdate, RequestError, resolve_seed
-from i2v.ui.format import (CUSTOM_PRESET, adjustment_text, mem, clean_message, device_markdown, estimate_markdown, history_label,
+from i2v.ui.format import (CUSTOM_PRESET, adjustment_text, duration_text, mem, clean_message, device_markdown, estimate_markdown, history_label,
                            history_markdown, memory_html, phase_text, plan_text, preset_choices, progress_text,
                            report_markdown, status_data, status_markdown, values_text)
 
 log = logging.getLogger(__name__)
 
 PRESET_FIELDS = ("resolution", "num_frames", "fps", "num_inference_steps", "guidance_scale")
+
+
+class StepClock:
+    """The time left in a phase with a count (denoising steps, decode chunks), from the pace of the steps run so
+    far (the first step is the clock's start, so loading or warm-up does not skew it)."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.phase, self.first_index, self.started = None, 0, 0.0
+
+    def seconds_left(self, update: ProgressUpdate) -> float | None:
+        if not update.total:
+            return None
+        now = self.clock()
+        if update.phase != self.phase:
+            self.phase, self.first_index, self.started = update.phase, update.index, now
+            return None
+        done = update.index - self.first_index
+        if done <= 0:
+            return None
+        return (now - self.started) / done * max(0, update.total - update.index)
 
 
 def batch_count(value) -> int | None:
@@ -182,9 +203,14 @@ class Handlers:
     def _generate(self, image, values: dict, request, progress, stop_is_error: bool, prefix: str = ""):
         lang = lang_of(request)
 
+        eta = StepClock()
+
         def report(update: ProgressUpdate) -> None:
             desc = prefix + progress_text(update.phase, lang)
-            if update.total:   # steps and chunks: Gradio shows "i/total unit" and an ETA
+            left = eta.seconds_left(update)
+            if left is not None:
+                desc += " · " + text(lang, "eta", time=duration_text(left))
+            if update.total:   # steps and chunks: Gradio shows "i/total unit" and the time so far
                 progress((update.index, update.total), desc=desc,
                          unit=text(lang, f"unit_{update.unit}") if update.unit else "")
             else:              # loading the model, an OOM retry: a phase without a count

@@ -11,6 +11,8 @@ from i2v import files
 
 EXPORTS = {"gif": ".gif", "frames": ".frames.zip"}     # kind -> the file's ending after the video's stem
 INPUT_SUFFIX = ".input.png"
+THUMB_SUFFIX = ".thumb.jpg"
+THUMB_SIZE = 256               # the long side of History's thumbnails, in pixels
 
 
 def export_path(video_path: Path, kind: str) -> Path:
@@ -23,7 +25,30 @@ def input_path(video_path: Path) -> Path:
 
 def companion_paths(video_path: Path) -> list[Path]:
     """Every file beside the MP4 that goes with it (not the sidecar: i2v.video owns that)."""
-    return [input_path(video_path), *(export_path(video_path, kind) for kind in EXPORTS)]
+    return [input_path(video_path), thumb_path(video_path), *(export_path(video_path, kind) for kind in EXPORTS)]
+
+
+def thumb_path(video_path: Path) -> Path:
+    return Path(video_path).with_name(Path(video_path).stem + THUMB_SUFFIX)
+
+
+def thumbnail(video_path: Path) -> Path:
+    """History's picture of a video: its first frame, small, made once."""
+    import imageio_ffmpeg
+    import numpy as np
+    from PIL import Image
+
+    target = thumb_path(video_path)
+    if target.is_file() and target.stat().st_mtime >= Path(video_path).stat().st_mtime:
+        return target
+    reader = imageio_ffmpeg.read_frames(str(video_path))
+    try:
+        width, height = next(reader)["size"]
+        first = Image.fromarray(np.frombuffer(next(reader), dtype=np.uint8).reshape(height, width, 3))
+    finally:
+        reader.close()
+    first.thumbnail((THUMB_SIZE, THUMB_SIZE))
+    return files.write_file_atomic(target, lambda tmp: first.save(tmp, format="JPEG", quality=85))
 
 
 def save_input(image, video_path: Path) -> Path:

@@ -193,6 +193,11 @@ def test_history_reuse_and_delete_with_confirmation(browser, app, image):
     details.get_by_text("Seed", exact=False).first.wait_for()
     assert "Frames" in details.inner_text() and "Timings" in details.inner_text()
     page.locator("#i2v-history-video video").wait_for()
+    thumbs = page.locator("#i2v-gallery img")
+    thumbs.first.wait_for()                                   # first-frame pictures of the outputs
+    assert thumbs.count() == len(list(app.outputs.glob("video_*.mp4")))
+    thumbs.first.click()                                      # a click chooses that video
+    page.locator("#i2v-history-video video").wait_for()
     shot(page, "history")
     page.locator("#i2v-reuse").click()
     page.locator("#i2v-generate").wait_for(state="visible")

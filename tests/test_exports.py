@@ -65,3 +65,26 @@ def test_the_page_exports_only_outputs(mp4, tmp_path):
     assert fns["export_frames"](str(outside), FakeRequest())[0] is None
     assert not outside.with_name("secret.frames.zip").exists()
     assert "请" in fns["export_gif"](None, FakeRequest("zh-CN"))[1]
+
+
+def test_history_gallery_shows_each_videos_first_frame_and_a_click_chooses_it(mp4, tmp_path):
+    from tests.test_ui import FakeRequest, FakeService, handlers
+
+    class Listing(FakeService):
+        def history(self):
+            return history.list_outputs(self.outputs_dir)
+
+    from i2v.ui.handlers import Handlers
+
+    fns = handlers(Listing(mp4.parent, None))
+    pick, gallery = Handlers(Listing(mp4.parent, None)).history_choices("en")
+    (thumb, caption), = gallery["value"]
+    assert pick["value"] == str(mp4) and thumb == str(exports.thumb_path(mp4))
+    with Image.open(thumb) as image:
+        assert image.size == (64, 48)                                 # small videos keep their size
+        assert np.asarray(image.convert("L"))[:, :8].mean() > 200 > np.asarray(image.convert("L"))[:, 20:].mean()
+
+    class Select:
+        index, value = 0, {"caption": caption}
+    assert fns["on_gallery_select"](Select()) == str(mp4)
+    assert exports.thumb_path(mp4) in history.delete_output(mp4.parent, mp4)

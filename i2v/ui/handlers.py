@@ -400,9 +400,31 @@ class Handlers:
         return self.service.history()
 
     def history_choices(self, lang: str = "en"):
+        """The History tab's list (newest chosen) and its gallery of first-frame thumbnails."""
         entries = self.service.history()
         return (gr.update(choices=[(history_label(e, lang), e["video_path"]) for e in entries],
-                          value=entries[0]["video_path"] if entries else None),)
+                          value=entries[0]["video_path"] if entries else None),
+                gr.update(value=self._thumbnails(entries, lang)))
+
+    @staticmethod
+    def _thumbnails(entries: list[dict], lang: str) -> list[tuple[str, str]]:
+        from i2v import exports
+
+        shown = []
+        for entry in entries:
+            try:
+                shown.append((str(exports.thumbnail(Path(entry["video_path"]))), history_label(entry, lang)))
+            except (OSError, RuntimeError, StopIteration, ValueError):   # an unreadable video: no picture
+                log.warning("no thumbnail for %s", entry["video_path"], exc_info=True)
+        return shown
+
+    def on_gallery_select(self, evt: gr.SelectData):
+        """A click on a thumbnail chooses that video in the list (and so its details, preview and buttons)."""
+        caption = (evt.value or {}).get("caption") if isinstance(evt.value, dict) else None
+        entries = self.service.history()
+        chosen = next((e for e in entries if history_label(e, "en") == caption or history_label(e, "zh") == caption),
+                      entries[evt.index] if isinstance(evt.index, int) and evt.index < len(entries) else None)
+        return chosen["video_path"] if chosen else gr.update()
 
     def _entry(self, path):
         return next((e for e in self.service.history() if e["video_path"] == path), None)

@@ -157,6 +157,8 @@ def build_ui(service) -> gr.Blocks:
             with gr.Tab(t("tab_history"), id="history"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=5):
+                        gallery = gr.Gallery(label="history", show_label=False, columns=4, height=260,
+                                             allow_preview=False, elem_id="i2v-gallery")
                         history_pick = gr.Dropdown(choices=[], label=t("history_pick"), elem_id="i2v-history")
                         history_details = gr.Markdown(elem_id="i2v-history-details")
                         with gr.Row():
@@ -189,7 +191,7 @@ def build_ui(service) -> gr.Blocks:
         gr.Button(visible=False).click(h.generate, inputs=inputs, outputs=[video_out, info], api_name="generate",
                                        **one_job)
         # Gradio 6 runs .then() only after a success; .failure() covers errors (OOM, bad input).
-        after = dict(fn=h.after_generate, outputs=[notice, use_button, suggestion, used_seed, history_pick],
+        after = dict(fn=h.after_generate, outputs=[notice, use_button, suggestion, used_seed, history_pick, gallery],
                      api_name=False, **light)
         generating.then(**after)
         generating.failure(**after)
@@ -207,7 +209,8 @@ def build_ui(service) -> gr.Blocks:
         timer = gr.Timer(STATUS_REFRESH_S)
         timer.tick(h.model_status, outputs=[status, report], api_name=False, show_progress="hidden")
         demo.load(h.model_status, outputs=[status, report], api_name="model_status", **control)
-        demo.load(h.on_load, outputs=[device, memory_bars, preset, *sliders, notice, history_pick], api_name=False,
+        demo.load(h.on_load, outputs=[device, memory_bars, preset, *sliders, notice, history_pick, gallery],
+                  api_name=False,
                   **light)
 
         image.change(h.on_image, inputs=[image, preset], outputs=[preset], api_name=False, **light)
@@ -242,7 +245,8 @@ def build_ui(service) -> gr.Blocks:
         frames_button.click(h.export_frames, inputs=[history_pick], outputs=[export_file, history_message],
                             api_name=False, **light)
         confirm_button.click(h.confirm_delete, inputs=[history_pick],
-                             outputs=[confirm_row, history_message, history_pick], api_name=False, **light)
+                             outputs=[confirm_row, history_message, history_pick, gallery], api_name=False, **light)
+        gallery.select(h.on_gallery_select, outputs=[history_pick], api_name=False, **light)
 
         api_out = gr.JSON(visible=False, label="result")
         gr.Button(visible=False).click(h.server_info, outputs=[api_out], api_name="server_info", **control)

@@ -77,7 +77,7 @@ def test_history_gallery_shows_each_videos_first_frame_and_a_click_chooses_it(mp
     from i2v.ui.handlers import Handlers
 
     fns = handlers(Listing(mp4.parent, None))
-    pick, gallery = Handlers(Listing(mp4.parent, None)).history_choices("en")
+    pick, gallery, _ = Handlers(Listing(mp4.parent, None)).history_choices("en")
     (thumb, caption), = gallery["value"]
     assert pick["value"] == str(mp4) and thumb == str(exports.thumb_path(mp4))
     with Image.open(thumb) as image:
@@ -88,3 +88,28 @@ def test_history_gallery_shows_each_videos_first_frame_and_a_click_chooses_it(mp
         index, value = 0, {"caption": caption}
     assert fns["on_gallery_select"](Select()) == str(mp4)
     assert exports.thumb_path(mp4) in history.delete_output(mp4.parent, mp4)
+
+
+def test_several_ticked_videos_are_deleted_after_one_confirmation(tmp_path):
+    from i2v.ui.handlers import Handlers
+    from tests.test_ui import FakeRequest, FakeService
+
+    outputs = tmp_path / "outputs"
+    frames = np.zeros((2, 16, 16, 3), dtype=np.uint8)
+    made = [video.write_video(frames, 8, out_dir=outputs) for _ in range(3)]
+
+    class Listing(FakeService):
+        def history(self):
+            return history.list_outputs(self.outputs_dir)
+
+    handler = Handlers(Listing(outputs, None))
+    secret = tmp_path / "keep.mp4"
+    secret.write_bytes(b"not yours")
+    row, question = handler.ask_delete(str(made[0]), [str(made[1]), str(made[2])], FakeRequest())
+    assert row["visible"] is True and "**2**" in question
+    row, message, pick, gallery, ticked = handler.confirm_delete(str(made[0]), [str(made[1]), str(secret)],
+                                                                 FakeRequest())
+    assert made[0].exists() and not made[1].exists() and secret.exists()     # the ticked ones, inside outputs
+    assert "Deleted" in message and "Refused" in message
+    assert {value for _, value in ticked["choices"]} == {str(made[0]), str(made[2])}
+    assert ticked["value"] == []

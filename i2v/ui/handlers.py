@@ -400,11 +400,13 @@ class Handlers:
         return self.service.history()
 
     def history_choices(self, lang: str = "en"):
-        """The History tab's list (newest chosen) and its gallery of first-frame thumbnails."""
+        """The History tab's list (newest chosen), its gallery of first-frame thumbnails, and the boxes to tick
+        for deleting several."""
         entries = self.service.history()
         return (gr.update(choices=[(history_label(e, lang), e["video_path"]) for e in entries],
                           value=entries[0]["video_path"] if entries else None),
-                gr.update(value=self._thumbnails(entries, lang)))
+                gr.update(value=self._thumbnails(entries, lang)),
+                gr.update(choices=[(history_label(e, lang), e["video_path"]) for e in entries], value=[]))
 
     @staticmethod
     def _thumbnails(entries: list[dict], lang: str) -> list[tuple[str, str]]:
@@ -472,19 +474,25 @@ class Handlers:
             return None, text(lang, "export_failed")
         return str(made), text(lang, "exported", name=made.name)
 
-    def ask_delete(self, path, request: gr.Request):
+    def ask_delete(self, path, selected, request: gr.Request):
+        """Delete asks first: the ticked videos when any are ticked, else the chosen one."""
         lang = lang_of(request)
-        if not path:
+        targets = list(selected or []) or ([path] if path else [])
+        if not targets:
             return gr.update(visible=False), text(lang, "history_pick_first")
-        return gr.update(visible=True), text(lang, "confirm_question", name=Path(path).name)
+        if len(targets) > 1:
+            return gr.update(visible=True), text(lang, "confirm_many", count=len(targets))
+        return gr.update(visible=True), text(lang, "confirm_question", name=Path(targets[0]).name)
 
-    def confirm_delete(self, path, request: gr.Request):
+    def confirm_delete(self, path, selected, request: gr.Request):
         lang = lang_of(request)
-        name = Path(path or "?").name
-        try:
-            removed = delete_output(self.service.outputs_dir, path or "")
-            message = text(lang, "deleted", name=name) if removed else text(lang, "missing", name=name)
-        except ValueError:
-            log.warning("refused to delete %r", path)
-            message = text(lang, "refused", name=name)
-        return (gr.update(visible=False), message, *self.history_choices(lang))
+        messages = []
+        for target in list(selected or []) or [path]:
+            name = Path(target or "?").name
+            try:
+                removed = delete_output(self.service.outputs_dir, target or "")
+                messages.append(text(lang, "deleted", name=name) if removed else text(lang, "missing", name=name))
+            except ValueError:
+                log.warning("refused to delete %r", target)
+                messages.append(text(lang, "refused", name=name))
+        return (gr.update(visible=False), " ".join(messages), *self.history_choices(lang))

@@ -160,6 +160,9 @@ def build_ui(service) -> gr.Blocks:
                         gallery = gr.Gallery(label="history", show_label=False, columns=4, height=260,
                                              allow_preview=False, elem_id="i2v-gallery")
                         history_pick = gr.Dropdown(choices=[], label=t("history_pick"), elem_id="i2v-history")
+                        with gr.Accordion(t("delete_many"), open=False, elem_id="i2v-delete-many-box"):
+                            ticked = gr.CheckboxGroup(choices=[], label=t("delete_many_pick"),
+                                                      elem_id="i2v-delete-many")
                         history_details = gr.Markdown(elem_id="i2v-history-details")
                         with gr.Row():
                             reuse_button = gr.Button(t("reuse"), elem_id="i2v-reuse")
@@ -191,7 +194,8 @@ def build_ui(service) -> gr.Blocks:
         gr.Button(visible=False).click(h.generate, inputs=inputs, outputs=[video_out, info], api_name="generate",
                                        **one_job)
         # Gradio 6 runs .then() only after a success; .failure() covers errors (OOM, bad input).
-        after = dict(fn=h.after_generate, outputs=[notice, use_button, suggestion, used_seed, history_pick, gallery],
+        after = dict(fn=h.after_generate, outputs=[notice, use_button, suggestion, used_seed, history_pick, gallery,
+                                                        ticked],
                      api_name=False, **light)
         generating.then(**after)
         generating.failure(**after)
@@ -209,7 +213,7 @@ def build_ui(service) -> gr.Blocks:
         timer = gr.Timer(STATUS_REFRESH_S)
         timer.tick(h.model_status, outputs=[status, report], api_name=False, show_progress="hidden")
         demo.load(h.model_status, outputs=[status, report], api_name="model_status", **control)
-        demo.load(h.on_load, outputs=[device, memory_bars, preset, *sliders, notice, history_pick, gallery],
+        demo.load(h.on_load, outputs=[device, memory_bars, preset, *sliders, notice, history_pick, gallery, ticked],
                   api_name=False,
                   **light)
 
@@ -236,7 +240,7 @@ def build_ui(service) -> gr.Blocks:
         reuse_button.click(h.reuse, inputs=[history_pick],
                            outputs=[image, prompt, negative_prompt, *sliders, seed, notice, tabs], api_name=False,
                            **light)
-        delete_button.click(h.ask_delete, inputs=[history_pick], outputs=[confirm_row, history_message],
+        delete_button.click(h.ask_delete, inputs=[history_pick, ticked], outputs=[confirm_row, history_message],
                             api_name=False, **light)
         keep_button.click(lambda: (gr.update(visible=False), ""), outputs=[confirm_row, history_message],
                           api_name=False, **light)
@@ -244,8 +248,9 @@ def build_ui(service) -> gr.Blocks:
                          api_name=False, **light)
         frames_button.click(h.export_frames, inputs=[history_pick], outputs=[export_file, history_message],
                             api_name=False, **light)
-        confirm_button.click(h.confirm_delete, inputs=[history_pick],
-                             outputs=[confirm_row, history_message, history_pick, gallery], api_name=False, **light)
+        confirm_button.click(h.confirm_delete, inputs=[history_pick, ticked],
+                             outputs=[confirm_row, history_message, history_pick, gallery, ticked], api_name=False,
+                             **light)
         gallery.select(h.on_gallery_select, outputs=[history_pick], api_name=False, **light)
 
         api_out = gr.JSON(visible=False, label="result")

@@ -23,7 +23,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 SCREENSHOTS = Path(os.environ.get("I2V_SCREENSHOTS", "/tmp/i2v-screenshots"))
 FORBIDDEN = re.compile(r"Traceback|\b\w+(Error|Exception|Failure|Cancelled)\b|File \"")
-UI_TIMEOUT_MS = 60_000
+UI_TIMEOUT_MS = 180_000    # a bound, not a wait: a busy machine runs a job many times slower, and every wait ends
+                           # as soon as the page shows what it waits for
 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)", allow_module_level=True)
@@ -308,9 +309,9 @@ ENGLISH_ON_ZH_PAGE = re.compile(r"\b(Model|Loading|Denoising|Decoding|Encoding|s
 def test_chinese_page_shows_progress_results_and_panels_in_chinese(browser, app, image):
     page = open_page(browser, app.url, locale="zh-CN")
     page.locator("#i2v-estimate").get_by_text("预测峰值").wait_for()
-    fill_form(page, image, "一只猫", frames=3, steps=12)
+    fill_form(page, image, "一只猫", frames=2, steps=8)
     page.locator("#i2v-generate").click()
-    wait_for_progress(page, r"\d+\s*/\s*12\s*步.*去噪")
+    wait_for_progress(page, r"\d+\s*/\s*8\s*步.*去噪")
     page.locator("#i2v-used-seed").get_by_text("使用的种子").wait_for()
     # every word on the page, except the info box: the JSON data the API returns (keys and the model's own log
     # strings), shown as data in both languages

@@ -18,19 +18,8 @@ def readable_mode() -> int:
 
 
 def write_text_atomic(path: Path, text: str, prefix: str | None = None) -> Path:
-    """Write text to path atomically; prefix names the temp file (e.g. tagged with the writer's PID)."""
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=prefix or f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, readable_mode())
-        os.replace(tmp_name, path)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
-    return path
+    """Write UTF-8 text to path atomically; prefix names the temp file (e.g. tagged with the writer's PID)."""
+    return write_file_atomic(path, lambda temp: temp.write_text(text, encoding="utf-8"), prefix)
 
 
 def write_json_atomic(path: Path, data, indent: int = 2, prefix: str | None = None) -> Path:
@@ -40,7 +29,7 @@ def write_json_atomic(path: Path, data, indent: int = 2, prefix: str | None = No
 
 
 def write_file_atomic(path: Path, fill: Callable[[Path], None], prefix: str | None = None) -> Path:
-    """A binary file written atomically: fill(temp_path) writes it (a GIF, a zip), then it is synced and renamed."""
+    """A file written atomically: fill(temp_path) writes it (text, a GIF, a zip), then it is synced and renamed."""
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=prefix or f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

@@ -203,11 +203,12 @@ class Handlers:
     def _generate(self, image, values: dict, request, progress, stop_is_error: bool, prefix: str = ""):
         lang = lang_of(request)
 
-        eta = StepClock()
+        # the page shows the time left; API clients keep the plain phase name as the progress description
+        eta = StepClock() if not stop_is_error else None
 
         def report(update: ProgressUpdate) -> None:
             desc = prefix + progress_text(update.phase, lang)
-            left = eta.seconds_left(update)
+            left = eta.seconds_left(update) if eta else None
             if left is not None:
                 desc += " · " + text(lang, "eta", time=duration_text(left))
             if update.total:   # steps and chunks: Gradio shows "i/total unit" and the time so far

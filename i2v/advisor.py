@@ -11,7 +11,7 @@ from functools import cached_property
 
 from i2v.core.clamp import Adjustment, DoesNotFit, fit
 from i2v.core.memory import estimate_seconds_per_step, flops_per_step, for_device, predict
-from i2v.core.presets import DEFAULT_IMAGE_SIZE, recommend_preset
+from i2v.core.presets import DEFAULT_IMAGE_SIZE, STATUS_LABELS, recommended_index, status_from_estimate
 from i2v.core.request import GenerationRequest, RequestError, build_request
 from i2v.core.tiers import select_tier
 from i2v.core.units import GIB
@@ -71,21 +71,24 @@ class Advisor:
     def _tflops(self, tier) -> float:
         return self._measured_tflops or tier.tflops
 
-    def presets_status(self, image_size: tuple[int, int] | None = None) -> dict:
-        model, dtype, tier, device = self._context()
+    def presets_status(self, image_size: tuple[int, int] | None = None, estimate=None) -> dict:
+        """Each preset with the verdict of the live estimate for its settings (`estimate`, default this
+        advisor's: the service passes its own, which knows the tiny model's measured speed), and the recommended
+        one; the preset list and the estimate panel are one computation."""
+        estimate = estimate or self.estimate
         _, presets, _ = self._configs
-        best, statuses = recommend_preset(presets, model, device.budget_bytes, dtype,
-                                          image_size or DEFAULT_IMAGE_SIZE, tier, host_bytes=self.host_bytes(device))
+        verdicts = [estimate(p.values(), image_size) for p in presets]
+        statuses = [status_from_estimate(v) for v in verdicts]
+        best = recommended_index(statuses)
         return {
-            "recommended": best.preset.id if best else None,
-            "device": device.kind,
+            "recommended": None if best is None else presets[best].id,
+            "device": self.device().kind,
             "presets": [{
-                "name": s.preset.id, "label": f"{s.preset.label} / {s.preset.name}", "status": s.status,
-                "label_en": s.preset.label, "label_zh": s.preset.name,
-                "status_label": s.label, "peak_gib": round(s.peak_gib, 2),
-                "seconds_estimate": round(s.seconds_estimate, 1) if s.seconds_estimate else None,
-                "values": s.preset.values(), "offload": s.request.offload, "plan": s.request.plan.as_dict(),
-            } for s in statuses],
+                "name": p.id, "label": f"{p.label} / {p.name}", "status": status,
+                "label_en": p.label, "label_zh": p.name, "status_label": STATUS_LABELS[status],
+                "peak_gib": v.get("peak_gib"), "seconds_estimate": v.get("seconds_estimate"), "speed": v.get("speed"),
+                "values": p.values(), "offload": v.get("offload"), "plan": v.get("plan"),
+            } for p, v, status in zip(presets, verdicts, statuses)],
         }
 
     def record_denoise(self, request: GenerationRequest, seconds: float, steps: int) -> None:

@@ -34,6 +34,7 @@ EN = {
     "device_panel": "### Device and memory",
     "estimate": "Memory estimate",
     "clear_cache": "Clear GPU cache",
+    "clear_cache_cpu": "Clear memory cache",     # the same button on a machine without a GPU
     "unload": "Unload model",
     "refresh": "Refresh",
     "memory_figures": "Memory before / after",
@@ -74,6 +75,7 @@ ZH = {
     "device_panel": "### 设备与显存",
     "estimate": "显存估算",
     "clear_cache": "清理显存缓存",
+    "clear_cache_cpu": "清理内存缓存",
     "unload": "卸载模型",
     "refresh": "刷新",
     "memory_figures": "清理前 / 清理后",

@@ -109,13 +109,26 @@ def progress_fraction(phase: str, index: int, total: int) -> float:
     return low + (high - low) * (min(index, total) / total if total else 1.0)
 
 
-def crop_notes(image_size: tuple[int, int], request) -> list[I2VError]:
-    """A note when the image is wider (or taller) than the video can be: the pipeline center-crops its sides."""
+def too_wide(image_size: tuple[int, int]) -> bool:
+    """Whether the image is wider (or taller) than a video can be (MAX_ASPECT_RATIO), so its aspect changes."""
     width, height = image_size
-    if min(width, height) <= 0 or max(width, height) / min(width, height) <= MAX_ASPECT_RATIO + 0.01:
-        return []
-    return [I2VError("image_cropped", field=IMAGE_FIELD, width=width, height=height,
-                     video_width=request.width, video_height=request.height, ratio=f"{MAX_ASPECT_RATIO:g}")]
+    return min(width, height) > 0 and max(width, height) / min(width, height) > MAX_ASPECT_RATIO + 0.01
+
+
+def fit_image(image, request):
+    """The image as the pipeline gets it, and the note saying what happened to its aspect: "crop" leaves it
+    to the pipeline, which center-crops the sides; "pad" letterboxes it to the video's size (PIL ImageOps.pad,
+    black bars), so nothing of it is cut."""
+    if not too_wide(image.size):
+        return image, []
+    key = "image_padded" if request.image_fit == "pad" else "image_cropped"
+    note = I2VError(key, field=IMAGE_FIELD, width=image.width, height=image.height,
+                    video_width=request.width, video_height=request.height, ratio=f"{MAX_ASPECT_RATIO:g}")
+    if request.image_fit == "pad":
+        from PIL import ImageOps
+
+        image = ImageOps.pad(image, (request.width, request.height), color=(0, 0, 0))
+    return image, [note]
 
 
 def resolve_seed(seed: int) -> int:
@@ -175,7 +188,7 @@ class GenerationService:
         return {**self.advisor.device_info(), "workers": self.workers()}
 
     def presets_status(self, image_size: tuple[int, int] | None = None) -> dict:
-        return self.advisor.presets_status(image_size)
+        return self.advisor.presets_status(image_size, estimate=self.estimate)
 
     def estimate(self, values: dict, image_size: tuple[int, int] | None = None) -> dict:
         """The live estimate. Memory figures describe the real model; with the tiny test model, once it has
@@ -239,7 +252,8 @@ class GenerationService:
         else:
             image = image.convert("RGB")
         request = build_request(image.size, **values)
-        notes = [*notes, *crop_notes(image.size, request)]
+        image, fitted = fit_image(image, request)
+        notes = [*notes, *fitted]
         try:
             forced = check_forced(plan or {})
         except PlanError as exc:

@@ -11,6 +11,7 @@ import pytest
 from gradio_client import handle_file
 
 from i2v import video
+from i2v.core.settings import SETTINGS, default
 from tests.conftest import ROOT
 from tests.hostile_inputs import CASES, GOOD_VALUES, write_images
 
@@ -20,8 +21,7 @@ def images(tmp_path_factory):
     return write_images(tmp_path_factory.mktemp("hostile"))
 
 
-INPUT_ORDER = ("prompt", "negative_prompt", "resolution", "num_frames", "fps", "num_inference_steps",
-               "guidance_scale", "seed")
+INPUT_ORDER = tuple(s.name for s in SETTINGS)    # the API's inputs after the image: the settings table's rows
 
 
 def raw_call(app, image, values) -> str:
@@ -31,7 +31,8 @@ def raw_call(app, image, values) -> str:
     with open(image, "rb") as handle:
         uploaded = httpx.post(f"{base}/upload", files={"files": (image.name, handle)}, timeout=60).json()[0]
     file_data = {"path": uploaded, "meta": {"_type": "gradio.FileData"}, "orig_name": image.name}
-    body = json.dumps({"data": [file_data, *[values[name] for name in INPUT_ORDER]]}, allow_nan=True)
+    body = json.dumps({"data": [file_data, *[values.get(name, default(name)) for name in INPUT_ORDER]]},
+                      allow_nan=True)
     event = httpx.post(f"{base}/call/generate", content=body, headers={"Content-Type": "application/json"},
                        timeout=60).json()["event_id"]
     stream = httpx.get(f"{base}/call/generate/{event}", timeout=120).text

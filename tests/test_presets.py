@@ -82,3 +82,29 @@ def test_statuses_report_peaks_and_honest_time(model):
     # ... and nothing fits 1 GB: memory decides, not a tier
     small = preset_statuses(load_presets(), model, 1 * GB, "fp32", tier=tier)
     assert {s.status for s in small} == {"does_not_fit"}
+
+
+@pytest.mark.parametrize("card", ["cuda,6,5.5", "cuda,8,7.5", "cuda,12,11", "cuda,24,23", "cpu,32,24,32"])
+def test_each_preset_label_is_the_live_estimate_of_its_settings(monkeypatch, card):
+    """One verdict: the preset list's status, peak and time are the estimate panel's for the same settings,
+    on four simulated cards and a CPU (also after a measured run changes the speed)."""
+    from i2v.advisor import Advisor
+    from i2v.core.presets import status_from_estimate
+    from i2v.core.request import build_request
+
+    monkeypatch.setenv("I2V_SIMULATED_DEVICE", card)
+    advisor = Advisor()
+    for measured in (False, True):
+        if measured:            # a finished run: the time model now uses the measured speed
+            advisor.record_denoise(build_request((1280, 720), prompt="x", resolution=512, num_frames=16), 40.0, 10)
+        status = advisor.presets_status((1280, 720))
+        assert status["presets"]
+        for preset in status["presets"]:
+            estimate = advisor.estimate(preset["values"], (1280, 720))
+            assert preset["status"] == status_from_estimate(estimate)
+            assert (preset["peak_gib"], preset["seconds_estimate"], preset["plan"]) == \
+                (estimate["peak_gib"], estimate["seconds_estimate"], estimate["plan"])
+            assert preset["speed"] == ("measured" if measured else "estimated")
+        recommended = next((p for p in status["presets"] if p["name"] == status["recommended"]), None)
+        if recommended is not None:   # the recommended preset is never one its own estimate says does not fit
+            assert advisor.estimate(recommended["values"], (1280, 720))["fits"]

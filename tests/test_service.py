@@ -160,3 +160,31 @@ def test_a_panorama_is_cropped_with_a_notice_naming_both_sizes(tiny_service, tmp
     assert "裁掉" in notes[0].text("zh")
     square = make_image(tmp_path / "square.png", 600, 600)
     assert not tiny_service.generate(str(square), {**SMALL, "num_inference_steps": 1}).input_notes
+
+
+def test_fit_image_pads_a_panorama_whole_into_the_video_frame_or_leaves_cropping_to_the_pipeline():
+    from PIL import Image
+
+    from i2v.core.request import build_request
+    from i2v.service import fit_image
+
+    panorama = Image.new("RGB", (2400, 600), (255, 0, 0))
+    panorama.paste((0, 0, 255), (1200, 0, 2400, 600))          # left half red, right half blue
+    padded, notes = fit_image(panorama, build_request(panorama.size, prompt="x", resolution=256, image_fit="pad"))
+    assert padded.size == (512, 256) and [n.key for n in notes] == ["image_padded"]
+    assert padded.getpixel((256, 0)) == (0, 0, 0) and padded.getpixel((256, 255)) == (0, 0, 0)   # bars
+    assert padded.getpixel((2, 128))[0] > 200 and padded.getpixel((509, 128))[2] > 200   # both ends kept
+    kept, notes = fit_image(panorama, build_request(panorama.size, prompt="x", resolution=256))
+    assert kept is panorama and [n.key for n in notes] == ["image_cropped"]              # the pipeline crops
+    square = Image.new("RGB", (600, 600))
+    assert fit_image(square, build_request(square.size, prompt="x", image_fit="pad")) == (square, [])
+
+
+def test_a_padded_panorama_runs_says_so_and_records_the_choice(tiny_service, tmp_path):
+    from tests.conftest import make_image
+
+    wide = make_image(tmp_path / "panorama.png", 2400, 600)
+    result = tiny_service.generate(str(wide), {**SMALL, "num_inference_steps": 1, "image_fit": "pad"})
+    assert [n.key for n in result.input_notes] == ["image_padded"]
+    assert "2400x600" in result.input_notes[0].text("en") and "补黑边" in result.input_notes[0].text("zh")
+    assert result.info()["parameters"]["image_fit"] == "pad" and result.info()["parameters"]["width"] == 512

@@ -1,6 +1,8 @@
 """The UI's pure helpers and its API surface (no browser): deletion safety, formatting, translations."""
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 import pytest
 
@@ -107,8 +109,15 @@ def test_api_endpoints(tmp_path):
     assert {"generate", "cancel", "model_status", "server_info", "clear_cache", "memory", "unload",
             "history"} <= names
     generate = next(d for d in demo.fns.values() if d.api_name == "generate")
-    params = [c.label for c in generate.inputs]
-    assert len(params) == 9
+    from i2v.core.settings import SETTINGS
+
+    params = {p["parameter_name"]: p["python_type"]["type"]
+              for p in demo.get_api_info()["named_endpoints"]["/generate"]["parameters"]}
+    assert list(params) == ["image", *(s.name for s in SETTINGS)]           # one per settings row, in order
+    assert params["num_frames"] == params["num_inference_steps"] == params["fps"] == params["seed"] == "int"
+    assert params["guidance_scale"] == "float" and params["prompt"] == "str"
+    assert "pad" in params["image_fit"] and "1024" in params["resolution"]
+    assert len(generate.inputs) == 1 + len(SETTINGS)
     returns = {name.strip("/"): [str(r["label"]) for r in endpoint["returns"]]
                for name, endpoint in demo.get_api_info()["named_endpoints"].items()}
     assert returns["generate"] == ["video", "info"] and returns["cancel"] == ["message"]      # names, not value_N
@@ -267,7 +276,7 @@ def test_the_users_own_stop_is_a_neutral_notice_on_the_page_and_an_error_for_api
     fns = handlers(FakeService(tmp_path, GenerationCancelled("cancelled at step 3")))
     request = FakeRequest()
     args = (object(), "a cat", "", 256, 3, 8, 2, 9.0, 1)
-    kept = fns["generate_page"](*args, 1, request=request, progress=lambda *a, **k: None)
+    kept = fns["generate_page"](*args, batch=1, request=request, progress=lambda *a, **k: None)
     assert all(update == gr.update() for update in kept)          # the last video stays; no red error
     notice = fns["after_generate"](request)[0]
     assert notice.startswith("ℹ️ Stopped") and "**" not in notice and "step 3" not in notice
@@ -307,7 +316,7 @@ class ProgressService(FakeService):
 def test_progress_names_each_phase_in_the_users_language(tmp_path, lang, words):
     seen = []
     fns = handlers(ProgressService(tmp_path, FakeResult(tmp_path / "video_x.mp4", {})))
-    fns["generate_page"](object(), "a cat", "", 256, 3, 8, 2, 9.0, 1, 1, request=FakeRequest(lang),
+    fns["generate_page"](object(), "a cat", "", 256, 3, 8, 2, 9.0, 1, batch=1, request=FakeRequest(lang),
                          progress=lambda *a, **k: seen.append((a, k)))
     assert seen[0][1]["desc"] == words[0] and seen[0][0] == (0.0,)
     assert seen[1][0] == ((3, 10),) and seen[1][1] == {"desc": words[1], "unit": words[2]}
@@ -352,8 +361,8 @@ def test_reuse_restores_settings_sets_a_random_seed_and_says_which_seed_made_the
     out = fns["reuse"]("/out/video_1.mp4", FakeRequest())
     assert out[0]["value"] == "/out/video_1.input.png"                   # the image it was made from
     assert out[1]["value"] == "a boat" and out[4]["value"] == 4           # prompt, …, frames
-    assert out[8]["value"] == -1 and "`99`" in out[9] and "random" in out[9]
-    assert "`99`" in fns["reuse"]("/out/video_1.mp4", FakeRequest("zh-CN"))[9]
+    assert out[8]["value"] == -1 and "`99`" in out[-2] and "random" in out[-2]
+    assert "`99`" in fns["reuse"]("/out/video_1.mp4", FakeRequest("zh-CN"))[-2]
 
 
 def test_load_report_names_each_optimisation_in_words_and_no_exception_text():
@@ -391,25 +400,25 @@ def test_a_batch_runs_consecutive_seeds_and_a_stop_ends_it(tmp_path):
     service = SeedService(tmp_path)
     fns = handlers(service)
     request = FakeRequest()
-    path, info = fns["generate_page"](object(), "a cat", "", 256, 3, 8, 2, 9.0, 41, 4, request=request,
+    path, info = fns["generate_page"](object(), "a cat", "", 256, 3, 8, 2, 9.0, 41, batch=4, request=request,
                                       progress=lambda *a, **k: None)
     assert service.seeds == [41, 42, 43, 44] and path.endswith("video_4.mp4") and info["seed"] == 44
     assert "`41`, `42`, `43`, `44`" in fns["after_generate"](request)[3]
     random_start = SeedService(tmp_path)
-    handlers(random_start)["generate_page"](object(), "a cat", "", 256, 3, 8, 2, 9.0, -1, 3, request=request,
+    handlers(random_start)["generate_page"](object(), "a cat", "", 256, 3, 8, 2, 9.0, -1, batch=3, request=request,
                                             progress=lambda *a, **k: None)
     first = random_start.seeds[0]
     assert random_start.seeds == [(first + i) % 2**32 for i in range(3)] and first != -1
     stopped = SeedService(tmp_path, stop_at=3)
     fns = handlers(stopped)
-    fns["generate_page"](object(), "a cat", "", 256, 3, 8, 2, 9.0, 7, 8, request=request,
+    fns["generate_page"](object(), "a cat", "", 256, 3, 8, 2, 9.0, 7, batch=8, request=request,
                          progress=lambda *a, **k: None)
     assert stopped.seeds == [7, 8, 9]                       # the Stop ended the batch
     notice, _, _, used = fns["after_generate"](request)[:4]
     assert notice.startswith("ℹ️ Stopped") and "`7`, `8`" in used
     for bad in (0, 9, 2.5, "many", float("nan")):
         with pytest.raises(gr.Error, match="Videos per click"):
-            fns["generate_page"](object(), "a cat", "", 256, 3, 8, 2, 9.0, 7, bad, request=request,
+            fns["generate_page"](object(), "a cat", "", 256, 3, 8, 2, 9.0, 7, batch=bad, request=request,
                                  progress=lambda *a, **k: None)
 
 
@@ -427,3 +436,32 @@ def test_the_time_left_follows_the_pace_of_the_steps_run_so_far():
     assert clock.seconds_left(ProgressUpdate("decode", 1, 4, 0.9)) is None          # a new phase, a new clock
     now[0] += 0.5
     assert clock.seconds_left(ProgressUpdate("decode", 2, 4, 0.95)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("seconds", [5, 59.6, 89, 91, 103, 119, 121, 3600])
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_preset_label_and_the_estimate_write_the_same_time_the_same_way(seconds, lang):
+    import re
+
+    from i2v.ui.format import estimate_markdown, preset_choices
+
+    estimate = {"peak_gib": 3.0, "available_gib": 8.0, "fits": True, "offload": "none", "device": "cuda",
+                "plan": None, "seconds_estimate": seconds, "speed": "estimated"}
+    panel = estimate_markdown(estimate, lang)
+    label = preset_choices({"recommended": "a", "presets": [{"name": "a", "label": "A", "status": "fits",
+                                                             "peak_gib": 3.0, "seconds_estimate": seconds}]}, lang)[0][0]
+    written = re.search(r"(\d+ (?:s|min))", label).group(1)
+    assert written in panel and "3.0 GiB" in label
+
+
+@pytest.mark.parametrize("kind", ["cuda", "cpu"])
+def test_the_cache_button_says_gpu_only_on_a_machine_with_one(tmp_path, kind):
+    class Service(FakeService):
+        def device_info(self):
+            return {"kind": kind}
+
+    demo = ui.build_ui(Service(tmp_path, None))
+    button = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "i2v-clear-cache")
+    key = json.loads(button.value.removeprefix("__i18n__"))["key"]     # Gradio's translation marker
+    assert key == ("clear_cache" if kind == "cuda" else "clear_cache_cpu")
+    assert ("GPU" in i18n.EN[key]) == (kind == "cuda") and ("显存" in i18n.ZH[key]) == (kind == "cuda")

@@ -41,6 +41,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "image_first_frame": "{label}: animated image, its first frame is used.",
         "image_cropped": "{label}: {width}x{height} is wider than {ratio}:1, so its sides are cropped; the video is "
                          "{video_width}x{video_height}.",
+        "image_padded": "{label}: {width}x{height} is wider than {ratio}:1, so it is padded with bars to keep all of "
+                        "it; the video is {video_width}x{video_height}.",
         "out_path_exists": "{path} already exists; choose another output path.",
         "busy": "The generator is busy: wait for the running job or press Stop.",
         "disk_full": "Not enough disk space in {folder}/ ({free_mib} MiB free); nothing was saved.",
@@ -75,6 +77,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "image_converted": "{label}：{what} 已转换为 RGB。",
         "image_first_frame": "{label}：动图只使用第一帧。",
         "image_cropped": "{label}：{width}x{height} 的宽高比超过 {ratio}:1，两侧会被裁掉；视频为 {video_width}x{video_height}。",
+        "image_padded": "{label}：{width}x{height} 的宽高比超过 {ratio}:1，已补黑边以保留整张图；视频为 {video_width}x{video_height}。",
         "out_path_exists": "{path} 已存在，请换一个输出路径。",
         "busy": "生成器正忙：请等待当前任务完成，或点击“停止”。",
         "disk_full": "{folder}/ 磁盘空间不足（剩余 {free_mib} MiB），未保存任何文件。",

@@ -136,8 +136,25 @@ def recommend_preset(presets, model: MemoryModel, available_bytes: int, dtype: s
     """(the recommended preset's status or None when none fits, every preset's status in file order)."""
     statuses = preset_statuses(presets, model, available_bytes, dtype, image_size, tier, seconds_per_step,
                                host_bytes)
+    best = recommended_index([s.status for s in statuses])
+    return (None if best is None else statuses[best]), statuses
+
+
+def recommended_index(statuses: list[str]) -> int | None:
+    """Which preset to recommend, by position: the highest one in the best class present (STATUS_RANK)."""
     for group in STATUS_RANK:
-        fitting = [s for s in statuses if s.status in group]
+        fitting = [i for i, status in enumerate(statuses) if status in group]
         if fitting:
-            return fitting[-1], statuses
-    return None, statuses
+            return fitting[-1]
+    return None
+
+
+def status_from_estimate(estimate: dict) -> str:
+    """A preset's status from the live estimate of its own settings (i2v.advisor.Advisor.estimate): the page's
+    preset labels and its estimate panel read one computation, so they cannot disagree."""
+    plan = estimate.get("plan")
+    if estimate.get("error") or not estimate.get("fits") or not plan:
+        return "does_not_fit"
+    if plan.get("weights_dtype") == "fp8" or plan.get("vae_tiling"):
+        return "fits_lossy"
+    return STATUS_BY_OFFLOAD.get(plan.get("offload"), "fits")

@@ -37,6 +37,7 @@ class GenerationRequest:
     seed: int = -1
     negative_prompt: str = ""
     resolution: int = 512
+    image_fit: str = "crop"      # an image wider than MAX_ASPECT_RATIO: crop its sides, or pad it (settings table)
     # The plan (i2v.core.plans.Plan): how the job runs, chosen by the clamp / fallback ladder, not by sliders.
     # Exact parts change memory and time, never the pixels; weights_dtype fp8 and vae_tiling are lossy.
     offload: str = "none"
@@ -138,6 +139,7 @@ def build_request(image_size: tuple[int, int], **values: Any) -> GenerationReque
         num_inference_steps=merged["num_inference_steps"],
         guidance_scale=float(merged["guidance_scale"]),
         seed=merged["seed"],
+        image_fit=merged["image_fit"],
     )
 
 

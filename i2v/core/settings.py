@@ -24,6 +24,8 @@ class Setting:
     choices: tuple | None = None
     label_zh: str = ""
     help_zh: str = ""
+    # words for each choice on the page, (English, Chinese) in the order of `choices`; empty: the values themselves
+    choice_labels: tuple[tuple[str, str], ...] = ()
 
     def check(self, value: Any) -> I2VError | None:
         """The problem with a value (naming this field), or None when the value is acceptable."""
@@ -80,6 +82,13 @@ SETTINGS: tuple[Setting, ...] = (
             label_zh="引导系数", help_zh="遵循提示词的强度（1 = 关闭）。"),
     Setting("seed", "Seed", -1, "Random seed; -1 picks one at random (the used seed is reported).", int, -1, 2**32 - 1, 1,
             label_zh="随机种子", help_zh="随机种子；-1 表示随机选择（实际使用的种子会显示在结果中）。"),
+    Setting(
+        "image_fit", "Wide images", "crop",
+        "An image wider (or taller) than 2:1: crop its sides to 2:1, or pad it with black bars to keep all of it.",
+        str, choices=("crop", "pad"), label_zh="宽图处理",
+        help_zh="宽高比超过 2:1 的图片：裁掉两侧到 2:1，或用黑边补齐以保留整张图。",
+        choice_labels=(("Crop the sides", "裁掉两侧"), ("Pad with bars (keep all)", "补黑边（保留整张图）")),
+    ),
 )
 IMAGE_FIELD = "image"
 # Every field a message can name: (English label, Chinese label).
@@ -91,7 +100,7 @@ FIELD_LABELS: dict[str, tuple[str, str]] = {
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 # Limits that are not sliders.
-MAX_ASPECT_RATIO = 2.0          # long side / short side; wider images are center-cropped to this
+MAX_ASPECT_RATIO = 2.0          # long side / short side; wider images are cropped or padded to this (image_fit)
 SIZE_MULTIPLE = 8               # width and height must be multiples of this (pipeline check)
 MAX_PROMPT_CHARS = 2000
 # The input image: refused above these before it is decoded (a decompression bomb is refused from its header).

@@ -226,6 +226,8 @@ def estimate_markdown(estimate: dict | None, lang: str) -> str:
 
 
 def duration_text(seconds: float) -> str:
+    """A time as every part of the page writes it (preset labels, estimate, progress): one formatter."""
+    seconds = float(seconds)
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
@@ -374,7 +376,7 @@ def preset_choices(status: dict, lang: str) -> list[tuple[str, str]]:
         if p.get("peak_gib") is not None:
             extra.append(f"{float(p['peak_gib']):.1f} GiB")
         if p.get("seconds_estimate"):
-            extra.append(text(lang, "seconds", seconds=_duration(p["seconds_estimate"])))
+            extra.append(text(lang, "seconds", seconds=duration_text(p["seconds_estimate"])))
         tail = f" — {', '.join(extra)}" if extra else ""
         rec = f" ({text(lang, 'recommended')})" if star else ""
         choices.append((f"{star}{label}{rec}{tail}", p["name"]))
@@ -382,7 +384,3 @@ def preset_choices(status: dict, lang: str) -> list[tuple[str, str]]:
         choices.append((text(lang, "preset_custom"), CUSTOM_PRESET))
     return choices
 
-
-def _duration(seconds: float) -> str:
-    seconds = float(seconds)
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"

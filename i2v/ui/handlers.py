@@ -7,6 +7,7 @@ stand-in service and request. The layout module wires them to components.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import os
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from i2v.core.settings import MAX_BATCH, MAX_SEED
+from i2v.core.settings import MAX_BATCH, MAX_SEED, SETTINGS
 from i2v.core.settings import SETTINGS_BY_NAME as S
 from i2v.i18n import lang_of, text
 from i2v.image_input import header_size
@@ -29,6 +30,41 @@ from i2v.ui.format import (CUSTOM_PRESET, adjustment_text, duration_text, mem, c
 log = logging.getLogger(__name__)
 
 PRESET_FIELDS = ("resolution", "num_frames", "fps", "num_inference_steps", "guidance_scale")
+
+
+def choice_list(setting, lang: str) -> list[tuple[str, object]]:
+    """(words, value) for each choice of a settings row, in `lang`; the values themselves when it has no words."""
+    if not setting.choice_labels:
+        return [(str(c), c) for c in setting.choices]
+    side = 1 if lang == "zh" else 0
+    return [(words[side], c) for c, words in zip(setting.choices, setting.choice_labels)]
+
+
+def settings_function(name: str, run, extra: dict | None = None):
+    """A function Gradio can call with the image, then one argument per settings row (table order, each with its
+    default), then `extra` (name -> default): the page's and the API's generate inputs follow the settings table,
+    so a new parameter is one row there. It calls run(image, values, *extra, request=..., progress=...)."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    extra = extra or {}
+    parameters = [inspect.Parameter("image", kind, default=None),
+                  *(inspect.Parameter(s.name, kind, default=s.default) for s in SETTINGS),
+                  *(inspect.Parameter(k, kind, default=v) for k, v in extra.items()),
+                  inspect.Parameter("request", kind, default=None, annotation=gr.Request),
+                  inspect.Parameter("progress", kind, default=gr.Progress())]
+    signature = inspect.Signature(parameters)
+
+    def call(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        given = bound.arguments
+        return run(given["image"], {s.name: given[s.name] for s in SETTINGS}, *(given[k] for k in extra),
+                   request=given["request"], progress=given["progress"])
+
+    call.__signature__ = signature
+    call.__annotations__ = {"request": gr.Request}
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = run.__doc__
+    return call
 
 
 class StepClock:
@@ -155,21 +191,26 @@ class Handlers:
         with self._outcomes_lock:
             self._outcomes[key] = outcome
 
-    def generate(self, image, prompt, negative_prompt, resolution, num_frames, fps, num_inference_steps,
-                 guidance_scale, seed, request: gr.Request, progress=gr.Progress()):
+    @property
+    def generate(self):
         """Generate a video from an image and a prompt; returns the MP4 and a JSON info object.
         A Stop ends the call with an error saying the generation was cancelled."""
-        values = dict(prompt=prompt, negative_prompt=negative_prompt, resolution=resolution, num_frames=num_frames,
-                      fps=fps, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, seed=seed)
+        return settings_function("generate", self._generate_api)
+
+    @property
+    def generate_page(self):
+        return settings_function("generate_page", self._generate_page, {"batch": 1})
+
+    def _generate_api(self, image, values: dict, request=None, progress=None):
+        """Generate a video from an image and a prompt; returns the MP4 and a JSON info object.
+        A Stop ends the call with an error saying the generation was cancelled."""
         return self._generate(image, values, request, progress, stop_is_error=True)
 
-    def generate_page(self, image, prompt, negative_prompt, resolution, num_frames, fps, num_inference_steps,
-                      guidance_scale, seed, batch, request: gr.Request, progress=gr.Progress()):
+    def _generate_page(self, image, values: dict, batch, request=None, progress=None):
         """The page's Generate: as generate, but the user's own Stop is a neutral notice, not a red error; and
         `batch` videos one after another with consecutive seeds (a Stop ends the batch)."""
         lang = lang_of(request)
-        values = dict(prompt=prompt, negative_prompt=negative_prompt, resolution=resolution, num_frames=num_frames,
-                      fps=fps, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, seed=seed)
+        seed = values["seed"]
         count = batch_count(batch)
         if count is None:
             message = text(lang, "batch_invalid", maximum=MAX_BATCH)
@@ -195,6 +236,10 @@ class Handlers:
     def _device_kind(self) -> str:
         """'cuda' or 'cpu': the page says "GPU memory" only where there is a GPU."""
         return (_panel_call(self.service, "device_info") or {}).get("kind") or "cuda"
+
+    def gpu_present(self) -> bool:
+        """Whether this machine has a GPU, so the page may speak of "GPU memory" (else "memory")."""
+        return self._device_kind() == "cuda"
 
     def _peek(self, request) -> dict:
         with self._outcomes_lock:
@@ -347,8 +392,9 @@ class Handlers:
                      for f in PRESET_FIELDS]
         notice = "" if chosen or not status.get("presets") or status["presets"][0].get("status") is None \
             else text(lang, "no_preset_fits")
+        choosers = [gr.update(choices=choice_list(s, lang)) for s in SETTINGS if s.choice_labels]
         return (device_markdown(_panel_call(self.service, "device_info"), lang), memory_html(self.memory(), lang),
-                gr.update(choices=choices, value=chosen), *fills, notice, *self.history_choices(lang))
+                gr.update(choices=choices, value=chosen), *fills, notice, *self.history_choices(lang), *choosers)
 
     def on_image(self, image, preset_name, request: gr.Request):
         """A new image changes the aspect ratio, hence memory: refresh the presets' status."""
@@ -438,19 +484,21 @@ class Handlers:
         return (history_markdown(entry, lang_of(request)), entry["video_path"] if entry else None, hide)
 
     def reuse(self, path, request: gr.Request):
+        """History's Reuse: the input image and every setting of that video back on the Generate tab, except
+        the seed, which goes back to random (the notice says which seed made the video, to repeat it exactly)."""
         entry = self._entry(path) if path else None
         lang = lang_of(request)
         if not entry:
-            return [*[gr.update()] * 9, text(lang, "history_pick_first"), gr.update()]
+            return [*[gr.update()] * (1 + len(SETTINGS)), text(lang, "history_pick_first"), gr.update()]
         params = entry.get("parameters") or {}
-        fields = ("prompt", "negative_prompt", *PRESET_FIELDS)
-        valid = {f: params[f] for f in fields if f in params and S[f].check(params[f]) is None}   # sidecars are untrusted
-        updates = [gr.update(value=valid[f]) if f in valid else gr.update() for f in fields]
-        # the seed goes back to random, and the notice says which seed made that video (to repeat it exactly)
+        valid = {s.name: params[s.name] for s in SETTINGS
+                 if s.name in params and s.check(params[s.name]) is None}   # sidecars are untrusted
+        valid["seed"] = S["seed"].default
+        updates = [gr.update(value=valid[s.name]) if s.name in valid else gr.update() for s in SETTINGS]
         seed = entry.get("seed")
         notice = text(lang, "reused", seed=seed) if S["seed"].check(seed) is None else text(lang, "reused_no_seed")
         image = gr.update(value=entry["input_image"]) if entry.get("input_image") else gr.update()
-        return [image, *updates, gr.update(value=S["seed"].default), notice, gr.Tabs(selected="generate")]
+        return [image, *updates, notice, gr.Tabs(selected="generate")]
 
     def export_gif(self, path, request: gr.Request):
         """The chosen video as an animated GIF (made once, kept beside the MP4, deleted with it)."""

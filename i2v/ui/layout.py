@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import gradio as gr
 
-from i2v.core.settings import MAX_BATCH, SETTINGS_BY_NAME, Setting
+from i2v.core.settings import MAX_BATCH, SETTINGS, Setting
 from i2v.i18n import i18n_table, t
 from i2v.ui.format import report_markdown, status_markdown
-from i2v.ui.handlers import Handlers
+from i2v.ui.handlers import PRESET_FIELDS, Handlers, choice_list
 
 QUEUE_MAX_SIZE = 8
 STATUS_REFRESH_S = 2.0
@@ -77,20 +77,44 @@ def raw_input(component, preprocess=_raw_value):
     return component
 
 
-def _slider(setting: Setting, **kwargs) -> gr.Slider:
+# The page's element ids of settings rows (tests and users' scripts find the widgets by them); others i2v-<name>.
+ELEM_IDS = {"num_frames": "i2v-frames", "num_inference_steps": "i2v-steps", "guidance_scale": "i2v-guidance"}
+# A range wider than this is typed as a number (the seed), not a slider nobody could aim with.
+SLIDER_SPAN_MAX = 10_000
+
+
+def setting_widget(setting: Setting, **kwargs):
+    """The page's input for one row of the settings table: a text box, a radio (choices with words) or drop-down
+    (plain choices), a slider, or a number box for a huge range; labels and help from the same row."""
+    common = dict(label=t(f"setting_{setting.name}"), info=t(f"setting_{setting.name}_help"),
+                  elem_id=ELEM_IDS.get(setting.name, f"i2v-{setting.name}"), **kwargs)
+    if setting.choices:
+        # English words at build time; the user's language fills them in on page load (Handlers.on_load)
+        kind = gr.Radio if setting.choice_labels else gr.Dropdown
+        return raw_input(kind(choices=choice_list(setting, "en"), value=setting.default, **common))
+    if setting.kind is str:
+        return gr.Textbox(value=setting.default, lines=2, **common)
+    if setting.maximum - setting.minimum > SLIDER_SPAN_MAX:
+        return raw_input(gr.Number(value=setting.default, precision=0 if setting.kind is int else None, **common))
+    # no precision=0 on sliders: Gradio would round 2.5 unseen instead of our message naming the field
     return raw_input(gr.Slider(minimum=setting.minimum, maximum=setting.maximum, step=setting.step,
-                               value=setting.default,   # no precision=0: Gradio would round 2.5 unseen label=t(f"setting_{setting.name}"),
-                               info=t(f"setting_{setting.name}_help"), **kwargs))
+                               value=setting.default, **common))
 
 
-def _textbox(setting: Setting, lines: int) -> gr.Textbox:
-    return gr.Textbox(value=setting.default, label=t(f"setting_{setting.name}"),
-                      info=t(f"setting_{setting.name}_help"), lines=lines, elem_id=f"i2v-{setting.name}")
+def api_widget(setting: Setting):
+    """The API's typed parameter for one settings row (hidden): whole numbers as int, choices as their list,
+    named after the row; values still reach the settings table raw, which names the field."""
+    common = dict(value=setting.default, label=setting.name, visible=False)
+    if setting.choices:
+        return raw_input(gr.Dropdown(choices=list(setting.choices), **common))
+    if setting.kind is str:
+        return gr.Textbox(**common)
+    return raw_input(gr.Number(precision=0 if setting.kind is int else None, **common))
 
 
 def build_ui(service) -> gr.Blocks:
-    S = SETTINGS_BY_NAME
     h = Handlers(service)
+    widgets: dict[str, gr.components.Component] = {}   # one per settings row, in table order
 
     # --- layout ------------------------------------------------------------------------------------------
     with I2VBlocks(title=TITLE) as demo:
@@ -105,7 +129,7 @@ def build_ui(service) -> gr.Blocks:
                         image = raw_input(gr.Image(label=t("input_image"), type="filepath",
                                                    sources=["upload", "clipboard"], elem_id="i2v-image", height=260),
                                           _raw_image)
-                        prompt = _textbox(S["prompt"], lines=2)
+                        widgets["prompt"] = setting_widget(SETTINGS[0])
                         # Generate right under the prompt: on a phone it is on the first screen
                         with gr.Row():
                             generate_button = gr.Button(t("generate"), variant="primary", elem_id="i2v-generate")
@@ -114,24 +138,18 @@ def build_ui(service) -> gr.Blocks:
                         preset = gr.Dropdown(choices=[], value=None, label=t("preset"), info=t("preset_info"),
                                              elem_id="i2v-preset")
                         with gr.Accordion(t("advanced"), open=False, elem_id="i2v-advanced"):
-                            negative_prompt = _textbox(S["negative_prompt"], lines=2)
-                            resolution = raw_input(gr.Dropdown(choices=list(S["resolution"].choices),
-                                                     value=S["resolution"].default, label=t("setting_resolution"),
-                                                     info=t("setting_resolution_help"), elem_id="i2v-resolution"))
-                            num_frames = _slider(S["num_frames"], elem_id="i2v-frames")
-                            fps = _slider(S["fps"], elem_id="i2v-fps")
-                            steps = _slider(S["num_inference_steps"], elem_id="i2v-steps")
-                            guidance = _slider(S["guidance_scale"], elem_id="i2v-guidance")
+                            for setting in SETTINGS[1:]:       # every other row of the settings table, in order
+                                if setting.name == "seed":     # the seed with its 🎲 / ♻ buttons beside it
+                                    with gr.Row(equal_height=True):
+                                        widgets["seed"] = setting_widget(setting, scale=3)
+                                        random_seed_button = gr.Button(t("seed_random"), size="sm", scale=1,
+                                                                       min_width=90, elem_id="i2v-seed-random")
+                                        reuse_seed_button = gr.Button(t("seed_reuse"), size="sm", scale=1,
+                                                                      min_width=90, elem_id="i2v-seed-reuse")
+                                else:
+                                    widgets[setting.name] = setting_widget(setting)
                             batch = raw_input(gr.Slider(minimum=1, maximum=MAX_BATCH, step=1, value=1,
                                                         label=t("batch"), info=t("batch_help"), elem_id="i2v-batch"))
-                            with gr.Row(equal_height=True):
-                                seed = raw_input(gr.Number(value=S["seed"].default, label=t("setting_seed"),
-                                                           info=t("setting_seed_help"), precision=0, scale=3,
-                                                           elem_id="i2v-seed"))
-                                random_seed_button = gr.Button(t("seed_random"), size="sm", scale=1, min_width=90,
-                                                               elem_id="i2v-seed-random")
-                                reuse_seed_button = gr.Button(t("seed_reuse"), size="sm", scale=1, min_width=90,
-                                                              elem_id="i2v-seed-reuse")
                     with gr.Column(scale=4):
                         video_out = gr.Video(label="video", show_label=False, autoplay=True, loop=True,
                                              elem_id="i2v-video")   # gr.Video shows no I18n label: none shown
@@ -148,7 +166,7 @@ def build_ui(service) -> gr.Blocks:
                         device = gr.Markdown(elem_id="i2v-device")
                         estimate = gr.Markdown(elem_id="i2v-estimate", label=t("estimate"))
                         with gr.Row():
-                            clear_button = gr.Button(t("clear_cache"), size="sm", min_width=90, elem_id="i2v-clear-cache")
+                            clear_button = gr.Button(t("clear_cache" if h.gpu_present() else "clear_cache_cpu"), size="sm", min_width=90, elem_id="i2v-clear-cache")
                             unload_button = gr.Button(t("unload"), size="sm", min_width=90, elem_id="i2v-unload")
                             refresh_button = gr.Button(t("refresh"), size="sm", min_width=60,
                                                        elem_id="i2v-refresh-memory")
@@ -182,8 +200,11 @@ def build_ui(service) -> gr.Blocks:
 
         # --- wiring ------------------------------------------------------------------------------------------
         light = dict(concurrency_limit=None, show_progress="hidden")
-        sliders = [resolution, num_frames, fps, steps, guidance]
-        inputs = [image, prompt, negative_prompt, resolution, num_frames, fps, steps, guidance, seed]
+        sliders = [widgets[name] for name in PRESET_FIELDS]        # what a preset fills
+        choosers = [widgets[s.name] for s in SETTINGS if s.choice_labels]   # their words follow the language
+        seed = widgets["seed"]
+        inputs = [image, *(widgets[s.name] for s in SETTINGS)]           # the settings table's order
+        api_inputs = [image, *(api_widget(s) for s in SETTINGS)]
         # The page's Generate first clears the last run's notices, then queues the job; API clients call
         # /generate (a hidden twin). Both share one concurrency group: one job at a time, whoever sends it.
         one_job = dict(concurrency_id="generate", concurrency_limit=1, show_progress_on=[video_out])
@@ -191,7 +212,7 @@ def build_ui(service) -> gr.Blocks:
             h.clear_notices, outputs=[notice, stop_message, use_button, used_seed], api_name=False,
             queue=False, show_progress="hidden").then(
             h.generate_page, inputs=[*inputs, batch], outputs=[video_out, info], api_name=False, **one_job)
-        gr.Button(visible=False).click(h.generate, inputs=inputs, outputs=[video_out, info], api_name="generate",
+        gr.Button(visible=False).click(h.generate, inputs=api_inputs, outputs=[video_out, info], api_name="generate",
                                        **one_job)
         # Gradio 6 runs .then() only after a success; .failure() covers errors (OOM, bad input).
         after = dict(fn=h.after_generate, outputs=[notice, use_button, suggestion, used_seed, history_pick, gallery,
@@ -213,9 +234,9 @@ def build_ui(service) -> gr.Blocks:
         timer = gr.Timer(STATUS_REFRESH_S)
         timer.tick(h.model_status, outputs=[status, report], api_name=False, show_progress="hidden")
         demo.load(h.model_status, outputs=[status, report], api_name="model_status", **control)
-        demo.load(h.on_load, outputs=[device, memory_bars, preset, *sliders, notice, history_pick, gallery, ticked],
-                  api_name=False,
-                  **light)
+        demo.load(h.on_load, outputs=[device, memory_bars, preset, *sliders, notice, history_pick, gallery, ticked,
+                                       *choosers], api_name=False, **light).then(
+            h.on_estimate, inputs=[image, *sliders], outputs=[estimate], api_name=False, **light)
 
         image.change(h.on_image, inputs=[image, preset], outputs=[preset], api_name=False, **light)
         preset.input(h.on_preset, inputs=[preset, image], outputs=sliders, api_name=False, **light)
@@ -226,7 +247,6 @@ def build_ui(service) -> gr.Blocks:
         for component in estimate_inputs:
             component.change(h.on_estimate, inputs=estimate_inputs, outputs=[estimate], api_name=False,
                              trigger_mode="always_last", **light)
-        demo.load(h.on_estimate, inputs=estimate_inputs, outputs=[estimate], api_name=False, **light)
 
         clear_button.click(h.clear_cache, outputs=[memory_json], api_name="clear_cache", **control).then(
             h.render_memory, inputs=[memory_json], outputs=[memory_bars, device], api_name=False, **light)
@@ -238,7 +258,7 @@ def build_ui(service) -> gr.Blocks:
         history_pick.change(h.on_history_pick, inputs=[history_pick],
                             outputs=[history_details, history_video, confirm_row], api_name=False, **light)
         reuse_button.click(h.reuse, inputs=[history_pick],
-                           outputs=[image, prompt, negative_prompt, *sliders, seed, notice, tabs], api_name=False,
+                           outputs=[image, *inputs[1:], notice, tabs], api_name=False,
                            **light)
         delete_button.click(h.ask_delete, inputs=[history_pick, ticked], outputs=[confirm_row, history_message],
                             api_name=False, **light)

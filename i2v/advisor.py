@@ -79,7 +79,7 @@ class Advisor:
         _, presets, _ = self._configs
         verdicts = [estimate(p.values(), image_size) for p in presets]
         statuses = [status_from_estimate(v) for v in verdicts]
-        best = recommended_index(statuses)
+        best = recommended_index(statuses, [v.get("seconds_estimate") for v in verdicts])
         return {
             "recommended": None if best is None else presets[best].id,
             "device": self.device().kind,

@@ -108,3 +108,15 @@ def test_each_preset_label_is_the_live_estimate_of_its_settings(monkeypatch, car
         recommended = next((p for p in status["presets"] if p["name"] == status["recommended"]), None)
         if recommended is not None:   # the recommended preset is never one its own estimate says does not fit
             assert advisor.estimate(recommended["values"], (1280, 720))["fits"]
+
+
+def test_the_recommendation_prefers_a_preset_that_finishes_in_reasonable_time():
+    from i2v.core.presets import RECOMMENDED_MAX_SECONDS, recommended_index
+
+    fits = ["fits", "fits", "fits", "fits"]
+    assert recommended_index(fits) == 3                                        # times unknown: the highest
+    quick = RECOMMENDED_MAX_SECONDS / 2
+    assert recommended_index(fits, [quick / 4, quick, 3 * quick, 9 * quick]) == 1   # the highest within the limit
+    assert recommended_index(fits, [3 * quick, 4 * quick, 9 * quick, 20 * quick]) == 0   # none: the quickest
+    assert recommended_index(["does_not_fit", "fits_lossy", "fits", "does_not_fit"], [1, 1, 5000, 1]) == 2
+    assert recommended_index(["does_not_fit"] * 2, [1, 1]) is None

@@ -3,7 +3,8 @@
 Status of a preset at its full settings, from the plan the ladder (i2v.core.fallback) picks for it: "fits"
 (an exact plan with all weights on the GPU), "fits_with_offload" (an exact plan streaming or moving weights
 from RAM), "fits_sequential" (only sequential offload: very slow), "fits_lossy" (only with fp8 weights or VAE
-tiling), or "does_not_fit". The recommended preset is the highest one in the best class (see STATUS_RANK).
+tiling), or "does_not_fit". The recommended preset is the highest one in the best class (see STATUS_RANK)
+that finishes within RECOMMENDED_MAX_SECONDS (else the quickest of that class).
 """
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ STATUS_LABELS = {
 # Recommendation classes, best first: exact at a good speed (weights on the GPU or streamed), then sequential
 # offload, then lossy plans. Within the best class present, the highest preset is recommended.
 STATUS_RANK = (("fits", "fits_with_offload"), ("fits_sequential",), ("fits_lossy",))
+# A recommended preset should finish in about this long (predicted, or measured once a run was seen).
+RECOMMENDED_MAX_SECONDS = 30 * 60
 
 
 def _limits(name: str) -> tuple:
@@ -136,16 +139,23 @@ def recommend_preset(presets, model: MemoryModel, available_bytes: int, dtype: s
     """(the recommended preset's status or None when none fits, every preset's status in file order)."""
     statuses = preset_statuses(presets, model, available_bytes, dtype, image_size, tier, seconds_per_step,
                                host_bytes)
-    best = recommended_index([s.status for s in statuses])
+    best = recommended_index([s.status for s in statuses], [s.seconds_estimate for s in statuses])
     return (None if best is None else statuses[best]), statuses
 
 
-def recommended_index(statuses: list[str]) -> int | None:
-    """Which preset to recommend, by position: the highest one in the best class present (STATUS_RANK)."""
+def recommended_index(statuses: list[str], seconds: list[float | None] | None = None) -> int | None:
+    """Which preset to recommend, by position: the highest one in the best class present (STATUS_RANK) that
+    finishes within RECOMMENDED_MAX_SECONDS when times are known; if none does, the quickest of that class (a
+    CPU is not sent on a two-day job)."""
     for group in STATUS_RANK:
         fitting = [i for i, status in enumerate(statuses) if status in group]
-        if fitting:
+        if not fitting:
+            continue
+        timed = [i for i in fitting if seconds and seconds[i] is not None]
+        if not timed:
             return fitting[-1]
+        quick = [i for i in timed if seconds[i] <= RECOMMENDED_MAX_SECONDS]
+        return quick[-1] if quick else min(timed, key=lambda i: seconds[i])
     return None
 
 

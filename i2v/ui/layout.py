@@ -200,6 +200,7 @@ def build_ui(service) -> gr.Blocks:
 
         # --- wiring ------------------------------------------------------------------------------------------
         light = dict(concurrency_limit=None, show_progress="hidden")
+        one_estimate = dict(concurrency_id="estimate", concurrency_limit=1, show_progress="hidden")
         sliders = [widgets[name] for name in PRESET_FIELDS]        # what a preset fills
         choosers = [widgets[s.name] for s in SETTINGS if s.choice_labels]   # their words follow the language
         seed = widgets["seed"]
@@ -236,17 +237,18 @@ def build_ui(service) -> gr.Blocks:
         demo.load(h.model_status, outputs=[status, report], api_name="model_status", **control)
         demo.load(h.on_load, outputs=[device, memory_bars, preset, *sliders, notice, history_pick, gallery, ticked,
                                        *choosers], api_name=False, **light).then(
-            h.on_estimate, inputs=[image, *sliders], outputs=[estimate], api_name=False, **light)
+            h.on_estimate, inputs=[image, *sliders], outputs=[estimate], api_name=False, **one_estimate)
 
         image.change(h.on_image, inputs=[image, preset], outputs=[preset], api_name=False, **light)
         preset.input(h.on_preset, inputs=[preset, image], outputs=sliders, api_name=False, **light)
         for slider in sliders:      # the user's own change (not a preset filling them) makes the preset "Custom"
             slider.input(h.on_sliders, inputs=[preset, image, *sliders], outputs=[preset], api_name=False,
                          trigger_mode="always_last", **light)
+        # One listener for every input of the estimate, its runs one at a time and a burst collapsed into one
+        # last run: a preset filling five sliders can never leave the answer for half-filled values on screen.
         estimate_inputs = [image, *sliders]
-        for component in estimate_inputs:
-            component.change(h.on_estimate, inputs=estimate_inputs, outputs=[estimate], api_name=False,
-                             trigger_mode="always_last", **light)
+        gr.on([component.change for component in estimate_inputs], h.on_estimate, inputs=estimate_inputs,
+              outputs=[estimate], api_name=False, trigger_mode="always_last", **one_estimate)
 
         clear_button.click(h.clear_cache, outputs=[memory_json], api_name="clear_cache", **control).then(
             h.render_memory, inputs=[memory_json], outputs=[memory_bars, device], api_name=False, **light)

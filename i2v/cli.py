@@ -182,14 +182,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from i2v.ui import build_ui
 
     # Before anything is touched (log files, PID file, outputs/): may this instance serve at all?
+    host = serving.bind_address(args.host)     # '[::1]' -> '::1'; URLs get the brackets back (url_host)
     try:
         auth = serving.parse_auth(args.auth)
-        serving.check_bind(args.host, auth)
+        serving.check_bind(host, auth)
+        busy = serving.port_in_use(host, args.port)   # only a listener counts, not a stopped app's connections
     except serving.ServingError as exc:
         print(f"[i2v] error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if serving.port_in_use(args.host, args.port):
-        print(f"[i2v] error: {serving.busy_port_message(args.host, args.port)}", file=sys.stderr)
+    if busy:
+        print(f"[i2v] error: {serving.busy_port_message(host, args.port)}", file=sys.stderr)
         return EXIT_PORT_BUSY
     if args.max_upload_mib is not None:
         os.environ["I2V_MAX_UPLOAD_MIB"] = repr(args.max_upload_mib)
@@ -207,11 +209,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     video.remove_partials(service.outputs_dir)
     demo = build_ui(service)
     try:
-        demo.launch(server_name=args.host, server_port=args.port, share=False, prevent_thread_lock=True,
-                    allowed_paths=[str(service.outputs_dir)], show_error=False, quiet=True, auth=auth,
-                    max_file_size=f"{upload_limit_mib()}mb", app_kwargs=serving.app_kwargs(args.host))
+        # Gradio takes the host as a URL names it ('[::1]') and binds it without the brackets
+        demo.launch(server_name=serving.url_host(host), server_port=args.port, share=False,
+                    prevent_thread_lock=True, allowed_paths=[str(service.outputs_dir)], show_error=False,
+                    quiet=True, auth=auth, max_file_size=f"{upload_limit_mib()}mb",
+                    app_kwargs=serving.app_kwargs(host, max_body_bytes=serving.body_limit_bytes(upload_limit_mib()),
+                                                  login_throttle=auth is not None))
         service.runner.start_loading()   # after launch: the worker's imports don't delay the page
-        url = f"http://{args.host}:{args.port}"
+        url = f"http://{serving.url_host(host)}:{args.port}"
         print(f"[i2v] serving on {url} (model: {args.model}; log: {log_file})", flush=True)
         log.info("serving on %s, pid %d", url, os.getpid())
         idle_minutes = float(env.value("I2V_IDLE_UNLOAD_MINUTES", os.environ))
@@ -238,7 +243,7 @@ def _shutdown(service) -> None:
     """Cancel the running job at its next step, wait briefly, remove partial files."""
     from i2v import video
 
-    if service.cancel():
+    if service.cancel_all():
         deadline = time.monotonic() + SHUTDOWN_GRACE_S     # by the clock: on a loaded machine each wait is longer
         while service.is_busy() and time.monotonic() < deadline:
             time.sleep(STOP_POLL_S)
@@ -267,7 +272,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     except PlanError as exc:
         return fail(EXIT_BAD_INPUT, "request", f"plan: {exc}", "plan_invalid")
     service = make_service(args.model, args.gpus, args.backend, args.ray_address)
-    signal.signal(signal.SIGTERM, lambda *_: service.cancel())
+    signal.signal(signal.SIGTERM, lambda *_: service.cancel_all())
     values = {s.name: getattr(args, s.name) for s in SETTINGS}
 
     def show_progress(update) -> None:
@@ -278,7 +283,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     except RequestError as exc:
         return fail(EXIT_BAD_INPUT, "request", str(exc), exc.key)
     except (GenerationCancelled, KeyboardInterrupt):
-        service.cancel()
+        service.cancel_all()
         return fail(EXIT_CANCELLED, "cancelled", "cancelled; nothing was saved")
     except GenerationFailed as exc:
         return fail(EXIT_FAILED, "failed", str(exc))

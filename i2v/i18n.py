@@ -175,6 +175,8 @@ MESSAGES = {
         "reused_no_seed": "Settings restored; the seed is random.",
         "stopping": "Stopping at the next step…",
         "nothing_running": "Nothing is running.",
+        "no_session": "Nothing was stopped: this call names no session. Send the session_hash of the tab or "
+                      "client that started the job (gradio_client does this for you).",
         "left_queue": "Nothing is running for you; a job of yours waiting in the queue (if any) was removed from it.",
         "unexpected": "Unexpected error; details are in logs/.",
         "oom_no_suggestion": "Nothing smaller is predicted to fit: press “Unload model” or close other GPU programs.",
@@ -294,6 +296,8 @@ MESSAGES = {
         "reused_no_seed": "已恢复设置；种子为随机。",
         "stopping": "将在下一步停止…",
         "nothing_running": "当前没有正在运行的任务。",
+        "no_session": "未停止任何任务：此调用未指明会话。请发送启动该任务的标签页或客户端的 session_hash"
+                      "（gradio_client 会自动发送）。",
         "left_queue": "当前没有正在运行的任务；您在队列中等待的任务（如有）已移出队列。",
         "unexpected": "发生意外错误；详情见 logs/ 目录。",
         "oom_no_suggestion": "没有更小的设置预计能放下：请点击“卸载模型”或关闭其他占用显卡的程序。",

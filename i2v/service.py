@@ -155,6 +155,7 @@ class GenerationService:
         self._active = 0
         self._active_lock = threading.Lock()
         self._owners: dict[str, str | None] = {}      # running job -> who started it (may Stop it)
+        self._started: dict[str, float] = {}          # running job -> when it started (monotonic)
         self._tiny_step_s: float | None = None         # the tiny model's measured seconds per denoising step
 
     # --- state -------------------------------------------------------------------------------------------
@@ -172,16 +173,31 @@ class GenerationService:
         with self._active_lock:
             return owner in self._owners.values()
 
-    def cancel(self, owner: str | None = None) -> bool:
-        """Stop jobs at their next step: the owner's (a browser session or API client) only, or every job when
-        owner is None (the CLI, shutdown). False if there was none to stop."""
+    def cancel(self, owner: str | None) -> bool:
+        """Stop the jobs of this owner (a browser session or API client) at their next cancel point; others'
+        jobs are never touched. A call that names no owner acts on nothing (a bare HTTP call without a session
+        must not stop anyone's job). False if there was none to stop."""
+        if not owner:
+            return False
+        return self._cancel_where(lambda who: who == owner, "of one session")
+
+    def cancel_all(self) -> bool:
+        """Stop every job (the CLI's Ctrl+C, shutdown, a local user's explicit cancel of another tab's job)."""
+        return self._cancel_where(lambda who: True, "of every session")
+
+    def _cancel_where(self, chosen, whose: str) -> bool:
         with self._active_lock:
-            jobs = [job for job, who in self._owners.items() if owner is None or who == owner]
+            jobs = [job for job, who in self._owners.items() if chosen(who)]
         for job in jobs:
             self.runner.cancel(job)
         if jobs:
-            log.info("cancel requested for %d job(s)%s", len(jobs), "" if owner is None else " of one session")
+            log.info("cancel requested for %d job(s) %s", len(jobs), whose)
         return bool(jobs)
+
+    def running_jobs(self) -> list[dict]:
+        """The jobs running now: who started each (None: the CLI) and when (monotonic seconds)."""
+        with self._active_lock:
+            return [{"job": job, "owner": who, "started": self._started.get(job)} for job, who in self._owners.items()]
 
     # --- memory ------------------------------------------------------------------------------------------
     def device_info(self) -> dict:
@@ -268,6 +284,7 @@ class GenerationService:
         with self._active_lock:
             self._active += 1
             self._owners[job] = owner
+            self._started[job] = time.monotonic()
         try:
             placed = self.runner.place(job, request, self._fitter(forced))
             try:
@@ -278,6 +295,7 @@ class GenerationService:
             with self._active_lock:
                 self._active -= 1
                 self._owners.pop(job, None)
+                self._started.pop(job, None)
             self.last_activity = time.monotonic()
             self._slots.release()
 

@@ -81,7 +81,7 @@ def test_cancel_stops_within_one_step_and_leaves_nothing(tiny_service, tiny_runn
     def cancel_at_step_two(update):
         if update.phase == "denoise" and update.index == 2 and "at" not in state:
             state["at"] = calls["n"]
-            assert tiny_service.cancel()
+            assert tiny_service.cancel_all()
 
     try:
         with pytest.raises(GenerationCancelled):

@@ -83,3 +83,102 @@ def test_generate_sent_during_a_stop_is_not_lost(running_app, sample_image):
     assert video.probe_video(path).frames == 3 and info["seed"] == 9
     with pytest.raises(Exception, match="cancelled"):
         job.result(timeout=WAIT_S)
+
+
+def busy(app, client) -> bool:
+    """Whether the worker is running a job now (the server's own view, asked outside the queue)."""
+    return any(w["busy"] for w in control(app, client, "server_info")["workers"])
+
+
+def wait_idle(app, client, within_s=WAIT_S) -> float:
+    """Seconds until the worker is idle (fails after within_s)."""
+    start = time.monotonic()
+    while busy(app, client):
+        assert time.monotonic() - start < within_s, f"the worker was still busy after {within_s} s"
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def test_a_cancel_that_names_no_session_stops_nothing(running_app, sample_image):
+    mine = running_app.client()
+    job = start_long_job(mine, sample_image)
+    step = wait_denoising(job)
+    answer = httpx.post(f"{running_app.url}gradio_api/api/cancel/", json={"data": []}, timeout=30)
+    assert answer.status_code == 200 and "names no session" in answer.json()["data"][0]
+    assert wait_denoising(job, at_least=step + 2) >= step + 2 and not job.done()   # my job runs on
+    assert "Stopping" in mine.predict(api_name="/cancel")
+    with pytest.raises(Exception, match="cancelled"):
+        job.result(timeout=WAIT_S)
+
+
+def test_gradio_clients_stop_passes_a_full_queue(running_app, sample_image):
+    """client.predict('/cancel') goes through Gradio's queue: only generate jobs count towards its limit."""
+    mine = running_app.client()
+    job = start_long_job(mine, sample_image)
+    wait_denoising(job)
+    others = [running_app.client() for _ in range(QUEUE_MAX_SIZE + 1)]
+    queued = [c.submit(image=handle_file(str(sample_image)), prompt="q", num_frames=2, num_inference_steps=1,
+                       seed=i, api_name="/generate", **PARAMS) for i, c in enumerate(others)]
+    deadline = time.monotonic() + WAIT_S
+    while not any(q.status().code.name == "QUEUE_FULL" or q.done() for q in queued):
+        assert time.monotonic() < deadline, "the queue never filled"
+        time.sleep(0.1)
+    assert "Stopping" in mine.predict(api_name="/cancel")          # through the queue, as gradio_client does
+    assert mine.predict(api_name="/status")["status"]              # other control calls pass too
+    with pytest.raises(Exception, match="cancelled"):
+        job.result(timeout=WAIT_S)
+    for q in queued:
+        q.cancel()                     # leave the queue (the waiting ones are removed by Gradio)
+    wait_idle(running_app, mine)
+
+
+def test_gradio_clients_job_cancel_ends_the_job_on_the_worker(running_app, sample_image):
+    mine = running_app.client()
+    job = start_long_job(mine, sample_image)
+    wait_denoising(job)
+    assert busy(running_app, mine)
+    job.cancel()                                     # gradio_client's own cancel: Gradio's /cancel route
+    seconds = wait_idle(running_app, mine, within_s=60)
+    assert seconds < 60
+    path, info = mine.predict(image=handle_file(str(sample_image)), prompt="next", num_frames=2,
+                              num_inference_steps=1, seed=5, api_name="/generate", **PARAMS)
+    assert video.probe_video(path).frames == 2 and info["seed"] == 5
+
+
+CLIENT_SCRIPT = """
+import sys
+from gradio_client import Client, handle_file
+client = Client(sys.argv[1], verbose=False)
+job = client.submit(image=handle_file(sys.argv[2]), prompt="closed tab", negative_prompt="", resolution=256,
+                    num_frames=4, fps=8, num_inference_steps=150, guidance_scale=7.5, seed=1, api_name="/generate")
+job.result(timeout=3600)
+"""
+
+
+def test_a_job_whose_client_went_away_ends_and_the_next_one_starts(running_app, sample_image, tmp_path):
+    """A client process killed mid-job (a closed tab): its job ends and the next client's job runs."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    watcher = running_app.client()
+    script = tmp_path / "client.py"
+    script.write_text(CLIENT_SCRIPT)
+    gone = subprocess.Popen([sys.executable, str(script), running_app.url, str(sample_image)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not busy(running_app, watcher):
+            assert gone.poll() is None, "the client exited before its job started"
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.1)
+    finally:
+        os.kill(gone.pid, signal.SIGKILL)
+        gone.wait(30)
+    seconds = wait_idle(running_app, watcher, within_s=60)
+    assert seconds < 60
+    started = time.monotonic()
+    path, info = watcher.predict(image=handle_file(str(sample_image)), prompt="next", num_frames=2,
+                                 num_inference_steps=1, seed=6, api_name="/generate", **PARAMS)
+    assert video.probe_video(path).frames == 2 and time.monotonic() - started < 60

@@ -11,6 +11,7 @@ from i2v.core.settings import MAX_BATCH, SETTINGS, Setting
 from i2v.i18n import i18n_table, t
 from i2v.ui.format import report_markdown, status_markdown
 from i2v.ui.handlers import PRESET_FIELDS, Handlers, choice_list
+from i2v.ui.job_queue import limit_waiting_jobs
 
 QUEUE_MAX_SIZE = 8
 STATUS_REFRESH_S = 2.0
@@ -279,5 +280,6 @@ def build_ui(service) -> gr.Blocks:
         gr.Button(visible=False).click(h.server_info, outputs=[api_out], api_name="server_info", **control)
         gr.Button(visible=False).click(h.history, outputs=[api_out], api_name="history")
         gr.Button(visible=False).click(h.status, outputs=[api_out], api_name="status", **control)
-    demo.queue(default_concurrency_limit=1, max_size=QUEUE_MAX_SIZE)
+    demo.queue(default_concurrency_limit=1)
+    limit_waiting_jobs(demo, QUEUE_MAX_SIZE)     # only generate jobs count: Stop is never refused for a full queue
     return demo

@@ -3,6 +3,10 @@
 A sidecar is data written by us, but it sits in a folder users and other programs can write to, so it is read
 defensively: anything that is not a JSON object is ignored, its values are coerced to the shapes the page
 expects, and a path is never taken from it: the video is always the file next to the sidecar.
+
+Nothing that is a link, or resolves outside outputs/, is listed, read or deleted (files.is_own_file): a video,
+sidecar or input image planted as a symbolic link is not offered; deleting removes such a link itself, never its
+target.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from i2v import video
+from i2v import files, video
 
 log = logging.getLogger(__name__)
 
@@ -19,10 +23,12 @@ MAX_SIDECAR_BYTES = 1 << 20        # a sidecar we wrote is a few KiB; anything h
 PATH_KEYS = ("video_path", "sidecar_path", "video", "input_image")   # never trusted from a sidecar
 
 
-def read_sidecar(path: Path) -> dict[str, Any]:
-    """The sidecar as a checked dict ({} when missing, unreadable, huge or not a JSON object)."""
+def read_sidecar(path: Path, root: Path | None = None) -> dict[str, Any]:
+    """The sidecar as a checked dict ({} when missing, a link, outside root (default: its folder), unreadable,
+    huge or not a JSON object)."""
+    path = Path(path)
     try:
-        if not path.is_file() or path.stat().st_size > MAX_SIDECAR_BYTES:
+        if not files.is_own_file(path, root or path.parent) or path.stat().st_size > MAX_SIDECAR_BYTES:
             return {}
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
@@ -56,7 +62,7 @@ def list_outputs(outputs_dir: Path, limit: int = 50) -> list[dict[str, Any]]:
     videos = []
     for path in root.glob(f"{video.VIDEO_PREFIX}_*{video.VIDEO_SUFFIX}"):
         try:
-            if path.is_file() and not path.is_symlink():
+            if files.is_own_file(path, root):
                 videos.append((path.stat().st_mtime, path))
         except OSError:
             continue
@@ -65,9 +71,9 @@ def list_outputs(outputs_dir: Path, limit: int = 50) -> list[dict[str, Any]]:
 
     entries = []
     for _, path in videos[:limit]:
-        entry = {**read_sidecar(video.sidecar_path(path)), "video_path": str(path)}
+        entry = {**read_sidecar(video.sidecar_path(path), root), "video_path": str(path)}
         image = input_path(path)      # found beside the video, never taken from the sidecar
-        if image.is_file() and not image.is_symlink():
+        if files.is_own_file(image, root):
             entry["input_image"] = str(image)
         entries.append(entry)
     return entries
@@ -80,19 +86,22 @@ def resolve_output(outputs_dir: Path, path: str | Path) -> Path:
     if not candidate.is_absolute():
         candidate = root / candidate
     target = candidate.resolve()
-    if target.parent != root or target.suffix != video.VIDEO_SUFFIX or candidate.is_symlink():
+    if (target.parent != root or target.suffix != video.VIDEO_SUFFIX or files.is_link(candidate)
+            or (target.exists() and not files.is_own_file(target, root))):
         raise ValueError(f"{Path(path).name} is not an output of this app")
     return target
 
 
 def delete_output(outputs_dir: Path, path: str | Path) -> list[Path]:
-    """Delete an output MP4, its JSON sidecar and its companions (input image, GIF, frames zip); refuse (ValueError) anything that is not an MP4 in outputs_dir."""
+    """Delete an output MP4, its JSON sidecar and its companions (input image, thumbnail, GIF, frames zip);
+    refuse (ValueError) anything that is not an MP4 in outputs_dir. A companion planted as a link is removed
+    as a link (its target untouched); nothing outside outputs_dir is ever deleted (files.remove_own)."""
     target = resolve_output(outputs_dir, path)
+    root = Path(outputs_dir).resolve()
     removed = []
     from i2v.exports import companion_paths
 
     for file in (target, video.sidecar_path(target), *companion_paths(target)):
-        if file.is_file():
-            file.unlink()
+        if files.remove_own(file, root):
             removed.append(file)
     return removed

@@ -1,6 +1,8 @@
 """The server side of the workers: WorkerRunner (one supervised process, the runner interface over a pipe) and
 WorkerPool (one worker per GPU). The watchdog's rules live in i2v.worker.watchdog; this module only acts on
 its verdicts: a dead, silent or Stop-ignoring worker is killed and replaced, and the memory it held is named.
+The temp files a dead worker was writing (`.partial-<its pid>-*` beside the outputs) are removed as soon as its
+death is noticed, so they never hold disk space the next job needs.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_for
 from pathlib import Path
 
+from i2v import files, paths, video
 from i2v.core import faults as fault_rules
 from i2v.core.request import GenerationRequest, RequestError
 from i2v.core.units import GIB, format_bytes
@@ -57,7 +60,8 @@ class WorkerRunner:
     capacity = 1
 
     def __init__(self, model_spec: str, logs_dir: Path, gpu: str | None = None,
-                 fault_counter: fault_rules.FaultCounter | None = None, watchdog: WatchdogSettings | None = None):
+                 fault_counter: fault_rules.FaultCounter | None = None, watchdog: WatchdogSettings | None = None,
+                 outputs_dir: Path | None = None):
         self._ctx = mp.get_context("spawn")
         self.watchdog = watchdog or WatchdogSettings.from_env()
         self.dog = Watchdog(self.watchdog)
@@ -71,6 +75,9 @@ class WorkerRunner:
         self._conn = None
         self._last_memory = 0           # the worker's memory at its latest sampled heartbeat
         self._last_sample = 0.0
+        # where this worker writes: outputs/ and every folder a job named (its dead PID's temp files are looked
+        # for there)
+        self._write_dirs: set[Path] = {Path(outputs_dir or paths.outputs_dir()).resolve()}
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     @property
@@ -80,6 +87,9 @@ class WorkerRunner:
     def _ensure_started(self) -> None:
         if self._process is not None and self._process.is_alive():
             return
+        if self._process is not None:            # it died while idle: its leftovers go before a new one starts
+            self._process.join(KILL_WAIT_S)
+            self._remove_partials_of(self._process)
         parent_conn, child_conn = self._ctx.Pipe()
         self._process = self._ctx.Process(
             target=worker_main, name=f"i2v-worker-{self.gpu or 'cpu'}", daemon=True,
@@ -99,6 +109,7 @@ class WorkerRunner:
                 released = process_memory_bytes(process.pid) or released
                 process.kill()
             process.join(KILL_WAIT_S)
+            self._remove_partials_of(process)
         if self._conn is not None:
             self._conn.close()
         self._process, self._conn, self._last_memory = None, None, 0
@@ -122,7 +133,25 @@ class WorkerRunner:
         if process.is_alive():
             process.kill()
             process.join(KILL_WAIT_S)
+        self._remove_partials_of(process)
         self._process = None
+
+    def _remove_partials_of(self, process) -> list[Path]:
+        """Remove the temp files a finished worker left (`.partial-<its pid>-*`, the names video.partial_prefix
+        gives) in the folders it wrote to: only that PID's, only files or links directly there (a link itself,
+        never its target). Skipped while the PID still exists (not yet reaped, or already reused)."""
+        import psutil
+
+        pid = process.pid
+        if pid is None or process.is_alive() or psutil.pid_exists(pid):
+            return []
+        removed = []
+        for directory in sorted(self._write_dirs):
+            removed += files.remove_matching(directory, f"{video.PARTIAL_PREFIX}{pid}-*")
+        if removed:
+            log.warning("removed %d temp file(s) the dead worker %d left: %s", len(removed), pid,
+                        ", ".join(p.name for p in removed))
+        return removed
 
     # --- the runner interface ----------------------------------------------------------------------------
     def cancel(self, job: str | None = None) -> None:
@@ -195,6 +224,8 @@ class WorkerRunner:
 
         policy = policy or FallbackPolicy()
         with self._io:
+            self._write_dirs.add(Path(out_path).parent.resolve() if out_path else Path(out_dir).resolve()
+                                 if out_dir else paths.outputs_dir())
             self._ensure_started()
             self.cancel_event.clear()
             self._conn.send(RunMsg(image, request, seed, str(out_dir) if out_dir else None,

@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from i2v import cli_memory, paths
+from i2v import cli_memory, credentials, paths
 from i2v.cli_memory import add_plan_arguments
 from i2v.core import env
 from i2v.core.errors import I2VError
@@ -107,7 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="port [env I2V_PORT]")
     serve.add_argument("--pid-file", type=Path, default=None, help="write this process's PID here; removed at exit")
     serve.add_argument("--auth", default=env.value("I2V_AUTH", os.environ) or None, metavar="USER:PASSWORD",
-                       help="require this login; needed to serve beyond 127.0.0.1 [env I2V_AUTH]")
+                       help="require this login; needed to serve beyond 127.0.0.1 (visible to local users "
+                            "through ps: prefer --auth-file) [env I2V_AUTH]")
+    serve.add_argument("--auth-file", default=env.value("I2V_AUTH_FILE", os.environ) or None, metavar="PATH",
+                       help="read the login from this file: one USER:PASSWORD line, readable by you only "
+                            "(chmod 600) [env I2V_AUTH_FILE]")
     serve.add_argument("--max-upload-mib", type=_positive_gib, default=None, metavar="MIB",
                        help="largest upload accepted (default 50) [env I2V_MAX_UPLOAD_MIB]")
     serve.add_argument("--verbose", action="store_true")
@@ -184,7 +188,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Before anything is touched (log files, PID file, outputs/): may this instance serve at all?
     host = serving.bind_address(args.host)     # '[::1]' -> '::1'; URLs get the brackets back (url_host)
     try:
-        auth = serving.parse_auth(args.auth)
+        auth = serving.parse_auth(credentials.auth_text(args.auth, args.auth_file))
         serving.check_bind(host, auth)
         busy = serving.port_in_use(host, args.port)   # only a listener counts, not a stopped app's connections
     except serving.ServingError as exc:

@@ -37,11 +37,16 @@ POLL_S = 0.2
 LOG_TAIL_LINES = 40
 EXIT_NOT_RUNNING = 3
 COMMANDS = ("start", "stop", "status", "restart")
-INHERITED = ("host", "port", "model")            # restart keeps these from the old instance unless chosen
+INHERITED = ("host", "port", "model", "auth-file")   # restart keeps these from the old instance unless chosen
+SECRET_ENV = ("I2V_AUTH",)                      # never shown in messages
 
 
 class ControlError(I2VError):
     """A refusal or failure, printed as `[i2v] error: ...` with exit code 1."""
+
+
+class AlreadyRunning(ControlError):
+    """start while this app runs: said once, with its address (exit code 0: what was asked for is true)."""
 
 
 def say(message: str) -> None:
@@ -60,7 +65,9 @@ class Options:
     model: str
     force: bool = False
     foreground: bool = False
+    auth_file: str | None = None
     passed: list[str] = field(default_factory=list)  # options handed to the app as they are (--backend ...)
+    kept_env: dict[str, str] = field(default_factory=dict)   # the old instance's I2V_* variables (restart)
     chosen: set[str] = field(default_factory=set)   # which of host/port/model the user chose (flag or env)
     root: Path = PROJECT_ROOT
     logs: Path = PROJECT_ROOT / "logs"
@@ -102,10 +109,19 @@ def parse_options(argv: list[str], environ: Mapping[str, str] | None = None,
     parser.add_argument("--force", action="store_true",
                         help="start even if the GPU has less free memory than the smallest preset needs")
     parser.add_argument("--foreground", action="store_true", help="run in the foreground (exec; systemd, tmux)")
+    parser.add_argument("--auth-file", metavar="PATH",
+                        help="login from this file: one USER:PASSWORD line, chmod 600 (default $I2V_AUTH_FILE)")
+    parser.add_argument("--auth", help=argparse.SUPPRESS)   # refused below: a password on a command line
     parser.add_argument("--backend", choices=("local", "ray"), help="where jobs run (default $I2V_BACKEND or local)")
     parser.add_argument("--ray-address", metavar="ADDR", help="with --backend ray: the cluster to join (e.g. auto)")
     args = parser.parse_args(argv)
-    chosen = {name for name in INHERITED if getattr(args, name) is not None or f"I2V_{name.upper()}" in environ}
+    if args.auth is not None:
+        raise ControlError("--auth on a command line can be read by every local user (ps). Put USER:PASSWORD in "
+                           "a file readable by you only (chmod 600) and pass --auth-file PATH, or set I2V_AUTH.")
+    chosen = {name for name in INHERITED if getattr(args, name.replace("-", "_")) is not None
+              or f"I2V_{name.upper().replace('-', '_')}" in environ}
+    if "I2V_AUTH" in environ:               # a login chosen now replaces the old instance's, whatever its form
+        chosen.add("auth-file")
     port_text = args.port if args.port is not None else env.value("I2V_PORT", environ)
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
         raise ControlError(f"port must be a number 1..65535, got '{port_text}'")
@@ -113,7 +129,7 @@ def parse_options(argv: list[str], environ: Mapping[str, str] | None = None,
         host=args.host if args.host is not None else env.value("I2V_HOST", environ),
         port=int(port_text),
         model=args.model if args.model is not None else env.value("I2V_MODEL", environ),
-        force=args.force, foreground=args.foreground, chosen=chosen, root=root,
+        force=args.force, foreground=args.foreground, chosen=chosen, root=root, auth_file=args.auth_file,
         passed=[part for name in ("backend", "ray_address") if getattr(args, name)
                 for part in (f"--{name.replace('_', '-')}", getattr(args, name))],
         logs=_under_root(env.value("I2V_LOGS", environ) or "logs", root),
@@ -131,10 +147,13 @@ HELP_EPILOG = """commands:
   stop             stop the instance named by the PID file (SIGCONT, SIGTERM, SIGKILL after $I2V_STOP_TIMEOUT s)
   status           say whether it runs and answers; exit 0 if running, 3 if not
   restart          stop (a frozen app too), wait for the port and GPU memory to be free, start again;
-                   --host/--port/--model not given are kept from the old instance
+                   --host/--port/--model/--auth-file not given, and the I2V_* environment (a login in
+                   I2V_AUTH included), are kept from the old instance
 
 environment: I2V_LOGS (logs/), I2V_OUTPUTS (outputs/), I2V_VENV (.venv), I2V_START_TIMEOUT (180 s),
-I2V_STOP_TIMEOUT (15 s), I2V_HOST, I2V_PORT, I2V_MODEL."""
+I2V_STOP_TIMEOUT (15 s), I2V_HOST, I2V_PORT, I2V_MODEL, I2V_AUTH (USER:PASSWORD), I2V_AUTH_FILE.
+A login is never passed on the app's command line (ps shows it to every local user): only a file or the
+environment."""
 
 
 class _UsageFormatter(argparse.RawDescriptionHelpFormatter):
@@ -262,14 +281,29 @@ def option_of(cmdline: list[str], name: str) -> str | None:
     return None
 
 
-def inherit(options: Options, cmdline: list[str]) -> list[str]:
-    """Take host/port/model from the old instance's command line where the user chose none; what was kept."""
+def inherit(options: Options, cmdline: list[str], old_env: Mapping[str, str] | None = None,
+            environ: Mapping[str, str] | None = None) -> list[str]:
+    """Take host/port/model/auth file from the old instance's command line where the user chose none, and its
+    I2V_* variables this environment does not set (a login in I2V_AUTH included; a login the old one was given
+    with --auth moves into the environment); what was kept, with no secret in it."""
+    environ = os.environ if environ is None else environ
     kept = []
     for name in INHERITED:
         value = option_of(cmdline, name)
         if value is not None and name not in options.chosen:
-            setattr(options, name, int(value) if name == "port" else value)
+            setattr(options, name.replace("-", "_"), int(value) if name == "port" else value)
             kept.append(f"--{name} {value}")
+    old_env = dict(old_env or {})
+    legacy_auth = option_of(cmdline, "auth")
+    if legacy_auth is not None:
+        old_env["I2V_AUTH"] = legacy_auth
+    for name, value in sorted(old_env.items()):
+        if not name.startswith("I2V_") or name in environ or name in ("I2V_PYTHON", "I2V_OUTPUTS", "I2V_LOGS"):
+            continue
+        if name in ("I2V_AUTH", "I2V_AUTH_FILE") and "auth-file" in options.chosen:
+            continue
+        options.kept_env[name] = value
+        kept.append(f"{name}=***" if name in SECRET_ENV else f"{name}={value}")
     return kept
 
 
@@ -392,7 +426,13 @@ def stop(options: Options, inherit_options: bool = False) -> None:
                                                       if held_before else ""))
     cmdline = app.cmdline()
     if inherit_options:
-        kept = inherit(options, cmdline)
+        try:
+            old_env = app.environ()
+        except psutil.Error:
+            old_env = {}
+            warn(f"cannot read the environment of pid {pid} (another user's process?): its I2V_* settings, a "
+                 "login in I2V_AUTH included, are not kept")
+        kept = inherit(options, cmdline, old_env)
         if kept:
             say("keeping the old instance's options: " + " ".join(kept))
     port = int(option_of(cmdline, "port") or options.port)
@@ -446,6 +486,24 @@ def stop(options: Options, inherit_options: bool = False) -> None:
                 f"{free_before // MIB} -> {free_after // MIB} MiB ({(free_after - free_before) // MIB} MiB)")
 
 
+def _is_this_app_pid(pid: int, root: Path) -> bool:
+    proc = _lookup(pid)
+    try:
+        return proc is not None and is_this_app(proc.cmdline(), proc.cwd(), root)
+    except Exception:  # noqa: BLE001 - not ours to read: not this app
+        return False
+
+
+def already_running_message(options: Options, pid: int) -> str:
+    """'already running at http://H:P/ (pid N); ...' with the running instance's own host and port."""
+    proc = _lookup(pid)
+    cmdline = proc.cmdline() if proc is not None else []
+    shown = Options(host=option_of(cmdline, "host") or options.host,
+                    port=int(option_of(cmdline, "port") or options.port), model=options.model)
+    return (f"already running at {shown.url()} (pid {pid}); bash restart.sh restarts it, "
+            f"bash start_app.sh stop stops it")
+
+
 def status(options: Options) -> int:
     pid = find_running_app(options)
     if pid is None:
@@ -466,9 +524,12 @@ def status(options: Options) -> int:
 
 
 def app_command(options: Options, python: str = sys.executable) -> list[str]:
+    """The app's command line: never a password (a login goes by --auth-file or the environment)."""
     command = [python, "main.py", "serve", "--host", options.host, "--port", str(options.port),
                "--pid-file", str(options.pid_file)]
-    return command + (["--model", options.model] if options.model else []) + options.passed
+    command += ["--model", options.model] if options.model else []
+    command += ["--auth-file", str(Path(options.auth_file).expanduser().resolve())] if options.auth_file else []
+    return command + options.passed
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -479,18 +540,19 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 
 def start(options: Options) -> None:
-    """Checks, then start in the background (or exec in the foreground) and wait until the page answers."""
+    """Checks, then start in the background (or exec in the foreground) and wait until the page answers.
+    An app already running (found by its PID file, or listening on the port) is said once, with its address."""
+    running = find_running_app(options) or next((pid for pid in port_holders(options.port)[1]
+                                                 if _is_this_app_pid(pid, options.root)), None)
+    if running is not None:
+        raise AlreadyRunning(already_running_message(options, running))
     if port_in_use(options.port):
         raise ControlError(f"port {options.port} is already in use by {describe_port_holder(options.port)}. Stop it "
-                           "(restart.sh, or start_app.sh stop if it is this app) or choose another --port.")
-    running = find_running_app(options)
-    if running is not None:
-        raise ControlError(f"this app is already running as {describe(_lookup(running))}; use restart.sh or "
-                           "start_app.sh stop")
+                           "or choose another --port.")
     check_gpu_memory(options)
     options.outputs.mkdir(parents=True, exist_ok=True)
     options.logs.mkdir(parents=True, exist_ok=True)
-    child_env = dict(os.environ, I2V_OUTPUTS=str(options.outputs), I2V_LOGS=str(options.logs))
+    child_env = dict(os.environ, **options.kept_env, I2V_OUTPUTS=str(options.outputs), I2V_LOGS=str(options.logs))
     command, url = app_command(options), options.url()
     if options.foreground:
         say(f"starting in the foreground at {url}")
@@ -535,6 +597,9 @@ def main(argv: list[str] | None = None) -> int:
             start(options)
         else:
             start(options)
+    except AlreadyRunning as exc:
+        say(str(exc))
+        return 0
     except ControlError as exc:
         warn(f"error: {exc}")
         return 1

@@ -35,6 +35,8 @@ ENV_VARS: tuple[EnvVar, ...] = (
                                      "guard handles"),
     EnvVar("I2V_AUTH", "", "`USER:PASSWORD` login for the web UI and API (`--auth`); required to serve beyond "
                            "127.0.0.1"),
+    EnvVar("I2V_AUTH_FILE", "", "a file holding one `USER:PASSWORD` line, readable by its owner only "
+                                "(`--auth-file`): the login without a password on any command line"),
     EnvVar("I2V_MAX_UPLOAD_MIB", "50", "largest upload the web server accepts, and the largest input image file "
                                        "(`--max-upload-mib`)"),
     EnvVar("I2V_OUTPUTS", "outputs", "folder for videos and their sidecars"),

@@ -23,6 +23,7 @@ from i2v.i18n import lang_of, text
 from i2v.image_input import header_size
 from i2v.runner import GenerationCancelled
 from i2v.service import BusyError, GenerationFailed, ProgressUpdate, RequestError, resolve_seed
+from i2v.ui.liveness import CallerWatch
 from i2v.ui.format import (CUSTOM_PRESET, adjustment_text, duration_text, mem, clean_message, device_markdown, estimate_markdown, history_label,
                            history_markdown, memory_html, phase_text, plan_text, preset_choices, progress_text,
                            report_markdown, status_data, status_markdown, values_text)
@@ -127,13 +128,14 @@ def session_of(request) -> str | None:
 def delete_output(outputs_dir: Path, path: str | Path) -> list[Path]:
     """Delete an output and its sidecar (i2v.history: inside outputs/ only), and Gradio's cached copy of the
     video, so a deleted video is gone from every URL the page handed out."""
-    from i2v import history
+    from gradio import utils
+
+    from i2v import files, history
 
     target = history.resolve_output(outputs_dir, path)
-    cached = gradio_cached_copy(target) if target.is_file() else None
+    cached = gradio_cached_copy(target) if files.is_own_file(target, outputs_dir) else None
     removed = history.delete_output(outputs_dir, target)
-    if cached is not None and cached.is_file():
-        cached.unlink()
+    if cached is not None and files.remove_own(cached, utils.get_upload_folder()):   # never a link's target
         with contextlib.suppress(OSError):     # the hash folder holds only copies of this one file
             cached.parent.rmdir()
     return removed
@@ -145,10 +147,12 @@ def gradio_cached_copy(video_path: Path) -> Path | None:
     from gradio import processing_utils, utils
     from gradio_client import utils as client_utils
 
+    from i2v import files
+
     cache = Path(utils.get_upload_folder()).resolve()
     copy = (cache / processing_utils.hash_file(video_path)
-            / client_utils.strip_invalid_filename_characters(video_path.name)).resolve()
-    return copy if copy.is_relative_to(cache) and copy.is_file() else None
+            / client_utils.strip_invalid_filename_characters(video_path.name))    # not resolved: a link stays one
+    return copy if files.is_own_file(copy, cache) else None
 
 
 # --- service calls that tolerate an older service (methods still being added) ---------------------------
@@ -204,7 +208,13 @@ class Handlers:
     def _generate_api(self, image, values: dict, request=None, progress=None):
         """Generate a video from an image and a prompt; returns the MP4 and a JSON info object.
         A Stop ends the call with an error saying the generation was cancelled."""
-        return self._generate(image, values, request, progress, stop_is_error=True)
+        with self._watch_caller(request):
+            return self._generate(image, values, request, progress, stop_is_error=True)
+
+    def _watch_caller(self, request) -> CallerWatch:
+        """While a generate runs: if its page closes or its client cancels the event, its job stops."""
+        owner = session_of(request)
+        return CallerWatch(lambda: self.service.cancel(owner=owner))
 
     def _generate_page(self, image, values: dict, batch, request=None, progress=None):
         """The page's Generate: as generate, but the user's own Stop is a neutral notice, not a red error; and
@@ -217,8 +227,18 @@ class Handlers:
             self._record(request, {"error": message})
             raise error(lang, message)
         seeds = consecutive_seeds(seed, count)
-        shown, merged = (gr.update(), gr.update()), {"notes": [], "infos": [], "seeds": []}
+        merged = {"notes": [], "infos": [], "seeds": []}
+        with self._watch_caller(request) as watch:
+            shown = self._generate_batch(image, values, seeds, request, progress, watch, merged)
+        merged["seed"] = merged["seeds"][-1] if merged["seeds"] else None
+        self._record(request, merged)
+        return shown
+
+    def _generate_batch(self, image, values, seeds, request, progress, watch, merged):
+        lang, count, shown = lang_of(request), len(seeds), (gr.update(), gr.update())
         for index, one in enumerate(seeds, start=1):
+            if watch.gone.is_set():       # the page went away: the rest of its batch is not started
+                break
             prefix = text(lang, "batch_progress", index=index, count=count) if count > 1 else ""
             shown = self._generate(image, {**values, "seed": one}, request, progress, stop_is_error=False,
                                    prefix=prefix)
@@ -229,8 +249,6 @@ class Handlers:
                 merged["stopped"] = outcome["stopped"]
                 break
             merged["seeds"].append(outcome.get("seed"))
-        merged["seed"] = merged["seeds"][-1] if merged["seeds"] else None
-        self._record(request, merged)
         return shown
 
     def _device_kind(self) -> str:
@@ -347,8 +365,10 @@ class Handlers:
     def cancel(self, request: gr.Request) -> str:
         """Stop this browser session's (or API client's) running generation at its next step; others' jobs
         are not touched."""
-        lang = lang_of(request)
-        return text(lang, "stopping") if self.service.cancel(owner=session_of(request)) else text(lang, "nothing_running")
+        lang, owner = lang_of(request), session_of(request)
+        if not owner:                  # a bare HTTP call: it may not stop anyone's job
+            return text(lang, "no_session")
+        return text(lang, "stopping") if self.service.cancel(owner=owner) else text(lang, "nothing_running")
 
     def leave_queue(self, request: gr.Request):
         """The page's Stop, after cancel: when none of this session's jobs is running, a new token (its change
@@ -460,7 +480,7 @@ class Handlers:
         from i2v import exports
 
         shown = []
-        for entry in entries:
+        for entry in entries:      # history.list_outputs offers only our own files; thumbnail() makes sure again
             try:
                 shown.append((str(exports.thumbnail(Path(entry["video_path"]))), history_label(entry, lang)))
             except (OSError, RuntimeError, StopIteration, ValueError):   # an unreadable video: no picture

@@ -107,4 +107,7 @@ CASES: tuple[Case, ...] = (
     Case("huge negative prompt", values={"negative_prompt": "b" * 5000}, error_label="Negative prompt"),
     Case("control characters in prompt", values={"prompt": "a\x00 cat\x1b[2J\u202e"}),
     Case("emoji and right-to-left prompt", values={"prompt": "🐈 قطة تمشي"}),
+    Case("lone surrogate in prompt", values={"prompt": "a \ud800 cat"}, error_label="Prompt"),
+    Case("object as prompt", values={"prompt": {"a": 1}}, error_label="Prompt"),
+    Case("list as negative prompt", values={"negative_prompt": ["x"]}, error_label="Negative prompt"),
 )

@@ -42,7 +42,9 @@ def raw_call(app, image, values) -> str:
 
 def api_call(app, images, case):
     values = {**GOOD_VALUES, **case.values}
-    if any(isinstance(v, float) and v != v or v in (float("inf"), float("-inf")) for v in values.values()):
+    if any(isinstance(v, (dict, list)) or isinstance(v, float) and (v != v or v in (float("inf"), float("-inf")))
+           or isinstance(v, str) and not v.encode("utf-8", "surrogatepass").decode("utf-8", "ignore") == v
+           for v in values.values()):      # what gradio_client cannot send goes by hand
         raise RuntimeError(raw_call(app, images[case.image], values))
     return app.client().predict(image=handle_file(str(images[case.image])), api_name="/generate", **values)
 

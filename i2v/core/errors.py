@@ -23,6 +23,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "field_too_large": "{label}: must be at most {maximum}, got {value}.",
         "field_not_choice": "{label}: must be one of {choices}, got {value}.",
         "field_not_text": "{label}: must be text.",
+        "field_bad_text": "{label}: contains characters that are not valid text (a lone UTF-16 surrogate); "
+                          "remove them.",
         "field_not_bool": "{label}: must be true or false, got {value}.",
         "field_too_long": "{label}: at most {limit} characters, got {length}.",
         "field_unknown": "Unknown parameter(s): {names}.",
@@ -62,6 +64,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "field_too_large": "{label}：不能大于 {maximum}（当前为 {value}）。",
         "field_not_choice": "{label}：必须是 {choices} 之一（当前为 {value}）。",
         "field_not_text": "{label}：必须是文本。",
+        "field_bad_text": "{label}：含有无效的文本字符（孤立的 UTF-16 代理字符），请删除。",
         "field_not_bool": "{label}：必须是 true 或 false（当前为 {value}）。",
         "field_too_long": "{label}：最多 {limit} 个字符（当前 {length} 个）。",
         "field_unknown": "未知参数：{names}。",

@@ -43,6 +43,8 @@ class Setting:
                 return problem("field_not_whole")
         elif not isinstance(value, self.kind):
             return problem("field_not_text")
+        elif self.kind is str and not _encodable(value):     # the tokenizer would fail with its own words
+            return I2VError("field_bad_text", field=self.name)
         if self.choices is not None and value not in self.choices:
             return problem("field_not_choice", choices=", ".join(map(str, self.choices)))
         if self.minimum is not None and value < self.minimum:
@@ -50,6 +52,15 @@ class Setting:
         if self.maximum is not None and value > self.maximum:
             return problem("field_too_large", maximum=f"{self.maximum:.10g}")
         return None
+
+
+def _encodable(text: str) -> bool:
+    """Whether text is valid Unicode (JSON can carry a lone surrogate such as \\ud800; UTF-8 cannot)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # Defaults follow I2VGenXLPipeline.__call__ (docs/facts.md): 16 frames, 50 steps, guidance 9.0, target_fps 16.

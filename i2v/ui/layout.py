@@ -93,8 +93,8 @@ def setting_widget(setting: Setting, **kwargs):
         # English words at build time; the user's language fills them in on page load (Handlers.on_load)
         kind = gr.Radio if setting.choice_labels else gr.Dropdown
         return raw_input(kind(choices=choice_list(setting, "en"), value=setting.default, **common))
-    if setting.kind is str:
-        return gr.Textbox(value=setting.default, lines=2, **common)
+    if setting.kind is str:      # raw: an object sent as text is refused by the table, never str()-ed
+        return raw_input(gr.Textbox(value=setting.default, lines=2, **common))
     if setting.maximum - setting.minimum > SLIDER_SPAN_MAX:
         return raw_input(gr.Number(value=setting.default, precision=0 if setting.kind is int else None, **common))
     # no precision=0 on sliders: Gradio would round 2.5 unseen instead of our message naming the field
@@ -109,7 +109,7 @@ def api_widget(setting: Setting):
     if setting.choices:
         return raw_input(gr.Dropdown(choices=list(setting.choices), **common))
     if setting.kind is str:
-        return gr.Textbox(**common)
+        return raw_input(gr.Textbox(**common))
     return raw_input(gr.Number(precision=0 if setting.kind is int else None, **common))
 
 

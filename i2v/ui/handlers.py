@@ -24,6 +24,7 @@ from i2v.image_input import header_size
 from i2v.runner import GenerationCancelled
 from i2v.service import BusyError, GenerationFailed, ProgressUpdate, RequestError, resolve_seed
 from i2v.ui.liveness import CallerWatch
+from i2v.ui.uploads import SessionUploads, remove_upload
 from i2v.ui.format import (CUSTOM_PRESET, adjustment_text, duration_text, mem, clean_message, device_markdown, estimate_markdown, history_label,
                            history_markdown, memory_html, phase_text, plan_text, preset_choices, progress_text,
                            report_markdown, status_data, status_markdown, values_text)
@@ -189,6 +190,11 @@ class Handlers:
         self.service = service
         self._outcomes: dict[str, dict] = {}   # session -> what the last generate produced (read by the .then step)
         self._outcomes_lock = threading.Lock()
+        self._uploads = SessionUploads()
+
+    def on_unload(self, request: gr.Request) -> None:
+        """The page went away: its uploaded images go (its running job is ended by CallerWatch)."""
+        self._uploads.remove_all(session_of(request))
 
     def _record(self, request, outcome: dict) -> None:
         key = getattr(request, "session_hash", None) or "api"
@@ -208,8 +214,11 @@ class Handlers:
     def _generate_api(self, image, values: dict, request=None, progress=None):
         """Generate a video from an image and a prompt; returns the MP4 and a JSON info object.
         A Stop ends the call with an error saying the generation was cancelled."""
-        with self._watch_caller(request):
-            return self._generate(image, values, request, progress, stop_is_error=True)
+        try:
+            with self._watch_caller(request):
+                return self._generate(image, values, request, progress, stop_is_error=True)
+        finally:
+            remove_upload(image)          # the client uploads it again for its next call
 
     def _watch_caller(self, request) -> CallerWatch:
         """While a generate runs: if its page closes or its client cancels the event, its job stops."""
@@ -227,6 +236,7 @@ class Handlers:
             self._record(request, {"error": message})
             raise error(lang, message)
         seeds = consecutive_seeds(seed, count)
+        self._uploads.add(session_of(request), image)       # the page sends it again: removed when it goes away
         merged = {"notes": [], "infos": [], "seeds": []}
         with self._watch_caller(request) as watch:
             shown = self._generate_batch(image, values, seeds, request, progress, watch, merged)

@@ -280,6 +280,7 @@ def build_ui(service) -> gr.Blocks:
         gr.Button(visible=False).click(h.server_info, outputs=[api_out], api_name="server_info", **control)
         gr.Button(visible=False).click(h.history, outputs=[api_out], api_name="history")
         gr.Button(visible=False).click(h.status, outputs=[api_out], api_name="status", **control)
+        demo.unload(h.on_unload)
     demo.queue(default_concurrency_limit=1)
     limit_waiting_jobs(demo, QUEUE_MAX_SIZE)     # only generate jobs count: Stop is never refused for a full queue
     return demo

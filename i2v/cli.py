@@ -211,14 +211,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _remove_pid_file(args.pid_file)
         return EXIT_BAD_INPUT
     video.remove_partials(service.outputs_dir)
-    demo = build_ui(service)
+    demo = build_ui(service, may_cancel_others=serving.is_loopback(host) and auth is None)
     try:
         # Gradio takes the host as a URL names it ('[::1]') and binds it without the brackets
-        demo.launch(server_name=serving.url_host(host), server_port=args.port, share=False,
-                    prevent_thread_lock=True, allowed_paths=[str(service.outputs_dir)], show_error=False,
-                    quiet=True, auth=auth, max_file_size=f"{upload_limit_mib()}mb",
-                    app_kwargs=serving.app_kwargs(host, max_body_bytes=serving.body_limit_bytes(upload_limit_mib()),
-                                                  login_throttle=auth is not None))
+        try:
+            demo.launch(server_name=serving.url_host(host), server_port=args.port, share=False,
+                        prevent_thread_lock=True, allowed_paths=[str(service.outputs_dir)], show_error=False,
+                        quiet=True, auth=auth, max_file_size=f"{upload_limit_mib()}mb",
+                        app_kwargs=serving.app_kwargs(host, login_throttle=auth is not None,
+                                                      max_body_bytes=serving.body_limit_bytes(upload_limit_mib())))
+        except OSError:   # taken since the check, or (Gradio probes 127.0.0.1 for any host) taken on IPv4
+            print(f"[i2v] error: {serving.busy_port_message(host, args.port)}", file=sys.stderr)
+            return EXIT_PORT_BUSY
         service.runner.start_loading()   # after launch: the worker's imports don't delay the page
         url = f"http://{serving.url_host(host)}:{args.port}"
         print(f"[i2v] serving on {url} (model: {args.model}; log: {log_file})", flush=True)

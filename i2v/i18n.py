@@ -27,6 +27,13 @@ EN = {
     "advanced": "Advanced parameters",
     "generate": "Generate",
     "stop": "Stop",
+    "queue_title": "Queue",
+    "queue_pick": "Job",
+    "queue_cancel": "Cancel this job",
+    "queue_confirm": "This job belongs to another tab or client. Cancel it? Its owner will see that it was "
+                     "cancelled.",
+    "queue_confirm_yes": "Yes, cancel it",
+    "queue_keep": "Keep it",
     "info": "Info: effective parameters, seed, timings, load report",
     "load_report": "Load report",
     "notice": "Notices",
@@ -68,6 +75,12 @@ ZH = {
     "advanced": "高级参数",
     "generate": "生成",
     "stop": "停止",
+    "queue_title": "队列",
+    "queue_pick": "任务",
+    "queue_cancel": "取消此任务",
+    "queue_confirm": "此任务属于其他标签页或客户端。确定取消吗？对方会看到任务已被取消。",
+    "queue_confirm_yes": "确认取消",
+    "queue_keep": "保留",
     "info": "信息：实际参数、种子、耗时、加载报告",
     "load_report": "加载报告",
     "notice": "提示",
@@ -175,6 +188,20 @@ MESSAGES = {
         "reused_no_seed": "Settings restored; the seed is random.",
         "stopping": "Stopping at the next step…",
         "nothing_running": "Nothing is running.",
+        "queue_empty": "No job is running or waiting.",
+        "queue_running": "running",
+        "queue_you": "you",
+        "queue_other": "another tab or client",
+        "queue_settings": "{resolution}p, {frames} frames, {steps} steps",
+        "queue_elapsed": "{time} so far",
+        "queue_left": "about {time} left",
+        "queue_waited": "waiting {time}",
+        "queue_starts": "starts in about {time}",
+        "queue_cancelled": "The job was cancelled.",
+        "queue_not_yours": "Only the tab or client that started a job may cancel it.",
+        "queue_gone": "That job is no longer in the queue.",
+        "queue_cancelled_by_other": "This job was cancelled from another tab on this computer.",
+        "generate_queued": "Generate (joins the queue: {ahead} ahead)",
         "no_session": "Nothing was stopped: this call names no session. Send the session_hash of the tab or "
                       "client that started the job (gradio_client does this for you).",
         "left_queue": "Nothing is running for you; a job of yours waiting in the queue (if any) was removed from it.",
@@ -296,6 +323,20 @@ MESSAGES = {
         "reused_no_seed": "已恢复设置；种子为随机。",
         "stopping": "将在下一步停止…",
         "nothing_running": "当前没有正在运行的任务。",
+        "queue_empty": "没有正在运行或等待的任务。",
+        "queue_running": "运行中",
+        "queue_you": "您",
+        "queue_other": "其他标签页或客户端",
+        "queue_settings": "{resolution}p，{frames} 帧，{steps} 步",
+        "queue_elapsed": "已运行 {time}",
+        "queue_left": "约剩 {time}",
+        "queue_waited": "已等待 {time}",
+        "queue_starts": "约 {time} 后开始",
+        "queue_cancelled": "任务已取消。",
+        "queue_not_yours": "只有启动任务的标签页或客户端才能取消它。",
+        "queue_gone": "该任务已不在队列中。",
+        "queue_cancelled_by_other": "此任务已被本机的另一个标签页取消。",
+        "generate_queued": "生成（加入队列：前面 {ahead} 个）",
         "no_session": "未停止任何任务：此调用未指明会话。请发送启动该任务的标签页或客户端的 session_hash"
                       "（gradio_client 会自动发送）。",
         "left_queue": "当前没有正在运行的任务；您在队列中等待的任务（如有）已移出队列。",
@@ -367,6 +408,11 @@ def t(key: str):
     if key not in EN:
         raise KeyError(key)
     return i18n_table()(key)
+
+
+def static_text(lang: str, key: str) -> str:
+    """A static text (a button caption) in `lang`, for a handler that changes it at run time."""
+    return (ZH if lang == "zh" else EN).get(key) or EN[key]
 
 
 def lang_of(request) -> str:

@@ -19,7 +19,7 @@ from i2v import exports, sidecar, video
 from i2v.core.errors import I2VError
 from i2v.core.plans import PlanError, check_forced
 from i2v.core.request import GenerationRequest, RequestError, build_request
-from i2v.core.settings import IMAGE_FIELD, MAX_ASPECT_RATIO, MAX_SEED, RESERVED_WARNING_SHARE
+from i2v.core.settings import IMAGE_FIELD, MAX_ASPECT_RATIO, MAX_SEED, RESERVED_WARNING_SHARE, SETTINGS
 from i2v.advisor import Advisor
 from i2v.runner import FallbackPolicy, GenerationCancelled, GenerationFailed, LocalRunner, OutOfMemoryFailure, READY
 from i2v.core.units import GIB
@@ -155,7 +155,7 @@ class GenerationService:
         self._active = 0
         self._active_lock = threading.Lock()
         self._owners: dict[str, str | None] = {}      # running job -> who started it (may Stop it)
-        self._started: dict[str, float] = {}          # running job -> when it started (monotonic)
+        self._running: dict[str, dict] = {}           # running job -> when it started, its settings
         self._tiny_step_s: float | None = None         # the tiny model's measured seconds per denoising step
 
     # --- state -------------------------------------------------------------------------------------------
@@ -194,10 +194,19 @@ class GenerationService:
             log.info("cancel requested for %d job(s) %s", len(jobs), whose)
         return bool(jobs)
 
-    def running_jobs(self) -> list[dict]:
-        """The jobs running now: who started each (None: the CLI) and when (monotonic seconds)."""
+    def cancel_job(self, job: str) -> bool:
+        """Stop one running job, whoever started it (the queue panel's cancel, checked by its caller)."""
         with self._active_lock:
-            return [{"job": job, "owner": who, "started": self._started.get(job)} for job, who in self._owners.items()]
+            known = job in self._owners
+        if known:
+            self.runner.cancel(job)
+            log.info("cancel requested for job %s from the queue panel", job)
+        return known
+
+    def running_jobs(self) -> list[dict]:
+        """The jobs running now: id, who started it (None: the CLI), when (monotonic seconds), its settings."""
+        with self._active_lock:
+            return [{"job": job, "owner": who, **self._running.get(job, {})} for job, who in self._owners.items()]
 
     # --- memory ------------------------------------------------------------------------------------------
     def device_info(self) -> dict:
@@ -284,7 +293,7 @@ class GenerationService:
         with self._active_lock:
             self._active += 1
             self._owners[job] = owner
-            self._started[job] = time.monotonic()
+            self._running[job] = {"started": time.monotonic(), "values": {s.name: getattr(request, s.name) for s in SETTINGS}}
         try:
             placed = self.runner.place(job, request, self._fitter(forced))
             try:
@@ -295,7 +304,7 @@ class GenerationService:
             with self._active_lock:
                 self._active -= 1
                 self._owners.pop(job, None)
-                self._started.pop(job, None)
+                self._running.pop(job, None)
             self.last_activity = time.monotonic()
             self._slots.release()
 

@@ -182,3 +182,53 @@ def test_a_job_whose_client_went_away_ends_and_the_next_one_starts(running_app, 
     path, info = watcher.predict(image=handle_file(str(sample_image)), prompt="next", num_frames=2,
                                  num_inference_steps=1, seed=6, api_name="/generate", **PARAMS)
     assert video.probe_video(path).frames == 2 and time.monotonic() - started < 60
+
+
+def test_the_queue_shows_every_job_and_who_may_cancel_it(running_app, sample_image):
+    """Loopback without a login: one local user, who may cancel any job (the page asks first)."""
+    mine, theirs = running_app.client(), running_app.client()
+    running = start_long_job(theirs, sample_image)
+    wait_denoising(running)
+    waiting = start_long_job(mine, sample_image, seed=4)
+    deadline = time.monotonic() + WAIT_S
+    while len(rows := mine.predict(api_name="/queue")) < 2:
+        assert time.monotonic() < deadline, rows
+        time.sleep(0.1)
+    first, second = rows
+    assert (first["place"], first["mine"], second["place"], second["mine"]) == (0, False, 1, True), rows
+    assert first["settings"] == {"resolution": 256, "num_frames": 4, "num_inference_steps": 150}
+    assert first["elapsed_s"] > 0 and first["left_s"] is not None and second["left_s"] >= 0
+    assert all(row["may_cancel"] for row in rows)
+    assert [r["mine"] for r in theirs.predict(api_name="/queue")] == [True, False]   # the other's view
+    # my waiting job leaves the queue; its call ends with the reason
+    assert "cancelled" in mine.predict(second["key"], api_name="/cancel_job")
+    with pytest.raises(Exception):
+        waiting.result(timeout=WAIT_S)
+    # the other's running job, cancelled by the one local user
+    assert "cancelled" in mine.predict(first["key"], api_name="/cancel_job")
+    with pytest.raises(Exception, match="cancelled"):
+        running.result(timeout=WAIT_S)
+    wait_idle(running_app, mine)
+    assert mine.predict(api_name="/queue") == []
+    assert "no longer" in mine.predict(first["key"], api_name="/cancel_job")
+
+
+def test_with_a_login_only_the_owner_may_cancel_a_job(tmp_path_factory, sample_image):
+    from tests.conftest import RunningApp
+
+    app = RunningApp(tmp_path_factory.mktemp("login_queue"), extra_env={"I2V_AUTH": "me:pw"})
+    try:
+        from gradio_client import Client
+
+        mine, theirs = (Client(app.url, auth=("me", "pw"), verbose=False) for _ in range(2))
+        job = start_long_job(theirs, sample_image)
+        wait_denoising(job)
+        rows = mine.predict(api_name="/queue")
+        assert len(rows) == 1 and not rows[0]["mine"] and not rows[0]["may_cancel"]
+        assert "Only the tab" in mine.predict(rows[0]["key"], api_name="/cancel_job")
+        assert not job.done()
+        assert "Stopping" in theirs.predict(api_name="/cancel")
+        with pytest.raises(Exception, match="cancelled"):
+            job.result(timeout=WAIT_S)
+    finally:
+        app.stop()

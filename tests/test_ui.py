@@ -107,7 +107,7 @@ def test_api_endpoints(tmp_path):
     demo = ui.build_ui(GenerationService(LocalRunner("tiny"), tmp_path / "outputs"))   # nothing is loaded
     names = {d.api_name for d in demo.fns.values() if d.api_name}
     assert {"generate", "cancel", "model_status", "server_info", "clear_cache", "memory", "unload",
-            "history"} <= names
+            "history", "queue", "cancel_job"} <= names
     generate = next(d for d in demo.fns.values() if d.api_name == "generate")
     from i2v.core.settings import SETTINGS
 

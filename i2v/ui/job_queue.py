@@ -36,3 +36,31 @@ def limit_waiting_jobs(demo, max_size: int, group: str = GENERATE_GROUP) -> None
         return await push(body, request, username)
 
     queue.push = limited_push
+
+
+def waiting_jobs(queue, group: str = GENERATE_GROUP) -> list[dict]:
+    """The waiting generate jobs as data: event id, session, the values sent (image first, then the settings
+    table's rows in order, then the page's extra inputs), when they joined (monotonic seconds)."""
+    jobs = []
+    for event in waiting(queue, group):
+        body = getattr(event, "data", None)
+        jobs.append({"event": event._id, "owner": event.session_hash, "data": list(getattr(body, "data", None) or []),
+                     "since": event.enqueue_time})
+    return jobs
+
+
+async def remove_waiting(demo, event_id: str, error: Exception) -> bool:
+    """Take a waiting job out of the queue and end its call with `error` (a gr.Error: its page shows it,
+    gradio_client raises it), as Gradio's own /cancel does for a caller's own job. True if it was waiting."""
+    from gradio.server_messages import ProcessCompletedMessage
+    from gradio.utils import error_payload
+
+    queue = demo._queue
+    event = queue.event_ids_to_events.get(event_id)
+    if event is None or event not in waiting(queue, event.concurrency_id):
+        return False
+    await queue.remove_from_queue(event_id)
+    content = error_payload(error, False)
+    queue.send_message(event, ProcessCompletedMessage(output=content, title=content.get("title", "Error"),
+                                                      success=False))
+    return True

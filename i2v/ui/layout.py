@@ -1,6 +1,7 @@
 """The page: Blocks layout first, then the wiring of events to `Handlers` at the bottom.
 
-Public API endpoints: generate, cancel, model_status, status, server_info, memory, clear_cache, unload, history.
+Public API endpoints: generate, cancel, model_status, status, server_info, memory, clear_cache, unload, history,
+queue, cancel_job.
 Static text is translated in the browser (gr.I18n, see i2v/i18n.py); handler messages follow Accept-Language.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ from i2v.i18n import i18n_table, t
 from i2v.ui.format import report_markdown, status_markdown
 from i2v.ui.handlers import PRESET_FIELDS, Handlers, choice_list
 from i2v.ui.job_queue import limit_waiting_jobs
+from i2v.ui.queue_panel import QueuePanel
 
 QUEUE_MAX_SIZE = 8
 STATUS_REFRESH_S = 2.0
@@ -113,8 +115,11 @@ def api_widget(setting: Setting):
     return raw_input(gr.Number(precision=0 if setting.kind is int else None, **common))
 
 
-def build_ui(service) -> gr.Blocks:
+def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
+    """The page over a service. may_cancel_others: the queue panel lets anyone cancel any job (an app on the
+    loopback without a login has one user, the person at this computer)."""
     h = Handlers(service)
+    q = QueuePanel(service, may_cancel_others)
     widgets: dict[str, gr.components.Component] = {}   # one per settings row, in table order
 
     # --- layout ------------------------------------------------------------------------------------------
@@ -136,6 +141,19 @@ def build_ui(service) -> gr.Blocks:
                             generate_button = gr.Button(t("generate"), variant="primary", elem_id="i2v-generate")
                             stop_button = gr.Button(t("stop"), variant="stop", elem_id="i2v-stop")
                         stop_message = gr.Markdown(label="message", show_label=False, elem_id="i2v-stop-message")
+                        with gr.Accordion(t("queue_title"), open=False, elem_id="i2v-queue-box"):
+                            queue_text = gr.Markdown(elem_id="i2v-queue")
+                            with gr.Row(equal_height=True):
+                                queue_pick = gr.Dropdown(choices=[], value=None, label=t("queue_pick"), scale=3,
+                                                         elem_id="i2v-queue-pick")
+                                queue_cancel = gr.Button(t("queue_cancel"), size="sm", scale=1, min_width=90,
+                                                         elem_id="i2v-queue-cancel")
+                            with gr.Row(visible=False) as queue_confirm_row:
+                                gr.Markdown(t("queue_confirm"))
+                                queue_yes = gr.Button(t("queue_confirm_yes"), variant="stop", size="sm",
+                                                      elem_id="i2v-queue-confirm")
+                                queue_keep = gr.Button(t("queue_keep"), size="sm", elem_id="i2v-queue-keep")
+                            queue_message = gr.Markdown(elem_id="i2v-queue-message")
                         preset = gr.Dropdown(choices=[], value=None, label=t("preset"), info=t("preset_info"),
                                              elem_id="i2v-preset")
                         with gr.Accordion(t("advanced"), open=False, elem_id="i2v-advanced"):
@@ -235,6 +253,13 @@ def build_ui(service) -> gr.Blocks:
         use_button.click(h.use_suggestion, inputs=[suggestion], outputs=sliders, api_name=False, **light)
         timer = gr.Timer(STATUS_REFRESH_S)
         timer.tick(h.model_status, outputs=[status, report], api_name=False, show_progress="hidden")
+        timer.tick(q.view, outputs=[queue_text, queue_pick, generate_button], api_name=False, **control,
+                   show_progress="hidden")
+        queue_cancel.click(q.ask_cancel, inputs=[queue_pick], outputs=[queue_confirm_row, queue_message],
+                           api_name=False, **control)
+        queue_yes.click(q.confirm_cancel, inputs=[queue_pick], outputs=[queue_confirm_row, queue_message],
+                        api_name=False, **control)
+        queue_keep.click(lambda: gr.update(visible=False), outputs=[queue_confirm_row], api_name=False, **control)
         demo.load(h.model_status, outputs=[status, report], api_name="model_status", **control)
         demo.load(h.on_load, outputs=[device, memory_bars, preset, *sliders, notice, history_pick, gallery, ticked,
                                        *choosers], api_name=False, **light).then(
@@ -280,7 +305,12 @@ def build_ui(service) -> gr.Blocks:
         gr.Button(visible=False).click(h.server_info, outputs=[api_out], api_name="server_info", **control)
         gr.Button(visible=False).click(h.history, outputs=[api_out], api_name="history")
         gr.Button(visible=False).click(h.status, outputs=[api_out], api_name="status", **control)
+        gr.Button(visible=False).click(q.data, outputs=[api_out], api_name="queue", **control)
+        job_key = gr.Textbox(visible=False, label="key")
+        gr.Button(visible=False).click(q.cancel_key, inputs=[job_key], outputs=[queue_message],
+                                       api_name="cancel_job", **control)
         demo.unload(h.on_unload)
+    q.demo = demo
     demo.queue(default_concurrency_limit=1)
     limit_waiting_jobs(demo, QUEUE_MAX_SIZE)     # only generate jobs count: Stop is never refused for a full queue
     return demo

@@ -292,3 +292,18 @@ def test_ipv6_loopback(tmp_path_factory, host):
         assert "Traceback" not in app.stdout.read_text(errors="replace")
     finally:
         app.stop()
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="this machine has no IPv6 loopback")
+def test_ipv6_bind_with_the_port_taken_on_ipv4_exits_with_a_message(tmp_path):
+    """Gradio probes 127.0.0.1 whatever the host: a program there on the same port is reported, no traceback."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        env = dict(os.environ, I2V_OUTPUTS=str(tmp_path / "outputs"), I2V_LOGS=str(tmp_path / "logs"))
+        done = subprocess.run([sys.executable, str(ROOT / "main.py"), "--model", "tiny", "--host", "::1", "--port",
+                               str(port)], env=env, cwd=ROOT, capture_output=True, text=True,
+                              timeout=APP_START_TIMEOUT_S)
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert f"port {port}" in done.stderr and "Traceback" not in done.stderr and "GRADIO" not in done.stderr

@@ -28,6 +28,7 @@ step bench/memory_table.py
 step bench/techniques.py --rounds "${I2V_BENCH_ROUNDS:-7}"
 step bench/startup.py --runs "${I2V_BENCH_STARTUP_RUNS:-5}"
 step bench/overhead.py --rounds "${I2V_BENCH_ROUNDS:-7}"
+step bench/stop_latency.py
 step bench/gpu_run.py
 if "${I2V_PYTHON:-.venv/bin/python}" -c "import ray" 2>/dev/null; then
   step bench/ray_backend.py --rounds "${I2V_BENCH_ROUNDS:-7}"

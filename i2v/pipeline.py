@@ -278,6 +278,7 @@ def load_pipeline(choice: ModelChoice, device: str | None = None) -> LoadedPipel
 # Running
 # ----------------------------------------------------------------------------------------------------------
 PhaseListener = Callable[[str, int, int], None]   # (phase, occurrence within the run (1-based), total or 0)
+CancelCheck = Callable[[], None]                  # raises to stop the run (the job's cancel check)
 
 
 class PhaseHooks:
@@ -368,41 +369,52 @@ def reload_weights(loaded: LoadedPipeline) -> None:
     loaded.offload, loaded.weights_dtype = "none", "fp16"
 
 
-def sample_latents(loaded: LoadedPipeline, image, request: GenerationRequest, seed: int, listener: PhaseListener | None):
-    """Encode, then run the denoising loop; returns the latents (decode happens in decode_frames)."""
+def sample_latents(loaded: LoadedPipeline, image, request: GenerationRequest, seed: int, listener: PhaseListener | None,
+                   check: CancelCheck | None = None):
+    """Encode, then run the denoising loop; returns the latents (decode happens in decode_frames).
+
+    `check` (the job's cancel check) also runs inside each step, before each attention, feed-forward and
+    convolution of the UNet and VAE (i2v.cancel_points): a Stop takes effect within a layer, not at the step's end."""
     import torch
+
+    from i2v import cancel_points
 
     configure_memory_knobs(loaded, request)
     loaded.hooks.start(listener, request.num_inference_steps)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     torch.manual_seed(seed)   # the pipeline samples the image latents from the global RNG (no generator)
-    output = loaded.pipe(
-        prompt=request.prompt,
-        image=image,
-        negative_prompt=request.negative_prompt or None,
-        height=request.height,
-        width=request.width,
-        num_frames=request.num_frames,
-        target_fps=request.fps,
-        num_inference_steps=request.num_inference_steps,
-        guidance_scale=request.guidance_scale,
-        generator=generator,
-        output_type="latent",
-    )
+    with cancel_points.installed(loaded.pipe, check):   # after configure: a reload replaces the modules
+        output = loaded.pipe(
+            prompt=request.prompt,
+            image=image,
+            negative_prompt=request.negative_prompt or None,
+            height=request.height,
+            width=request.width,
+            num_frames=request.num_frames,
+            target_fps=request.fps,
+            num_inference_steps=request.num_inference_steps,
+            guidance_scale=request.guidance_scale,
+            generator=generator,
+            output_type="latent",
+        )
     return output.frames
 
 
-def decode_frames(loaded: LoadedPipeline, latents, request: GenerationRequest, listener: PhaseListener | None):
-    """Decode latents chunk by chunk (one 'decode' event per chunk) into uint8 frames of shape (F, H, W, 3)."""
+def decode_frames(loaded: LoadedPipeline, latents, request: GenerationRequest, listener: PhaseListener | None,
+                  check: CancelCheck | None = None):
+    """Decode latents chunk by chunk (one 'decode' event per chunk) into uint8 frames of shape (F, H, W, 3);
+    `check` runs inside the VAE as in sample_latents."""
     import numpy as np
     import torch
+
+    from i2v import cancel_points
 
     configure_memory_knobs(loaded, request)
     num_frames = latents.shape[2]
     chunk = max(1, request.decode_chunk_size)
     total_chunks = -(-num_frames // chunk)
     pieces = []
-    with torch.no_grad():
+    with torch.no_grad(), cancel_points.installed(loaded.pipe, check, models=[loaded.pipe.vae]):
         for index, start in enumerate(range(0, num_frames, chunk), start=1):
             if listener is not None:
                 listener("decode", index, total_chunks)
@@ -411,6 +423,22 @@ def decode_frames(loaded: LoadedPipeline, latents, request: GenerationRequest, l
         video = torch.cat(pieces, dim=2)
         frames = loaded.pipe.video_processor.postprocess_video(video=video, output_type="np")[0]
     return (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
+
+
+def release_after_cancel(loaded: LoadedPipeline) -> None:
+    """After a Stop (the exception's traceback already dropped, so the interrupted step's tensors are freed by
+    their reference counts): release the offload hooks and hand the freed CUDA blocks back, leaving the model
+    loaded. No gc.collect(): nothing of the job is left in a cycle (tests/test_stop_latency.py checks it) and a
+    full collection takes 0.4 s on a busy CPU, most of the time a Stop may take."""
+    release_after_failure(loaded)
+    try:
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.synchronize()       # the kernels queued before the Stop finish here: then it is idle
+            torch.cuda.empty_cache()
+    except Exception:  # noqa: BLE001 - a broken context shows up in the next job, not as a failed Stop
+        log.exception("empty_cache after a cancel failed")
 
 
 def release_after_failure(loaded: LoadedPipeline | None) -> None:

@@ -31,7 +31,8 @@ class GenerationFailed(I2VError, RuntimeError):
 
 
 class GenerationCancelled(I2VError):
-    """The user pressed Stop (or the app is shutting down); raised at the next phase boundary / step."""
+    """The user pressed Stop (or the app is shutting down); raised at the next phase boundary, step, or layer
+    inside a step (i2v.cancel_points)."""
 
 
 @dataclass
@@ -157,6 +158,9 @@ class LocalRunner:
     """Runs generations in this process with a lazily loaded pipeline (a Runner)."""
 
     capacity = 1
+    # Stop checked before every layer inside a step (i2v.cancel_points), not only between steps. Off only to
+    # measure what it saves (bench/stop_latency.py); per instance, or for a whole worker process on the class.
+    in_step_cancel = True
 
     def __init__(self, model_spec: str = "auto", device: str | None = None):
         self._device = device
@@ -240,7 +244,7 @@ class LocalRunner:
 
     # --- running -----------------------------------------------------------------------------------------
     def cancel(self, job: str | None = None) -> None:
-        """Stop the running job at its next step (one job at a time here, so `job` needs no lookup)."""
+        """Stop the running job at its next layer or step (one job at a time here, so `job` needs no lookup)."""
         self.cancel_event.set()
 
     def run(self, image, request: GenerationRequest, seed: int, on_event: EventCallback | None = None,
@@ -253,26 +257,26 @@ class LocalRunner:
         On an out-of-memory error: free memory, then (policy.auto) retry one fallback notch lower, up to
         policy.max_attempts; a decode-time OOM keeps the latents and only re-decodes. When no attempt is left,
         raises OutOfMemoryFailure with a configuration predicted to fit the memory measured after cleanup.
-        Raises GenerationCancelled if cancel_event is set at a phase or step; nothing is written then.
+        Raises GenerationCancelled if cancel_event is set at a phase, a step or a layer inside a step; nothing is
+        written then, and the job's memory is freed before it is raised (the model stays loaded).
         """
         policy = policy or FallbackPolicy()
         if clear_cancel:   # a worker's flag is cleared by the server before it sends the job
             self.cancel_event.clear()
         started = time.perf_counter()
         loaded = self.load()
-        job = _JobTrace(self.cancel_event, on_event)
+        job = _JobTrace(self.cancel_event, on_event, self.in_step_cancel)
         job.marks["load"] = time.perf_counter() - started
         attempts: list[dict] = []
         current = request
         while True:
             if on_event is not None:
                 on_event("attempt", len(attempts) + 1, policy.max_attempts)
-            failure = None
+            failure = cancelled = None
             try:
                 frames = self._attempt(loaded, image, current, seed, job)
-            except GenerationCancelled:
-                pl.release_after_failure(loaded)
-                raise
+            except GenerationCancelled as exc:
+                cancelled = exc.with_traceback(None)   # its frames hold the interrupted step's tensors
             except Exception as exc:  # noqa: BLE001 - only OOMs are handled; the rest re-raised below
                 pl.release_after_failure(loaded)
                 if not guard.is_oom_exception(exc):
@@ -281,6 +285,9 @@ class LocalRunner:
                            "memory_before": guard.read_memory()}
                 if job.phase != "decode":
                     job.latents = None     # only a decode-time OOM keeps what was sampled
+            if cancelled is not None:
+                pl.release_after_cancel(loaded)     # outside the except block: the step's tensors are gone
+                raise cancelled
             if failure is None:
                 break
             # Outside the except block, so the traceback no longer pins the failed tensors.
@@ -323,12 +330,12 @@ class LocalRunner:
         """One try: sample (unless latents survived a decode-time OOM, kept on job), then decode."""
         job.start_phase()
         if job.latents is None:
-            job.latents = pl.sample_latents(loaded, image, request, seed, job.listener)
+            job.latents = pl.sample_latents(loaded, image, request, seed, job.listener, job.check)
             if self.cancel_event.is_set():
                 raise GenerationCancelled("cancelled after denoising")
             job.mark("denoise")
         job.phase = "decode"
-        frames = pl.decode_frames(loaded, job.latents, request, job.listener)
+        frames = pl.decode_frames(loaded, job.latents, request, job.listener, job.check)
         job.mark("decode")
         return frames
 
@@ -340,11 +347,18 @@ class LocalRunner:
 class _JobTrace:
     """Per-job bookkeeping shared by the attempts: current phase, phase counts, timings, cancel checks."""
 
-    def __init__(self, cancel_event, on_event: EventCallback | None):
+    def __init__(self, cancel_event, on_event: EventCallback | None, in_step: bool = True):
         self.cancel_event, self.on_event = cancel_event, on_event
         self.phase, self.counts, self.marks = "start", {}, {}
         self.latents = None
+        self.check = self.check_cancel if in_step else None     # run inside steps (i2v.cancel_points)
         self._t = time.perf_counter()
+
+    def check_cancel(self) -> None:
+        """The cancel test inside a step, before every layer (i2v.cancel_points); the listener makes the same one
+        at each phase start and step."""
+        if self.cancel_event.is_set():
+            raise GenerationCancelled(f"cancelled during {self.phase}")
 
     def start_phase(self) -> None:
         self._t = time.perf_counter()

@@ -66,3 +66,53 @@ def test_waiting_jobs_show_their_place_and_stop_ends_only_my_job(browser, app, t
     finally:
         for tab in tabs:
             tab.close()
+
+
+def queue_text(tab) -> str:
+    return tab.locator("#i2v-queue").inner_text()
+
+
+def open_queue(tab) -> None:
+    tab.locator("#i2v-queue-box .label-wrap").first.click()       # the accordion, in any language
+    tab.locator("#i2v-queue").wait_for()
+
+
+def test_a_closed_tabs_job_ends_and_the_queue_panel_cancels_with_a_confirmation(browser, app, tmp_path):
+    """Close the tab mid-run: its job ends and the next tab's job runs; the queue panel shows whose each job is;
+    on this loopback app without a login, another tab's job is cancelled after a confirmation."""
+    images = write_images(tmp_path)
+    leaving, staying, other = (open_page(browser, app.url) for _ in range(3))
+    try:
+        for tab in (leaving, staying, other):
+            fill(tab, images["good"], LONG)
+        leaving.locator("#i2v-generate").click()
+        wait_for(leaving, RUNNING)
+        open_queue(staying)
+        staying.wait_for_function("() => /running · another tab/.test(document.querySelector('#i2v-queue')"
+                                  ".innerText)", timeout=UI_TIMEOUT_MS)
+        assert "joins the queue: 1 ahead" in staying.locator("#i2v-generate").inner_text()
+        leaving.close()                                     # mid-run: nobody can Stop it any more
+        staying.wait_for_function("() => /No job is running/.test(document.querySelector('#i2v-queue').innerText)",
+                                  timeout=UI_TIMEOUT_MS)
+        staying.wait_for_function("() => document.querySelector('#i2v-generate').innerText.trim() === 'Generate'",
+                                  timeout=UI_TIMEOUT_MS)     # the button says a click no longer waits
+        staying.locator("#i2v-generate").click()            # the next tab's job starts at once
+        wait_for(staying, RUNNING)
+        staying.wait_for_function("() => /running · you/.test(document.querySelector('#i2v-queue').innerText)",
+                                  timeout=UI_TIMEOUT_MS)
+        # another tab cancels it from its queue panel, after saying yes
+        open_queue(other)
+        other.wait_for_function("() => /running · another tab/.test(document.querySelector('#i2v-queue')"
+                                ".innerText)", timeout=UI_TIMEOUT_MS)
+        other.locator("#i2v-queue-cancel").click()
+        other.locator("#i2v-queue-confirm").wait_for(timeout=UI_TIMEOUT_MS)
+        assert RUNNING.search(video_box(staying)), "nothing is cancelled before the confirmation"
+        other.locator("#i2v-queue-confirm").click()
+        other.locator("#i2v-queue-message").get_by_text("The job was cancelled").wait_for(timeout=UI_TIMEOUT_MS)
+        staying.get_by_text("Stopped").first.wait_for(timeout=UI_TIMEOUT_MS)
+        for tab in (staying, other):
+            assert_clean(tab)
+    finally:
+        for tab in (leaving, staying, other):
+            if not tab.is_closed():
+                tab.close()

@@ -1,12 +1,12 @@
-"""Uploaded images do not pile up in Gradio's temp folder: an API job's upload is removed when the job ends, a
-page's uploads when the page goes away; nothing outside the upload folder is ever removed."""
+"""Uploaded images do not pile up in Gradio's temp folder: an upload is removed when its last holder (a page
+showing it, an API job, a waiting job) lets go; nothing else is ever removed."""
 from pathlib import Path
 
 import httpx
 import pytest
 from gradio_client import handle_file
 
-from i2v.ui.uploads import SessionUploads, remove_upload
+from i2v.ui.uploads import Uploads
 from tests.conftest import RunningApp
 
 
@@ -44,23 +44,33 @@ def test_an_upload_without_a_job_is_kept_for_its_job(app_with_temp, sample_image
     assert Path(stored).is_file() and Path(stored).resolve().is_relative_to(temp.resolve())
 
 
-def test_a_pages_uploads_go_when_the_page_goes_and_nothing_else(tmp_path, sample_image):
+def test_uploads_are_removed_when_their_last_holder_lets_go(tmp_path, sample_image):
     folder = tmp_path / "gradio"
     (folder / "abc").mkdir(parents=True)
-    mine = folder / "abc" / "in.png"
-    mine.write_bytes(sample_image.read_bytes())
-    theirs = folder / "other.png"
-    theirs.write_bytes(b"x")
+    shared = folder / "abc" / "in.png"            # identical uploads share one file
+    shared.write_bytes(sample_image.read_bytes())
+    other = folder / "other.png"
+    other.write_bytes(b"x")
     outside = tmp_path / "secret.png"
     outside.write_bytes(b"secret")
     link = folder / "link.png"
     link.symlink_to(outside)
-    uploads = SessionUploads()
-    for path in (mine, outside, link, "data:image/png;base64,AAAA"):
-        uploads.add("tab-1", str(path))
-    uploads.add("tab-2", str(theirs))
-    assert uploads.remove_all("tab-1", folder) == 1
-    assert not mine.exists() and not (folder / "abc").exists()       # its own folder went with it
-    assert outside.read_bytes() == b"secret" and link.is_symlink() and theirs.exists()
-    assert uploads.remove_all("tab-1", folder) == 0 and uploads.remove_all(None, folder) == 0
-    assert remove_upload(str(theirs), folder) and not theirs.exists()
+    waiting: set[str] = set()
+    uploads = Uploads(waiting_paths=lambda: waiting, folder=lambda: folder)
+    uploads.hold("tab-1", str(shared))
+    uploads.hold("api-1", str(shared))
+    uploads.hold("tab-2", str(other))
+    for path in (outside, link, "data:image/png;base64,AAAA"):
+        uploads.hold("tab-3", str(path))
+    assert uploads.release("api-1") == 0 and shared.exists()       # tab-1 still shows it
+    waiting.add(str(shared))
+    assert uploads.release("tab-1") == 0 and shared.exists()       # a waiting job will read it
+    uploads.hold("tab-1", str(shared))
+    waiting.clear()
+    uploads.hold("tab-1", str(other), only=True)                   # tab-1 changed its image
+    assert not shared.exists() and not (folder / "abc").exists()  # its own folder went with it
+    assert uploads.release("tab-2") == 0 and other.exists()        # tab-1 holds it now
+    assert uploads.release("tab-1") == 1 and not other.exists()
+    assert uploads.release("tab-3") == 0                           # never a link, its target or a file outside
+    assert outside.read_bytes() == b"secret" and link.is_symlink()
+    assert uploads.release(None) == 0

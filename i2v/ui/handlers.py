@@ -10,6 +10,7 @@ import contextlib
 import inspect
 import logging
 import os
+import secrets
 import sys
 import threading
 import time
@@ -24,7 +25,7 @@ from i2v.image_input import header_size
 from i2v.runner import GenerationCancelled
 from i2v.service import BusyError, GenerationFailed, ProgressUpdate, RequestError, resolve_seed
 from i2v.ui.liveness import CallerWatch
-from i2v.ui.uploads import SessionUploads, remove_upload
+from i2v.ui.uploads import Uploads
 from i2v.ui.format import (CUSTOM_PRESET, adjustment_text, duration_text, mem, clean_message, device_markdown, estimate_markdown, history_label,
                            history_markdown, memory_html, phase_text, plan_text, preset_choices, progress_text,
                            report_markdown, status_data, status_markdown, values_text)
@@ -190,11 +191,11 @@ class Handlers:
         self.service = service
         self._outcomes: dict[str, dict] = {}   # session -> what the last generate produced (read by the .then step)
         self._outcomes_lock = threading.Lock()
-        self._uploads = SessionUploads()
+        self.uploads = Uploads()             # build_ui tells it which uploads the waiting jobs name
 
     def on_unload(self, request: gr.Request) -> None:
         """The page went away: its uploaded images go (its running job is ended by CallerWatch)."""
-        self._uploads.remove_all(session_of(request))
+        self.uploads.release(session_of(request))
 
     def _record(self, request, outcome: dict) -> None:
         key = getattr(request, "session_hash", None) or "api"
@@ -214,11 +215,13 @@ class Handlers:
     def _generate_api(self, image, values: dict, request=None, progress=None):
         """Generate a video from an image and a prompt; returns the MP4 and a JSON info object.
         A Stop ends the call with an error saying the generation was cancelled."""
+        call = f"api-{secrets.token_hex(8)}"
+        self.uploads.hold(call, image)      # held while this job runs: the client uploads it again next time
         try:
             with self._watch_caller(request):
                 return self._generate(image, values, request, progress, stop_is_error=True)
         finally:
-            remove_upload(image)          # the client uploads it again for its next call
+            self.uploads.release(call)
 
     def _watch_caller(self, request) -> CallerWatch:
         """While a generate runs: if its page closes or its client cancels the event, its job stops."""
@@ -236,7 +239,7 @@ class Handlers:
             self._record(request, {"error": message})
             raise error(lang, message)
         seeds = consecutive_seeds(seed, count)
-        self._uploads.add(session_of(request), image)       # the page sends it again: removed when it goes away
+        self.uploads.hold(session_of(request), image, only=True)   # the page sends it again: held till it goes
         merged = {"notes": [], "infos": [], "seeds": []}
         with self._watch_caller(request) as watch:
             shown = self._generate_batch(image, values, seeds, request, progress, watch, merged)
@@ -427,7 +430,9 @@ class Handlers:
                 gr.update(choices=choices, value=chosen), *fills, notice, *self.history_choices(lang), *choosers)
 
     def on_image(self, image, preset_name, request: gr.Request):
-        """A new image changes the aspect ratio, hence memory: refresh the presets' status."""
+        """A new image changes the aspect ratio, hence memory: refresh the presets' status. The page holds its
+        upload from now on (and lets go of the one it showed before)."""
+        self.uploads.hold(session_of(request), image, only=True)
         lang = lang_of(request)
         status = presets_status(self.service, header_size(image))
         return gr.update(choices=preset_choices(status, lang), value=preset_name)

@@ -64,3 +64,14 @@ async def remove_waiting(demo, event_id: str, error: Exception) -> bool:
     queue.send_message(event, ProcessCompletedMessage(output=content, title=content.get("title", "Error"),
                                                       success=False))
     return True
+
+
+def waiting_upload_paths(queue, group: str = GENERATE_GROUP) -> set[str]:
+    """The uploaded files the waiting jobs will read (their image input, sent first)."""
+    paths = set()
+    for job in waiting_jobs(queue, group):
+        image = job["data"][0] if job["data"] else None
+        path = image.get("path") if isinstance(image, dict) else image
+        if isinstance(path, str):
+            paths.add(path)
+    return paths

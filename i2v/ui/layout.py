@@ -12,7 +12,8 @@ from i2v.core.settings import MAX_BATCH, SETTINGS, Setting
 from i2v.i18n import i18n_table, t
 from i2v.ui.format import report_markdown, status_markdown
 from i2v.ui.handlers import PRESET_FIELDS, Handlers, choice_list
-from i2v.ui.job_queue import limit_waiting_jobs
+from i2v.ui.job_queue import limit_waiting_jobs, waiting_upload_paths
+from i2v.ui.uploads import Uploads
 from i2v.ui.queue_panel import QueuePanel
 
 QUEUE_MAX_SIZE = 8
@@ -253,7 +254,7 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
         use_button.click(h.use_suggestion, inputs=[suggestion], outputs=sliders, api_name=False, **light)
         timer = gr.Timer(STATUS_REFRESH_S)
         timer.tick(h.model_status, outputs=[status, report], api_name=False, show_progress="hidden")
-        timer.tick(q.view, outputs=[queue_text, queue_pick, generate_button], api_name=False, **control,
+        timer.tick(q.view, inputs=[queue_pick], outputs=[queue_text, queue_pick, generate_button], api_name=False, **control,
                    show_progress="hidden")
         queue_cancel.click(q.ask_cancel, inputs=[queue_pick], outputs=[queue_confirm_row, queue_message],
                            api_name=False, **control)
@@ -310,7 +311,9 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
         gr.Button(visible=False).click(q.cancel_key, inputs=[job_key], outputs=[queue_message],
                                        api_name="cancel_job", **control)
         demo.unload(h.on_unload)
+        demo.unload(q.forget)
     q.demo = demo
+    h.uploads = Uploads(waiting_paths=lambda: waiting_upload_paths(demo._queue))
     demo.queue(default_concurrency_limit=1)
     limit_waiting_jobs(demo, QUEUE_MAX_SIZE)     # only generate jobs count: Stop is never refused for a full queue
     return demo

@@ -32,6 +32,7 @@ class QueuePanel:
         self.may_cancel_others = may_cancel_others
         self.demo = None                 # set by build_ui once the Blocks exist
         self._seconds: dict[tuple, float | None] = {}
+        self._captions: dict[str | None, str] = {}     # session -> the Generate caption it shows
 
     # --- data --------------------------------------------------------------------------------------------
     def jobs(self) -> list[dict]:
@@ -95,15 +96,24 @@ class QueuePanel:
                  (text(lang, "queue_you") if row["owner"] == session else text(lang, "queue_other")), row["key"])
                 for row in rows if self.may_cancel(row, session)]
 
-    def view(self, request: gr.Request):
-        """The panel's text, its job chooser and the Generate button's caption, for this tab."""
+    def view(self, chosen: str | None, request: gr.Request):
+        """The panel's text, its job chooser (the job chosen stays chosen while it is there) and the Generate
+        button's caption, for this tab."""
         lang, session = lang_of(request), getattr(request, "session_hash", None)
         rows = self.jobs()
         choices = self.choices(rows, session, lang)
         caption = text(lang, "generate_queued", ahead=len(rows)) if rows else static_text(lang, "generate")
         keys = [key for _, key in choices]
-        return (self.render(rows, session, lang), gr.update(choices=choices, value=keys[0] if keys else None),
-                gr.update(value=caption))
+        value = chosen if chosen in keys else (keys[0] if keys else None)
+        # the caption is sent only when it changes: a button redrawn every tick could lose a click
+        changed = self._captions.get(session) != caption
+        self._captions[session] = caption
+        return (self.render(rows, session, lang), gr.update(choices=choices, value=value),
+                gr.update(value=caption) if changed else gr.update())
+
+    def forget(self, request: gr.Request) -> None:
+        """The page went away (its unload event)."""
+        self._captions.pop(getattr(request, "session_hash", None), None)
 
     def data(self, request: gr.Request) -> list[dict]:
         """The queue for API clients: place (0 = running), mine, settings, seconds so far and left (running)

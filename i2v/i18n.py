@@ -186,7 +186,7 @@ MESSAGES = {
         "reused": "Settings restored; the seed is random again. That video used seed `{seed}`: type it in the "
                   "Seed box to repeat it exactly.",
         "reused_no_seed": "Settings restored; the seed is random.",
-        "stopping": "Stopping at the next step…",
+        "stopping": "Stopping… (within about a second of compute)",
         "nothing_running": "Nothing is running.",
         "queue_empty": "No job is running or waiting.",
         "queue_running": "running",
@@ -321,7 +321,7 @@ MESSAGES = {
         "optimisation_attention slicing": "注意力切片",
         "reused": "已恢复设置；种子重新设为随机。该视频使用的种子是 `{seed}`：在“随机种子”框中填入即可完全重现。",
         "reused_no_seed": "已恢复设置；种子为随机。",
-        "stopping": "将在下一步停止…",
+        "stopping": "正在停止…（约一秒计算内生效）",
         "nothing_running": "当前没有正在运行的任务。",
         "queue_empty": "没有正在运行或等待的任务。",
         "queue_running": "运行中",

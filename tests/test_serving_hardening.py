@@ -49,14 +49,7 @@ class AppAt:
             self.stop()
             raise
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+    stop = RunningApp.stop       # the same stop by PID
 
 
 # --- pure parts -------------------------------------------------------------------------------------------

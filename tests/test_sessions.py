@@ -30,6 +30,18 @@ def wait_denoising(job, at_least=2):
     pytest.fail("the job never reached denoising")
 
 
+def fill_the_queue(app, image):
+    """One more short job than the queue holds, each from its own client: (clients, jobs), once one is refused."""
+    clients = [app.client() for _ in range(QUEUE_MAX_SIZE + 1)]
+    jobs = [c.submit(image=handle_file(str(image)), prompt="q", num_frames=2, num_inference_steps=1,
+                     seed=i, api_name="/generate", **PARAMS) for i, c in enumerate(clients)]
+    deadline = time.monotonic() + WAIT_S
+    while not any(job.status().code.name == "QUEUE_FULL" or job.done() for job in jobs):
+        assert time.monotonic() < deadline, "the queue never filled"
+        time.sleep(0.1)
+    return clients, jobs
+
+
 def control(app, client, name):
     """A control endpoint called outside the queue, as this client's session."""
     answer = httpx.post(f"{app.url}gradio_api/api/{name}/", json={"data": [], "session_hash": client.session_hash},
@@ -54,13 +66,7 @@ def test_with_the_queue_full_my_stop_still_ends_my_job(running_app, sample_image
     mine = running_app.client()
     job = start_long_job(mine, sample_image)
     wait_denoising(job)
-    others = [running_app.client() for _ in range(QUEUE_MAX_SIZE + 1)]
-    queued = [c.submit(image=handle_file(str(sample_image)), prompt="q", num_frames=2, num_inference_steps=1,
-                       seed=i, api_name="/generate", **PARAMS) for i, c in enumerate(others)]
-    deadline = time.monotonic() + WAIT_S
-    while sum(1 for q in queued if q.status().code.name == "QUEUE_FULL" or q.done()) == 0:
-        assert time.monotonic() < deadline, "the queue never filled"
-        time.sleep(0.1)
+    others, queued = fill_the_queue(running_app, sample_image)
     # control calls bypass the queue (direct POST, as the page makes them): not refused by the full queue
     assert "Stopping" in control(running_app, mine, "cancel")
     assert control(running_app, mine, "memory")["total_gib"] > 0
@@ -116,13 +122,7 @@ def test_gradio_clients_stop_passes_a_full_queue(running_app, sample_image):
     mine = running_app.client()
     job = start_long_job(mine, sample_image)
     wait_denoising(job)
-    others = [running_app.client() for _ in range(QUEUE_MAX_SIZE + 1)]
-    queued = [c.submit(image=handle_file(str(sample_image)), prompt="q", num_frames=2, num_inference_steps=1,
-                       seed=i, api_name="/generate", **PARAMS) for i, c in enumerate(others)]
-    deadline = time.monotonic() + WAIT_S
-    while not any(q.status().code.name == "QUEUE_FULL" or q.done() for q in queued):
-        assert time.monotonic() < deadline, "the queue never filled"
-        time.sleep(0.1)
+    _, queued = fill_the_queue(running_app, sample_image)
     assert "Stopping" in mine.predict(api_name="/cancel")          # through the queue, as gradio_client does
     assert mine.predict(api_name="/status")["status"]              # other control calls pass too
     with pytest.raises(Exception, match="cancelled"):

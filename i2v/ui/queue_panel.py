@@ -132,23 +132,21 @@ class QueuePanel:
     # --- cancelling --------------------------------------------------------------------------------------
     async def ask_cancel(self, key: str | None, request: gr.Request):
         """Your own job: cancelled at once. Another's (loopback without a login only): the confirmation row."""
-        lang, session = lang_of(request), getattr(request, "session_hash", None)
-        row = next((r for r in self.jobs() if r["key"] == key), None)
-        if row is None:
-            return gr.update(visible=False), text(lang, "queue_gone")
-        if not self.may_cancel(row, session):
-            return gr.update(visible=False), text(lang, "queue_not_yours")
-        if row["owner"] != session:
-            return gr.update(visible=True), ""
-        return gr.update(visible=False), await self._cancel(row, lang)
+        return await self._answer(key, request, confirmed=False)
 
     async def confirm_cancel(self, key: str | None, request: gr.Request):
+        return await self._answer(key, request, confirmed=True)
+
+    async def _answer(self, key: str | None, request: gr.Request, confirmed: bool):
+        """(the confirmation row's visibility, the message) for a cancel of the job named by key."""
         lang, session = lang_of(request), getattr(request, "session_hash", None)
         row = next((r for r in self.jobs() if r["key"] == key), None)
         if row is None:
             return gr.update(visible=False), text(lang, "queue_gone")
         if not self.may_cancel(row, session):
             return gr.update(visible=False), text(lang, "queue_not_yours")
+        if row["owner"] != session and not confirmed:
+            return gr.update(visible=True), ""
         return gr.update(visible=False), await self._cancel(row, lang)
 
     async def _cancel(self, row: dict, lang: str) -> str:

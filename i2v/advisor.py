@@ -1,5 +1,9 @@
 """What fits on this device, answered in the web server without touching CUDA: the device (NVML/psutil), the
 memory model, presets and tiers from configs/, the clamp before a job, and the live estimate for the UI.
+
+The figures are those of the model that runs (`model_source`, i2v.profiles: the tiny model's own traced
+profile, a folder's); when that is not the full-size I2VGen-XL, the estimate also says what the full-size
+model would need on this device (`full_size`).
 """
 from __future__ import annotations
 
@@ -22,8 +26,10 @@ DEVICE_CACHE_S = 2.0            # the live estimate re-reads the device at most 
 
 
 class Advisor:
-    def __init__(self, holder_pids=lambda: (), time_budget_s: float | None = None):
+    def __init__(self, holder_pids=lambda: (), time_budget_s: float | None = None, model_source=None):
         self._holder_pids = holder_pids
+        self._model_source = model_source or (lambda: None)   # -> i2v.profiles.ModelSource; None: full size
+        self._models: dict[tuple, tuple] = {}                  # (source, dtype) -> (MemoryModel, info)
         self.time_budget_s = time_budget_s        # steps are capped so a job fits it (None: no budget)
         self._measured_tflops: float | None = None  # effective throughput seen on real weights
         self._device = None
@@ -47,18 +53,39 @@ class Advisor:
                 self._device_at = time.monotonic()
             return self._device
 
+    def memory_model(self, dtype: str):
+        """(memory model, info) of the model that runs, for a compute dtype; info names the model and where its
+        profile came from (i2v.profiles.ModelProfile.info). Traced on first use for a model not seen before."""
+        source = self._model_source()
+        if source is None:
+            return self._configs[0], FULL_SIZE_INFO
+        key = (source.kind, source.name, source.hash, dtype)
+        with self._lock:
+            found = self._models.get(key)
+        if found is None:
+            from i2v import configs, profiles
+
+            kept = profiles.profile_for(source, dtype)
+            model = self._configs[0] if kept.full_size else configs.memory_model_for(kept.profile, calibrated=False)
+            found = (model, kept.info())
+            with self._lock:
+                self._models[key] = found
+        return found
+
     def _context(self, device=None):
         """(memory model for this device kind, dtype, tier, the device): this machine's, or a given one."""
-        model, _, tiers = self._configs
+        _, _, tiers = self._configs
         device = device or self.device()
         dtype = "fp16" if device.kind == "cuda" else "fp32"
+        model, _ = self.memory_model(dtype)
         return for_device(model, device.kind), dtype, select_tier(tiers, device.kind, device.total_bytes), device
 
     # --- answers -----------------------------------------------------------------------------------------
     def device_info(self) -> dict:
         device = self.device()
         _, dtype, tier, _ = self._context()
-        return {**device.as_dict(), "dtype": dtype, "tier": tier.label, "tier_tflops": tier.tflops}
+        return {**device.as_dict(), "dtype": dtype, "tier": tier.label, "tier_tflops": tier.tflops,
+                "model": self.memory_model(dtype)[1]}
 
     def host_bytes(self, device) -> int | None:
         """RAM for plans that keep weights in host memory; None on CPU, where the budget already is RAM."""
@@ -103,10 +130,11 @@ class Advisor:
         model, dtype, tier, _ = self._context()
         return estimate_seconds_per_step(model, request, self._measured_tflops or tier.tflops, dtype)
 
-    def fit(self, request: GenerationRequest, forced: dict | None = None, device=None):
-        """The clamp's decision for this device, or another (a remote worker's card; i2v.core.clamp.fit);
-        raises DoesNotFit."""
-        model, dtype, tier, device = self._context(device)
+    def fit(self, request: GenerationRequest, forced: dict | None = None, device=None, model=None):
+        """The clamp's decision for this device, or another (a remote worker's card; i2v.core.clamp.fit), with
+        the figures of the model that runs (or another memory model); raises DoesNotFit."""
+        running, dtype, tier, device = self._context(device)
+        model = for_device(model, device.kind) if model is not None else running
         per_step = self.seconds_per_step(request) if self.time_budget_s else None
         return fit(request, device.budget_bytes, model, dtype, tflops=self._tflops(tier),
                    seconds_per_step=per_step, time_budget_s=self.time_budget_s,
@@ -140,7 +168,7 @@ class Advisor:
         except DoesNotFit as exc:
             fitted, adjustments, final = None, [], None
             log.info("estimate: %s", exc)
-        asked = final or predict(model, request, dtype=dtype)
+        asked = final or predict(model, request, dtype=dtype, device_kind=device.kind)
         available_gib = device.budget_bytes / GIB
         label = "calibrated" if asked.calibrated else "predicted"
         fits = final is not None and not any(a.field in ("num_frames", "resolution") for a in adjustments)
@@ -150,7 +178,11 @@ class Advisor:
         elif final is None:
             text += " — does not fit even at the smallest settings"
         per_step = self.seconds_per_step(fitted or request)
-        return {"peak_gib": round(asked.peak_gib, 2), "available_gib": round(available_gib, 2), "fits": fits,
+        info = self.memory_model(dtype)[1]
+        full_size = None if info["full_size"] else self._full_size_estimate(request, forced, dtype, device)
+        if full_size:
+            text += f" ({info['name']} model; {full_size['text']})"
+        return {"model": info, "full_size": full_size,"peak_gib": round(asked.peak_gib, 2), "available_gib": round(available_gib, 2), "fits": fits,
                 "host_ram_gib": round(asked.host_bytes / GIB, 2),
                 "seconds_per_step": round(per_step, 3) if per_step else None,
                 "seconds_estimate": round(per_step * (fitted or request).num_inference_steps, 1) if per_step else None,
@@ -158,3 +190,22 @@ class Advisor:
                 "label": label, "offload": fitted.offload if fitted else None,
                 "plan": fitted.plan.as_dict() if fitted else None,
                 "adjustments": [asdict(a) for a in adjustments], "text": text, "device": device.kind}
+
+    def _full_size_estimate(self, request: GenerationRequest, forced: dict | None, dtype: str, device) -> dict:
+        """What the full-size I2VGen-XL would need for this request on this device (when another model runs)."""
+        full = for_device(self._configs[0], device.kind)
+        try:
+            result = self.fit(request, forced, model=self._configs[0])
+            prediction = result.prediction
+            fits = not any(a.field in ("num_frames", "resolution") for a in result.adjustments)
+        except DoesNotFit:
+            prediction, fits = predict(full, request, dtype=dtype, device_kind=device.kind), False
+        peak = round(prediction.peak_gib, 2)
+        verdict = "fits" if fits else "does not fit as asked"
+        return {"peak_gib": peak, "fits": fits, "label": "calibrated" if prediction.calibrated else "predicted",
+                "text": f"the full-size I2VGen-XL would need {peak:.1f} GiB here: {verdict}"}
+
+
+# What estimates say about the model when no other is named: the committed full-size profile.
+FULL_SIZE_INFO = {"kind": "full", "name": "full-size I2VGen-XL", "profile": "full-size", "hash": None,
+                  "full_size": True, "note": None}

@@ -36,6 +36,10 @@ def add_parsers(subparsers) -> None:
     est.add_argument("--host-memory", type=float, default=None, metavar="GIB",
                      help="available host RAM (default: this machine's)")
     est.add_argument("--dtype", choices=DTYPES, default=None, help="compute dtype (default: fp16 on CUDA, fp32 on CPU)")
+    est.add_argument("--model", default=None,
+                     help="the model to predict: auto, tiny, a Hugging Face repo id or a local diffusers folder, "
+                          "as for generate (default: the full-size I2VGen-XL); a model other than the full-size "
+                          "one is traced from its own configs once and its figures kept by their hash")
     est.add_argument("--json", action="store_true", help="print JSON")
     est.set_defaults(func=run_estimate)
 
@@ -145,18 +149,27 @@ def estimate_report(args) -> dict:
     forced = forced_plan(args)
     request = estimate_request(args, forced)
     kind, budget, host, dtype, tier = estimate_target(args)
-    model = for_device(load_memory_model(), kind)
-    try:
-        result = fit(request, budget, model, dtype, tflops=tier.tflops, host_bytes=host, forced=forced,
-                     device_kind=kind)
-        ran, prediction, adjustments = result.request, result.prediction, [asdict(a) for a in result.adjustments]
-        fits = True
-    except DoesNotFit as exc:
-        ran, adjustments, fits = request, [], False
-        prediction = predict(model, request, dtype=dtype, device_kind=kind)
-        print(f"note: {exc}", file=sys.stderr)
+    full = for_device(load_memory_model(), kind)
+    model, info = estimate_model(getattr(args, "model", None), dtype, full, kind)
+
+    def fitted(memory, say=True):
+        try:
+            result = fit(request, budget, memory, dtype, tflops=tier.tflops, host_bytes=host, forced=forced,
+                         device_kind=kind)
+            return result.request, result.prediction, [asdict(a) for a in result.adjustments], True
+        except DoesNotFit as exc:
+            if say:
+                print(f"note: {exc}", file=sys.stderr)
+            return request, predict(memory, request, dtype=dtype, device_kind=kind), [], False
+
+    ran, prediction, adjustments, fits = fitted(model)
     timing = estimate_time(model, ran, tier.tflops, dtype)
-    return {
+    extra = {}
+    if not info["full_size"]:       # another model: what the full-size I2VGen-XL would need, separately
+        full_ran, full_prediction, full_adjustments, full_fits = fitted(full, say=False)
+        extra["full_size"] = {"peak_gib": round(full_prediction.peak_gib, 3), "fits": full_fits,
+                              "plan": full_ran.plan.as_dict(), "adjustments": full_adjustments}
+    return {**extra, "model": info,
         "fits": fits,
         "peak_gib": round(prediction.peak_gib, 3),
         "host_ram_gib": round(prediction.host_bytes / GIB, 3),
@@ -175,6 +188,26 @@ def estimate_report(args) -> dict:
     }
 
 
+def estimate_model(spec: str | None, dtype: str, full, kind: str):
+    """(memory model for the device kind, info) of --model: the full-size one when not given; else the named
+    model's own traced profile (i2v.profiles), or the full-size one with a note where its configs are absent."""
+    from i2v.advisor import FULL_SIZE_INFO
+    from i2v.configs import memory_model_for
+    from i2v.core.memory import for_device
+
+    if not spec:
+        return full, dict(FULL_SIZE_INFO)
+    from i2v import profiles
+
+    kept = profiles.profile_for(profiles.resolve_spec(spec), dtype)
+    info = kept.info()
+    if kept.full_size:
+        if info["note"]:
+            print(f"note: {info['note']}", file=sys.stderr)
+        return full, info
+    return for_device(memory_model_for(kept.profile, calibrated=False), kind), info
+
+
 def run_estimate(args) -> int:
     report = estimate_report(args)
     if args.json:
@@ -189,8 +222,14 @@ def run_estimate(args) -> int:
               f"{format_bytes(p['activation_bytes']):>10}  context {format_bytes(p['context_bytes']):>10}  "
               f"= {format_bytes(p['total_bytes'])}")
     print(f"  reserve {format_bytes(report['reserve_bytes'])}")
+    model = report["model"]
     print(f"peak {report['peak_gib']:.2f} GiB, host RAM {report['host_ram_gib']:.2f} GiB, "
-          f"{'fits' if report['fits'] else 'does NOT fit'}")
+          f"{'fits' if report['fits'] else 'does NOT fit'}"
+          + ("" if model["kind"] == "full" else f" (model: {model['name']}, {model['profile']} profile)"))
+    if report.get("full_size"):
+        full = report["full_size"]
+        print(f"full-size I2VGen-XL on this device: peak {full['peak_gib']:.2f} GiB, "
+              f"{'fits' if full['fits'] else 'does NOT fit'}")
     if report["seconds_per_step"]:
         print(f"time ~{report['seconds_per_step']:.2f} s/step (FLOP-based estimate for the {device['tier']} tier)")
     for a in report["adjustments"]:

@@ -49,6 +49,12 @@ def load_memory_model(folder: Path | None = None) -> MemoryModel:
     return load_model(load_profile(folder), load_constants(folder), load_calibration(folder))
 
 
+def memory_model_for(profile: dict, calibrated: bool = True, folder: Path | None = None) -> MemoryModel:
+    """A memory model over another profile (i2v.profiles: the model that runs) with these constants; the
+    calibration (measured on the full-size model) only where calibrated."""
+    return load_model(profile, load_constants(folder), load_calibration(folder) if calibrated else None)
+
+
 def load_presets(folder: Path | None = None) -> tuple[Preset, ...]:
     return parse_presets(read_toml(_dir(folder) / PRESETS_FILE))
 

@@ -1,6 +1,10 @@
-"""Trace the full-size I2VGen-XL on the meta device and write the memory profile table.
+"""Trace an I2VGen-XL on the meta device and write the memory profile table.
 
-Method (docs/facts.md, "Measuring memory without a GPU"): build each component from configs/model/*.json on ``torch.device("meta")`` (no weights),
+The committed configs/memory_profile.json is the full-size model's (configs/model/*.json); another model (the
+tiny one, a diffusers folder with other dimensions) is traced from its own configs (`trace_configs`, run in a
+subprocess by i2v/profiles.py, which caches the result by the configs' hash). Small models get a small grid.
+
+Method (docs/facts.md, "Measuring memory without a GPU"): build each component from its config on ``torch.device("meta")`` (no weights),
 run one phase under a TorchDispatchMode that adds the bytes of every new output storage and subtracts them
 when the storage dies (weakref finalizer); the running maximum is the activation peak of that phase.
 Storages that existed before the trace (weights, inputs) are excluded. SDPA is modelled as a fused kernel
@@ -51,6 +55,13 @@ CHUNK_BUDGETS = (4096, 16384, 65536)
 CHUNKED_POINTS = {"fp16": ((256, 256, 8), (512, 512, 16), (1280, 704, 16), (1024, 1024, 32)),
                   "fp32": ((256, 256, 8), (512, 512, 16), (1280, 704, 16))}
 FP8_STORAGE = "float8_e4m3fn"
+# The grid for a small model (the tiny one): meta tracing costs per operation, not per byte, so a small grid is
+# what keeps it to seconds; activations are ~linear in work, which memory.py interpolates. No chunked traces:
+# a chunk budget forced on a small model is predicted by the plain trace (an upper bound, core/memory.py).
+SMALL_GRID = dict(sizes=((256, 256), (1024, 1024)), frames_grid=(4, 16), chunks=(1, 4), chunked_points=(),
+                  budgets=())
+SMALL_MODEL_PARAMS = 50_000_000     # a UNet below this many parameters is traced on SMALL_GRID
+COMPONENT_NAMES = ("unet", "vae", "text_encoder", "image_encoder")
 
 
 def default_profile_path() -> Path:
@@ -169,8 +180,10 @@ def _read_config(name: str, folder: Path | None = None) -> dict:
     return json.loads(((folder or model_config_dir()) / f"{name}.json").read_text(encoding="utf-8"))
 
 
-def build_meta_model(dtype: str = "fp16", folder: Path | None = None, device: str = "meta") -> MetaModel:
-    """The four full-size components from configs/model on the meta device (or, random, on a real one)."""
+def build_meta_model(dtype: str = "fp16", folder: Path | None = None, device: str = "meta",
+                     configs: dict[str, dict] | None = None) -> MetaModel:
+    """The four components on the meta device (or, random, on a real one): from `configs` (name -> config
+    dict, as in a diffusers folder's */config.json) when given, else the full-size ones in configs/model."""
     import torch
     from diffusers import AutoencoderKL
     from diffusers.models.unets import I2VGenXLUNet
@@ -180,11 +193,14 @@ def build_meta_model(dtype: str = "fp16", folder: Path | None = None, device: st
         return {k: v for k, v in config.items() if not k.startswith("_")}
 
     torch_dtype = _torch_dtype(dtype)
+    if configs is None:
+        configs = {name: _read_config(name, folder) for name in COMPONENT_NAMES}
+    configs = {name: dict(configs[name]) for name in COMPONENT_NAMES}
     with torch.device(device):
-        unet = I2VGenXLUNet.from_config(_read_config("unet", folder))
-        vae = AutoencoderKL.from_config(_read_config("vae", folder))
-        text_cfg = CLIPTextConfig(**clean(_read_config("text_encoder", folder)))
-        image_cfg = CLIPVisionConfig(**clean(_read_config("image_encoder", folder)))
+        unet = I2VGenXLUNet.from_config(configs["unet"])
+        vae = AutoencoderKL.from_config(configs["vae"])
+        text_cfg = CLIPTextConfig(**clean(configs["text_encoder"]))
+        image_cfg = CLIPVisionConfig(**clean(configs["image_encoder"]))
         for cfg in (text_cfg, image_cfg):
             cfg._attn_implementation = "sdpa"
         text_encoder = CLIPTextModel(text_cfg)
@@ -218,12 +234,19 @@ def _zeros(shape, like):
 def trace_text_encode(model: MetaModel, peak_fn=None) -> int:
     import torch
 
-    ids = torch.zeros((1, TEXT_TOKENS), dtype=torch.long, device=model.text_encoder.device)
+    tokens = min(TEXT_TOKENS, model.text_encoder.config.max_position_embeddings)
+    ids = torch.zeros((1, tokens), dtype=torch.long, device=model.text_encoder.device)
     return (peak_fn or trace_peak)(model.text_encoder, lambda: model.text_encoder(ids), [ids])
 
 
+def clip_image_size(model: MetaModel) -> int:
+    """The conditioning image's size: the CLIP crop the pipeline resizes to (224 for the full-size model)."""
+    return int(getattr(model.image_encoder.config, "image_size", CLIP_IMAGE_SIZE))
+
+
 def trace_image_encode(model: MetaModel, peak_fn=None) -> int:
-    pixels = _zeros((1, 3, CLIP_IMAGE_SIZE, CLIP_IMAGE_SIZE), model.image_encoder)
+    size = clip_image_size(model)
+    pixels = _zeros((1, 3, size, size), model.image_encoder)
     return (peak_fn or trace_peak)(model.image_encoder, lambda: model.image_encoder(pixels).image_embeds, [pixels])
 
 
@@ -239,7 +262,8 @@ def _unet_inputs(model: MetaModel, width: int, height: int, frames: int, batch: 
     lh, lw = height // VAE_SCALE_FACTOR, width // VAE_SCALE_FACTOR
     sample = _zeros((batch, LATENT_CHANNELS, frames, lh, lw), unet)
     image_latents = _zeros((batch, LATENT_CHANNELS, frames, lh, lw), unet)
-    text = _zeros((batch, TEXT_TOKENS, unet.config.cross_attention_dim), unet)
+    tokens = min(TEXT_TOKENS, model.text_encoder.config.max_position_embeddings)
+    text = _zeros((batch, tokens, unet.config.cross_attention_dim), unet)
     image_embeds = _zeros((batch, 1, unet.config.cross_attention_dim), unet)
     fps = torch.full((batch,), DEFAULT_FPS, dtype=torch.long, device=unet.device)
     timestep = torch.tensor(999, dtype=torch.long, device=unet.device)
@@ -313,7 +337,8 @@ def profile_dtype(model: MetaModel, sizes=GRID_SIZES, frames_grid=GRID_FRAMES, c
     phases = section["phases"]
     chunked_points = CHUNKED_POINTS[model.dtype] if chunked_points is None else chunked_points
     phases["text_encode"] = [_point(0, 0, 1, trace_text_encode(model))]
-    phases["image_encode"] = [_point(CLIP_IMAGE_SIZE, CLIP_IMAGE_SIZE, 1, trace_image_encode(model))]
+    clip = clip_image_size(model)
+    phases["image_encode"] = [_point(clip, clip, 1, trace_image_encode(model))]
     phases["vae_encode"] = [_point(w, h, 1, trace_vae_encode(model, w, h)) for w, h in sizes]
     for name, batch in UNET_VARIANTS:
         points = []
@@ -347,8 +372,9 @@ def profile_dtype(model: MetaModel, sizes=GRID_SIZES, frames_grid=GRID_FRAMES, c
 
 
 def build_profile(dtypes=DTYPES, sizes=GRID_SIZES, frames_grid=GRID_FRAMES, chunks=DECODE_CHUNKS,
-                  chunked_points=None, budgets=CHUNK_BUDGETS, log: Callable[[str], None] = lambda _: None) -> dict:
-    """The whole profile dict (what configs/memory_profile.json holds)."""
+                  chunked_points=None, budgets=CHUNK_BUDGETS, log: Callable[[str], None] = lambda _: None,
+                  configs: dict[str, dict] | None = None) -> dict:
+    """The whole profile dict (what configs/memory_profile.json holds); `configs` as in build_meta_model."""
     import diffusers
     import torch
     import transformers
@@ -369,7 +395,7 @@ def build_profile(dtypes=DTYPES, sizes=GRID_SIZES, frames_grid=GRID_FRAMES, chun
         "dtypes": {},
     }
     for dtype in dtypes:
-        model = build_meta_model(dtype)
+        model = build_meta_model(dtype, configs=configs)
         profile["dtypes"][dtype] = profile_dtype(model, sizes, frames_grid, chunks, chunked_points, budgets, log)
     profile["trace_seconds"] = round(time.perf_counter() - started, 1)
     return profile
@@ -385,3 +411,40 @@ def write_profile(profile: dict, path: Path | None = None) -> Path:
     from i2v.files import write_json_atomic
 
     return write_json_atomic(Path(path or default_profile_path()), profile, indent=1)
+
+
+def is_small(configs: dict[str, dict]) -> bool:
+    """Whether the UNet of these configs is small enough for SMALL_GRID (counted on meta: no memory)."""
+    unet = build_meta_model("fp32", configs=configs).unet
+    return sum(p.numel() for p in unet.parameters()) < SMALL_MODEL_PARAMS
+
+
+def trace_configs(configs: dict[str, dict], dtypes=DTYPES, log: Callable[[str], None] = lambda _: None) -> dict:
+    """The profile of the model these configs describe, for these dtypes: SMALL_GRID for a small UNet, the full
+    grid otherwise."""
+    small = is_small(configs)
+    profile = build_profile(dtypes, log=log, configs=configs, **(SMALL_GRID if small else {}))
+    profile["grid"]["kind"] = "small" if small else "full"
+    return profile
+
+
+def main(argv=None) -> int:
+    """`python -m i2v.profile --configs IN.json --out OUT.json`: trace the model of IN (name -> config dict)
+    and write its profile (what i2v/profiles.py runs in a subprocess; the web server never imports torch)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m i2v.profile")
+    parser.add_argument("--configs", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--dtype", action="append", choices=DTYPES, help="default: both")
+    args = parser.parse_args(argv)
+    configs = json.loads(args.configs.read_text(encoding="utf-8"))
+    profile = trace_configs(configs["components"], tuple(args.dtype or DTYPES),
+                            log=lambda line: print(line, flush=True))
+    profile["model"] = {k: v for k, v in configs.items() if k != "components"}
+    write_profile(profile, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

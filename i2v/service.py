@@ -144,12 +144,20 @@ def load_image(path: str | Path):
 
 class GenerationService:
     def __init__(self, runner: LocalRunner, outputs_dir: Path, logs_dir: Path | None = None,
-                 policy: FallbackPolicy | None = None, time_budget_s: float | None = None):
+                 policy: FallbackPolicy | None = None, time_budget_s: float | None = None,
+                 model_figures: str = "running"):
+        """model_figures: "running" plans with the figures of the model that runs (its own traced profile,
+        i2v.profiles); "full-size" with the full-size I2VGen-XL's whatever runs (tests that route or fit the tiny
+        model as if it were the real one)."""
+        if model_figures not in ("running", "full-size"):
+            raise ValueError(f"model_figures must be 'running' or 'full-size', got {model_figures!r}")
         self.runner = runner
         self.outputs_dir = Path(outputs_dir).resolve()
         self.logs_dir = Path(logs_dir).resolve() if logs_dir else None
         self.policy = policy or FallbackPolicy()
-        self.advisor = Advisor(holder_pids=runner.pids, time_budget_s=time_budget_s)
+        self._sources: dict[tuple, Any] = {}             # what the runner runs -> i2v.profiles.ModelSource
+        self.advisor = Advisor(holder_pids=runner.pids, time_budget_s=time_budget_s,
+                               model_source=self.model_source if model_figures == "running" else None)
         self.last_activity = time.monotonic()
         self._slots = threading.BoundedSemaphore(runner.capacity)
         self._active = 0
@@ -215,9 +223,25 @@ class GenerationService:
     def presets_status(self, image_size: tuple[int, int] | None = None) -> dict:
         return self.advisor.presets_status(image_size, estimate=self.estimate)
 
+    def model_source(self):
+        """The model whose figures the advisor gives (i2v.profiles.ModelSource): the loaded one, from its load
+        report, else the one the runner's --model will load (resolved once, as the loader resolves it)."""
+        from i2v import profiles
+
+        state = self.runner.state()
+        report = state.report or {}
+        key = ("loaded", report["kind"], report.get("model")) if report.get("kind") else ("spec", state.spec)
+        found = self._sources.get(key)
+        if found is None:
+            found = (profiles.source_for(report["kind"], report.get("model") or "")
+                     if key[0] == "loaded" else profiles.resolve_spec(state.spec))
+            self._sources[key] = found
+        return found
+
     def estimate(self, values: dict, image_size: tuple[int, int] | None = None) -> dict:
-        """The live estimate. Memory figures describe the real model; with the tiny test model, once it has
-        run, the time is its own measured seconds per step (speed "measured"), not a FLOP guess for the real one."""
+        """The live estimate, with the figures of the model that runs (and, for another than the full-size
+        I2VGen-XL, what that one would need: "full_size"); with the tiny test model, once it has run, the time
+        is its own measured seconds per step (speed "measured")."""
         estimate = self.advisor.estimate(values, image_size)
         steps = values.get("num_inference_steps")
         if self._tiny_step_s and isinstance(steps, (int, float)) and not estimate.get("error"):
@@ -321,9 +345,7 @@ class GenerationService:
         request = request.replace(seed=seed)
         adjustments = []
         fitted, card = placed
-        if self._is_tiny_model():   # not fitted by the full-size model's figures: the forced parts, else plain
-            request = request.with_plan(request.plan.replace(**forced))
-        elif card is not None:      # a card chosen among several (Ray): fitted to that card
+        if card is not None:      # a card chosen among several (Ray): fitted to that card
             if fitted is None:
                 raise RequestError("device_cannot_run", detail=f"no worker's card can run it ({card.get('name')})")
             request, adjustments = fitted.request.replace(seed=seed), [asdict(a) for a in fitted.adjustments]
@@ -379,7 +401,7 @@ class GenerationService:
         return result
 
     def _is_tiny_model(self) -> bool:
-        """The memory model describes the full-size I2VGen-XL; the tiny test model is not clamped by it."""
+        """The tiny test model runs: its measured speed is kept apart from the real model's."""
         state = self.runner.state()
         return state.spec == "tiny" or (state.report or {}).get("kind") == "tiny"
 

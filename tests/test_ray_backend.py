@@ -29,7 +29,8 @@ WAIT_S = 180
 def service(tmp_path_factory):
     runner = RayRunner("tiny", worker_envs=CARDS, num_cpus=0.5,
                        ray_init={"num_cpus": 2, "object_store_memory": 200 * 2**20})
-    yield GenerationService(runner, tmp_path_factory.mktemp("ray-outputs"))
+    # routed by the full-size model's figures (the tiny model's own fit on any card)
+    yield GenerationService(runner, tmp_path_factory.mktemp("ray-outputs"), model_figures="full-size")
     runner.shutdown()                                # stops the actors and the local Ray it started
 
 

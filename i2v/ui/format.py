@@ -222,6 +222,11 @@ def estimate_markdown(estimate: dict | None, lang: str) -> str:
     if seconds:
         speed = text(lang, "speed_measured" if estimate.get("speed") == "measured" else "speed_estimated")
         notes.append(text(lang, "estimate_time", minutes=duration_text(seconds), speed=speed))
+    full = estimate.get("full_size")
+    if full and full.get("peak_gib") is not None:    # another model runs: the full-size figure, separately
+        notes.append(text(lang, "estimate_model", model=(estimate.get("model") or {}).get("name", "?"),
+                          peak=float(full["peak_gib"]),
+                          verdict=text(lang, "estimate_full_fits" if full.get("fits") else "estimate_full_no_fit")))
     return "\n\n".join([f"{icon} {line} — **{verdict}**", *[f"- {n}" for n in notes]])
 
 

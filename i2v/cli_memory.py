@@ -48,7 +48,11 @@ def add_parsers(subparsers) -> None:
     doc.set_defaults(func=run_doctor)
 
     prof = subparsers.add_parser("profile-memory", help="trace the full-size model on the meta device (minutes)")
-    prof.add_argument("--out", type=Path, default=None, help="where to write (default configs/memory_profile.json)")
+    prof.add_argument("--out", type=Path, default=None, help="where to write (default configs/memory_profile.json; "
+                                                             "with --model: a folder, default configs/profiles)")
+    prof.add_argument("--model", default=None,
+                      help="trace this model (tiny, a repo id or a local folder) from its own configs instead, for "
+                           "both dtypes, into <out>/<hash>-<dtype>.json (how configs/profiles/ is made)")
     prof.set_defaults(func=run_profile_memory)
 
     cal = subparsers.add_parser("calibrate", help="measure real peaks on the GPU and store correction factors")
@@ -319,6 +323,18 @@ def run_doctor(args) -> int:
 def run_profile_memory(args) -> int:
     from i2v.profile import main_build
 
+    if getattr(args, "model", None):
+        from i2v import profiles
+
+        source = profiles.resolve_spec(args.model)
+        if source.components is None or source.hash == profiles.full_size_hash():
+            print(f"{args.model}: {source.note or 'the full-size I2VGen-XL'}; its profile is "
+                  "configs/memory_profile.json (profile-memory without --model)", file=sys.stderr)
+            return EXIT_FAIL
+        folder = args.out or profiles.committed_dir()
+        for dtype in DTYPES:
+            print(f"wrote {profiles.trace_to(source, dtype, folder / profiles.profile_name(source.hash, dtype))}")
+        return EXIT_OK
     path = main_build(args.out, log=lambda line: print(line, flush=True))
     print(f"wrote {path}")
     return EXIT_OK

@@ -211,6 +211,12 @@ def test_estimate_tiny_is_far_below_and_reports_the_full_size_figure(tmp_path):
     assert tiny["model"]["kind"] == "tiny" and full["model"]["kind"] == "full" and "full_size" not in full
     assert tiny["peak_gib"] < FAR_BELOW * full["peak_gib"]
     assert tiny["full_size"]["peak_gib"] == full["peak_gib"] and tiny["full_size"]["plan"] == full["plan"]
+    # a repo whose configs are not on disk (no cache, no network): the full-size figures, and it says so
+    code, out, err = cli([*args, "--model", "someone/other-i2vgen-xl"], tmp_path, 300)
+    assert code == 0, err[-2000:]
+    other = json.loads(out)
+    assert other["peak_gib"] == full["peak_gib"] and other["model"]["full_size"] and "full_size" not in other
+    assert "full-size" in other["model"]["note"] and "note:" in err
 
 
 @pytest.mark.parametrize("model", ["auto", "tiny"])

@@ -58,7 +58,7 @@ class Advisor:
         profile came from (i2v.profiles.ModelProfile.info). Traced on first use for a model not seen before."""
         source = self._model_source()
         if source is None:
-            return self._configs[0], FULL_SIZE_INFO
+            return self._configs[0], dict(FULL_SIZE_INFO)
         key = (source.kind, source.name, source.hash, dtype)
         with self._lock:
             found = self._models.get(key)
@@ -182,7 +182,8 @@ class Advisor:
         full_size = None if info["full_size"] else self._full_size_estimate(request, forced, dtype, device)
         if full_size:
             text += f" ({info['name']} model; {full_size['text']})"
-        return {"model": info, "full_size": full_size,"peak_gib": round(asked.peak_gib, 2), "available_gib": round(available_gib, 2), "fits": fits,
+        return {"model": info, "full_size": full_size,
+                "peak_gib": round(asked.peak_gib, 2), "available_gib": round(available_gib, 2), "fits": fits,
                 "host_ram_gib": round(asked.host_bytes / GIB, 2),
                 "seconds_per_step": round(per_step, 3) if per_step else None,
                 "seconds_estimate": round(per_step * (fitted or request).num_inference_steps, 1) if per_step else None,

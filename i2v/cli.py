@@ -212,14 +212,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     video.remove_partials(service.outputs_dir)
     demo = build_ui(service, may_cancel_others=serving.is_loopback(host) and auth is None)
+    app_kwargs = serving.app_kwargs(host, login_throttle=auth is not None,
+                                    max_body_bytes=serving.body_limit_bytes(upload_limit_mib()))
+    app_kwargs["middleware"].append(stream_watch())     # a client whose event stream ended: its job stops
     try:
         # Gradio takes the host as a URL names it ('[::1]') and binds it without the brackets
         try:
             demo.launch(server_name=serving.url_host(host), server_port=args.port, share=False,
                         prevent_thread_lock=True, allowed_paths=[str(service.outputs_dir)], show_error=False,
                         quiet=True, auth=auth, max_file_size=f"{upload_limit_mib()}mb",
-                        app_kwargs=serving.app_kwargs(host, login_throttle=auth is not None,
-                                                      max_body_bytes=serving.body_limit_bytes(upload_limit_mib())))
+                        app_kwargs=app_kwargs)
         except OSError:   # taken since the check, or (Gradio probes 127.0.0.1 for any host) taken on IPv4
             print(f"[i2v] error: {serving.busy_port_message(host, args.port)}", file=sys.stderr)
             return EXIT_PORT_BUSY
@@ -245,6 +247,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _remove_pid_file(args.pid_file)
     log.info("stopped cleanly")
     return 0
+
+
+def stream_watch():
+    """The middleware that notices a client's event stream ending early (i2v.ui.streams)."""
+    from starlette.middleware import Middleware
+
+    from i2v.ui.streams import StreamWatch
+
+    return Middleware(StreamWatch)
 
 
 def _shutdown(service) -> None:

@@ -226,7 +226,7 @@ class Handlers:
     def _watch_caller(self, request) -> CallerWatch:
         """While a generate runs: if its page closes or its client cancels the event, its job stops."""
         owner = session_of(request)
-        return CallerWatch(lambda: self.service.cancel(owner=owner))
+        return CallerWatch(lambda: self.service.cancel(owner=owner), session=owner)
 
     def _generate_page(self, image, values: dict, batch, request=None, progress=None):
         """The page's Generate: as generate, but the user's own Stop is a neutral notice, not a red error; and

@@ -154,7 +154,8 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
                                 queue_yes = gr.Button(t("queue_confirm_yes"), variant="stop", size="sm",
                                                       elem_id="i2v-queue-confirm")
                                 queue_keep = gr.Button(t("queue_keep"), size="sm", elem_id="i2v-queue-keep")
-                            queue_message = gr.Markdown(elem_id="i2v-queue-message")
+                            queue_message = gr.Markdown(label="message", show_label=False,
+                                                        elem_id="i2v-queue-message")
                         preset = gr.Dropdown(choices=[], value=None, label=t("preset"), info=t("preset_info"),
                                              elem_id="i2v-preset")
                         with gr.Accordion(t("advanced"), open=False, elem_id="i2v-advanced"):

@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from i2v.ui import streams
+
 log = logging.getLogger(__name__)
 
 WATCH_INTERVAL_S = 0.25
@@ -39,11 +41,12 @@ def event_alive(blocks, event_id: str) -> bool:
 
 
 class CallerWatch:
-    """While the `with` body runs, check every WATCH_INTERVAL_S that the caller is still there; once it is not,
-    call on_gone() (once) and set `gone`. Does nothing outside a Gradio event (direct calls, tests)."""
+    """While the `with` body runs, check every WATCH_INTERVAL_S that the caller is still there (its event alive,
+    its session's event stream not ended early: ui/streams.py); once it is not, call on_gone() (once) and set
+    `gone`. Does nothing outside a Gradio event (direct calls, tests)."""
 
-    def __init__(self, on_gone, interval_s: float = WATCH_INTERVAL_S, event=None):
-        self.on_gone, self.interval_s = on_gone, interval_s
+    def __init__(self, on_gone, interval_s: float = WATCH_INTERVAL_S, event=None, session: str | None = None):
+        self.on_gone, self.interval_s, self.session = on_gone, interval_s, session
         self.blocks, self.event_id = event if event is not None else current_event()
         self.gone = threading.Event()
         self._done = threading.Event()
@@ -62,7 +65,7 @@ class CallerWatch:
 
     def _watch(self) -> None:
         while not self._done.wait(self.interval_s):
-            if not event_alive(self.blocks, self.event_id):
+            if not event_alive(self.blocks, self.event_id) or streams.lost(self.session):
                 self.gone.set()
                 log.info("the caller of event %s went away or cancelled it; stopping its job", self.event_id)
                 try:

@@ -183,6 +183,6 @@ def test_plan_round_trips_through_the_request():
                                 decode_chunk=2, vae_tiling=True)
     assert request.with_plan(plan).plan == plan
     assert set(plan.as_dict()) == set(PLAN_KEYS) == {"offload", "cfg_split", "chunk_tokens", "weights_dtype",
-                                                     "decode_chunk", "vae_tiling"}
+                                                     "decode_chunk", "vae_tiling", "text_encoder_cpu"}
     assert plan.lossy and set(plan.lossy_parts) == {"weights_dtype", "vae_tiling"}
     assert not dataclasses.replace(request).plan.lossy

@@ -93,7 +93,7 @@ def test_generate_cli_honours_the_plan_flags(tmp_path, sample_image):
     assert plain.returncode == 0 and planned.returncode == 0, (plain.stderr[-1500:], planned.stderr[-1500:])
     first, second = json.loads(plain.stdout), json.loads(planned.stdout)
     assert second["plan"] == {"offload": "none", "cfg_split": True, "chunk_tokens": 1000, "weights_dtype": "fp16",
-                              "decode_chunk": 2, "vae_tiling": False}
+                              "decode_chunk": 2, "vae_tiling": False, "text_encoder_cpu": False}
     assert first["plan"]["cfg_split"] is False and first["plan"]["chunk_tokens"] == 0
     assert json.loads(open(second["sidecar_path"]).read())["plan"] == second["plan"]
     a, b = (decoded_frames(r["video_path"]) for r in (first, second))

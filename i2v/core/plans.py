@@ -17,7 +17,11 @@ from i2v.core.errors import I2VError
 
 # The request field of each plan key (decode_chunk keeps the pipeline's own name on the request).
 REQUEST_FIELD = {"offload": "offload", "cfg_split": "cfg_split", "chunk_tokens": "chunk_tokens",
-                 "weights_dtype": "weights_dtype", "decode_chunk": "decode_chunk_size", "vae_tiling": "vae_tiling"}
+                 "weights_dtype": "weights_dtype", "decode_chunk": "decode_chunk_size", "vae_tiling": "vae_tiling",
+                 "text_encoder_cpu": "text_encoder_cpu"}
+# The parts a family's plans may vary (i2v/models records say theirs); the others stay at their defaults.
+ALL_PARTS = tuple(REQUEST_FIELD)
+I2VGEN_PARTS = ("offload", "cfg_split", "chunk_tokens", "weights_dtype", "decode_chunk", "vae_tiling")
 LOSSY_WEIGHTS_DTYPES = ("fp8",)
 # Frames per VAE decode call the ladder tries (the pipeline default, 1, is also the smallest).
 DECODE_CHUNKS = (8, 4, 2, 1)
@@ -31,6 +35,7 @@ class Plan:
     weights_dtype: str = "fp16"
     decode_chunk: int = DEFAULT_DECODE_CHUNK_SIZE
     vae_tiling: bool = False
+    text_encoder_cpu: bool = False     # exact: the text encoder runs on the CPU (no GPU memory, slower)
 
     @classmethod
     def of(cls, request: Any) -> "Plan":
@@ -77,7 +82,7 @@ def check_forced(forced: Mapping[str, Any]) -> dict[str, Any]:
             problems.append(f"offload must be one of {', '.join(OFFLOAD_MODES)}, got {value!r}")
         elif key == "weights_dtype" and value not in WEIGHTS_DTYPES:
             problems.append(f"weights_dtype must be one of {', '.join(WEIGHTS_DTYPES)}, got {value!r}")
-        elif key in ("cfg_split", "vae_tiling") and not isinstance(value, bool):
+        elif key in ("cfg_split", "vae_tiling", "text_encoder_cpu") and not isinstance(value, bool):
             problems.append(f"{key} must be true or false, got {value!r}")
         elif key == "chunk_tokens" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             problems.append(f"chunk_tokens must be 0 (off) or a positive whole number, got {value!r}")
@@ -92,11 +97,13 @@ def check_forced(forced: Mapping[str, Any]) -> dict[str, Any]:
 
 def candidate_plans(chunk_budgets: tuple[int, ...], forced: Mapping[str, Any] | None = None,
                     fp8_available: bool = True, decode_chunk_max: int = DEFAULT_DECODE_CHUNK_SIZE,
-                    offload_modes: tuple[str, ...] = OFFLOAD_MODES) -> list[Plan]:
+                    offload_modes: tuple[str, ...] = OFFLOAD_MODES,
+                    parts: tuple[str, ...] = I2VGEN_PARTS) -> list[Plan]:
     """Every plan worth considering (forced parts fixed), in no particular order.
 
     chunk_budgets: the token budgets the memory profile has traces for (0 = off is always a candidate);
-    decode_chunk_max: the largest frames-per-decode-call to consider (the request's own value).
+    decode_chunk_max: the largest frames-per-decode-call to consider (the request's own value);
+    parts: the plan parts the model's family can vary (the others keep their defaults).
     """
     forced = dict(forced or {})
     options: dict[str, tuple] = {
@@ -106,7 +113,12 @@ def candidate_plans(chunk_budgets: tuple[int, ...], forced: Mapping[str, Any] | 
         "weights_dtype": WEIGHTS_DTYPES if fp8_available else ("fp16",),
         "decode_chunk": tuple(c for c in DECODE_CHUNKS if c <= max(1, decode_chunk_max)) or (1,),
         "vae_tiling": (False, True),
+        "text_encoder_cpu": (False, True),
     }
+    defaults = Plan()
+    for key in PLAN_KEYS:
+        if key not in parts:
+            options[key] = (getattr(defaults, key),)
     for key, value in forced.items():
         options[key] = (value,)
     plans = [Plan()]
@@ -116,11 +128,14 @@ def candidate_plans(chunk_budgets: tuple[int, ...], forced: Mapping[str, Any] | 
 
 
 def smallest_plans(chunk_budgets: tuple[int, ...], forced: Mapping[str, Any] | None = None,
-                   fp8_available: bool = True, offload_modes: tuple[str, ...] = OFFLOAD_MODES) -> list[Plan]:
+                   fp8_available: bool = True, offload_modes: tuple[str, ...] = OFFLOAD_MODES,
+                   parts: tuple[str, ...] = I2VGEN_PARTS) -> list[Plan]:
     """The few plans among which the lowest peak lies (every saving on, per offload mode): the cheap test
     of whether a request can fit at all, used while searching the user's settings."""
     smallest = {"cfg_split": True, "chunk_tokens": min(chunk_budgets) if chunk_budgets else 0,
-                "weights_dtype": "fp8" if fp8_available else "fp16", "decode_chunk": 1, "vae_tiling": True}
+                "weights_dtype": "fp8" if fp8_available else "fp16", "decode_chunk": 1, "vae_tiling": True,
+                "text_encoder_cpu": True}
+    smallest = {k: v for k, v in smallest.items() if k in parts}
     smallest.update({k: v for k, v in (forced or {}).items() if k != "offload"})
     modes = (forced["offload"],) if forced and "offload" in forced else offload_modes
     return [Plan(offload=mode, **smallest) for mode in modes]

@@ -46,6 +46,7 @@ class GenerationRequest:
     weights_dtype: str = "fp16"
     decode_chunk_size: int = DEFAULT_DECODE_CHUNK_SIZE
     vae_tiling: bool = False
+    text_encoder_cpu: bool = False   # exact: the text encoder runs on the CPU (families whose record allows it)
 
     def replace(self, **changes: Any) -> "GenerationRequest":
         return dataclasses.replace(self, **changes)

@@ -22,8 +22,8 @@ from i2v.core.errors import I2VError
 PROFILE_VERSION = 1
 VAE_SCALE_FACTOR = 8            # pixels per latent pixel (SD 2.x VAE)
 VAE_TILE_SAMPLE_SIZE = 512      # vae.tile_sample_min_size used with tiling (tile_latent_min_size = this / 8)
-DTYPES = ("fp16", "fp32")
-DTYPE_BYTES = {"fp16": 2, "fp32": 4}
+DTYPES = ("fp16", "bf16", "fp32")
+DTYPE_BYTES = {"fp16": 2, "bf16": 2, "fp32": 4}
 FLOAT32_BYTES = 4
 RGB_CHANNELS = 3
 
@@ -45,6 +45,31 @@ ACTIVE_COMPONENT = {"text_encode": "text_encoder", "image_encode": "image_encode
 MODEL_OFFLOAD_RESIDENT = {"text_encode": ("text_encoder",), "image_encode": ("image_encoder",),
                           "vae_encode": ("image_encoder", "vae"), "denoise": ("unet", "vae"),
                           DECODE: ("vae",)}
+# GPU bytes per decoded RGB value once the last chunk is decoded (i2v.pipeline.decode_frames): the float32
+# pieces decode_latents returns, their torch.cat copy, and the two float32 temporaries of the denormalisation
+# `(x * 0.5 + 0.5).clamp(0, 1)` alive together before `.cpu()`.
+I2VGEN_DECODED_BYTES_PER_VALUE = 4 * FLOAT32_BYTES
+# The "family" section of a profile (written by a family's tracer); a profile without one is I2VGen-XL's.
+I2VGEN_FAMILY: dict[str, Any] = {
+    "name": "i2vgen-xl",
+    "components": ["text_encoder", "image_encoder", "unet", "vae"],
+    "active_component": dict(ACTIVE_COMPONENT),
+    "model_offload_resident": {phase: list(names) for phase, names in MODEL_OFFLOAD_RESIDENT.items()},
+    "fp8_component": FP8_COMPONENT,
+    "denoise_calls_per_step": 1,       # one UNet call holds both CFG halves (batch 2)
+    "cfg_split_applies": True,
+    "decode_chunk_applies": True,
+    "decoded_bytes_per_value": I2VGEN_DECODED_BYTES_PER_VALUE,
+    "text_encoder_cpu_applies": False,
+    "chunked_modules_per_level": CHUNKED_MODULES_PER_LEVEL,
+    "chunk_levels": UNET_LEVELS,
+}
+# Defaults for keys a family section leaves out (a family other than I2VGen-XL: a DiT chunked at one level).
+FAMILY_DEFAULTS: dict[str, Any] = {"denoise_calls_per_step": 1, "cfg_split_applies": True,
+                                   "decode_chunk_applies": True,
+                                   "decoded_bytes_per_value": I2VGEN_DECODED_BYTES_PER_VALUE,
+                                   "chunked_modules_per_level": CHUNKED_MODULES_PER_LEVEL, "chunk_levels": 1}
+TEXT_ENCODER = "text_encoder"   # the component request.text_encoder_cpu keeps on the CPU
 
 # name: (kind, minimum, maximum, help). configs/memory.toml must give exactly these keys.
 CONSTANT_SPECS: dict[str, tuple[type, float, float, str]] = {
@@ -146,6 +171,8 @@ class DtypeTables:
     weights: dict[str, dict[str, int]]
     curves: dict[str, Curve]
     flops: Curve | None
+    decoded_bytes_per_value: float | None = None     # the dtype section's own figure, when its tracer wrote one
+    points: dict[str, tuple[tuple[int, int, int, int], ...]] = field(default_factory=dict)  # chunked tables
 
 
 @dataclass(frozen=True)
@@ -157,6 +184,7 @@ class MemoryModel:
     calibrated: bool = False
     knobs: dict[str, Any] = field(default_factory=dict)
     offload_applies: bool = True      # False on CPU: every weight stays in RAM whatever the offload mode
+    family: dict[str, Any] = field(default_factory=lambda: parse_family(None))
 
 
 def _dtype_tables(section: Mapping[str, Any], tile: int) -> DtypeTables:
@@ -165,16 +193,81 @@ def _dtype_tables(section: Mapping[str, Any], tile: int) -> DtypeTables:
                                        for p in points])
               for name, points in phases.items()}
     flop_points = [(_work(p), p["flops"]) for p in phases.get("denoise_cfg", []) if "flops" in p]
+    per_value = section.get("decoded_bytes_per_value")
     return DtypeTables(
         weights={k: dict(v) for k, v in section["weights"].items()},
         curves=curves,
         flops=Curve.from_points(flop_points) if flop_points else None,
+        decoded_bytes_per_value=float(per_value) if per_value else None,
+        points={name: tuple((int(p["width"]), int(p["height"]), int(p["frames"]), int(p["bytes"]))
+                            for p in points)
+                for name, points in phases.items() if CHUNK_TABLE.match(name)},
     )
 
 
 TILED_DECODE = DECODE_TILED
 REQUIRED_PHASE_TABLES = ("text_encode", "image_encode", "vae_encode", "denoise_cfg", "denoise_nocfg",
                          DECODE, TILED_DECODE)
+PHASE_TABLE = {"text_encode": "text_encode", "image_encode": "image_encode", "vae_encode": "vae_encode"}
+
+
+def parse_family(section: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The profile's "family" section checked, with defaults filled; None (a profile without one): I2VGen-XL."""
+    if not section:
+        return {**I2VGEN_FAMILY, "active_component": dict(I2VGEN_FAMILY["active_component"]),
+                "model_offload_resident": {k: list(v) for k, v in I2VGEN_FAMILY["model_offload_resident"].items()},
+                "components": list(I2VGEN_FAMILY["components"])}
+    family = {**FAMILY_DEFAULTS, **section}
+    problems = [f"missing {key!r}" for key in ("name", "components", "active_component", "fp8_component")
+                if key not in section]
+    if problems:
+        raise ProfileError("profile family section: " + "; ".join(problems))
+    components = list(family["components"])
+    family["components"] = components
+    active = {phase: family["active_component"].get(phase) for phase in PHASES}
+    resident = {phase: list(family.get("model_offload_resident", {}).get(phase) or ()) for phase in PHASES}
+    unknown = sorted({str(c) for c in list(active.values()) + [n for v in resident.values() for n in v]
+                      if c is not None and c not in components})
+    if unknown:
+        problems.append(f"components {unknown} not in {components}")
+    calls = family["denoise_calls_per_step"]
+    if isinstance(calls, bool) or not isinstance(calls, int) or calls < 1:
+        problems.append(f"denoise_calls_per_step must be a whole number >= 1, got {calls!r}")
+    per_value = family["decoded_bytes_per_value"]
+    if isinstance(per_value, bool) or not isinstance(per_value, (int, float)) or per_value <= 0:
+        problems.append(f"decoded_bytes_per_value must be a positive number, got {per_value!r}")
+    for key in ("cfg_split_applies", "decode_chunk_applies"):
+        if not isinstance(family[key], bool):
+            problems.append(f"{key} must be true or false, got {family[key]!r}")
+    if problems:
+        raise ProfileError("profile family section: " + "; ".join(problems))
+    family["active_component"], family["model_offload_resident"] = active, resident
+    family.setdefault("text_encoder_cpu_applies", TEXT_ENCODER in components)
+    return family
+
+
+def family_info(model: "MemoryModel") -> dict[str, Any]:
+    """The model's family section with its defaults filled (a copy: callers may keep or change it)."""
+    family = model.family
+    return {**family, "components": list(family["components"]),
+            "active_component": dict(family["active_component"]),
+            "model_offload_resident": {k: list(v) for k, v in family["model_offload_resident"].items()}}
+
+
+def plan_parts_apply(model: "MemoryModel") -> dict[str, bool]:
+    """Plan part -> whether this model's profile can predict a change of it (what the plan ladder may vary):
+    chunking only with chunked traces, fp8 only with traced fp8 bytes, the others by the family section."""
+    family = model.family
+    dtypes = tuple(model.tables)
+    return {
+        "offload": True,
+        "cfg_split": bool(family["cfg_split_applies"]),
+        "chunk_tokens": any(chunk_budgets(model, dtype) for dtype in dtypes),
+        "weights_dtype": any(fp8_available(model, dtype) for dtype in dtypes),
+        "decode_chunk": bool(family["decode_chunk_applies"]),
+        "vae_tiling": True,
+        "text_encoder_cpu": bool(family["text_encoder_cpu_applies"]),
+    }
 
 
 def load_model(profile: Mapping[str, Any], constants: Mapping[str, Any] | MemoryConstants,
@@ -186,8 +279,12 @@ def load_model(profile: Mapping[str, Any], constants: Mapping[str, Any] | Memory
     tables = {}
     knobs = dict(profile.get("knobs", {}))
     tile = int(knobs.get("vae_tile_sample_size", VAE_TILE_SAMPLE_SIZE))
+    family = parse_family(profile.get("family"))
+    idle = {PHASE_TABLE[phase] for phase, name in family["active_component"].items()
+            if name is None and phase in PHASE_TABLE}       # a phase that runs nothing needs no table
     for dtype, section in profile.get("dtypes", {}).items():
-        missing = [name for name in REQUIRED_PHASE_TABLES if name not in section.get("phases", {})]
+        missing = [name for name in REQUIRED_PHASE_TABLES
+                   if name not in section.get("phases", {}) and name not in idle]
         if missing:
             raise ProfileError(f"profile dtype {dtype} lacks phases {missing}")
         tables[dtype] = _dtype_tables(section, tile)
@@ -196,7 +293,7 @@ def load_model(profile: Mapping[str, Any], constants: Mapping[str, Any] | Memory
     if not isinstance(constants, MemoryConstants):
         constants = parse_constants(constants)
     factors, calibrated = parse_calibration(calibration)
-    return MemoryModel(tables, constants, factors, calibrated, knobs)
+    return MemoryModel(tables, constants, factors, calibrated, knobs, family=family)
 
 
 def for_device(model: MemoryModel, device_kind: str) -> MemoryModel:
@@ -270,25 +367,50 @@ class Prediction:
         }
 
 
+def _on_cpu(request: GenerationRequest) -> frozenset[str]:
+    """Components the plan keeps off the GPU in every phase (the text encoder with text_encoder_cpu)."""
+    return frozenset((TEXT_ENCODER,)) if getattr(request, "text_encoder_cpu", False) else frozenset()
+
+
 def _resident_weights(tables: DtypeTables, phase: str, offload: str, weights_dtype: str,
-                      constants: MemoryConstants) -> float:
+                      constants: MemoryConstants, family: Mapping[str, Any] | None = None,
+                      on_cpu: frozenset[str] = frozenset()) -> float:
     """Weight bytes on the device during a phase: all (none), the running components (model offload), or
     a few modules of the running component (group offload streams the next one in while one runs;
-    sequential offload moves each in as it runs)."""
-    sizes = {name: weights_bytes(tables, name, weights_dtype) for name in tables.weights}
+    sequential offload moves each in as it runs). Components kept on the CPU (on_cpu) count nowhere."""
+    family = family or I2VGEN_FAMILY
+    fp8 = family["fp8_component"]
+    sizes = {name: weights_bytes(tables, name, weights_dtype, fp8) for name in tables.weights if name not in on_cpu}
     if offload == "none":
         total = sum(size for size, _ in sizes.values())
     elif offload == "model":
-        total = sum(sizes[name][0] for name in MODEL_OFFLOAD_RESIDENT[phase])
+        total = sum(sizes[name][0] for name in family["model_offload_resident"][phase] if name in sizes)
     else:
-        total = sizes[ACTIVE_COMPONENT[phase]][1] * constants.sequential_module_copies
+        active = family["active_component"][phase]
+        total = sizes[active][1] * constants.sequential_module_copies if active in sizes else 0.0
     return total * constants.weights_overhead
 
 
-def decoded_video_bytes(request: GenerationRequest, dtype: str) -> int:
-    """Frames kept after decoding: the per-chunk outputs, their concatenation, and the float32 copy."""
-    pixels = request.num_frames * RGB_CHANNELS * request.width * request.height
-    return pixels * (2 * DTYPE_BYTES[dtype] + FLOAT32_BYTES)
+def decoded_bytes_per_value(model: "MemoryModel | None", dtype: str) -> float:
+    """GPU bytes per decoded RGB value held after the decode: the dtype section's traced figure, else the
+    family's, else I2VGen-XL's (16: see I2VGEN_DECODED_BYTES_PER_VALUE)."""
+    if model is None:
+        return float(I2VGEN_DECODED_BYTES_PER_VALUE)
+    tables = model.tables.get(dtype)
+    if tables is not None and tables.decoded_bytes_per_value:
+        return tables.decoded_bytes_per_value
+    return float(model.family["decoded_bytes_per_value"])
+
+
+def decoded_video_bytes(request: GenerationRequest, dtype: str, model: "MemoryModel | None" = None) -> int:
+    """The decoded frames held on the GPU when decoding ends (see decoded_bytes_per_value)."""
+    values = request.num_frames * RGB_CHANNELS * request.width * request.height
+    return int(values * decoded_bytes_per_value(model, dtype))
+
+
+def _cfg_split(model: MemoryModel, request: GenerationRequest) -> bool:
+    """The plan's CFG split where the family has one (Wan's pipeline always runs the halves as two calls)."""
+    return bool(request.cfg_split) and bool(model.family["cfg_split_applies"])
 
 
 def denoise_table(model: MemoryModel, request: GenerationRequest, dtype: str) -> str:
@@ -297,14 +419,16 @@ def denoise_table(model: MemoryModel, request: GenerationRequest, dtype: str) ->
     CFG batched: `denoise_cfg`; CFG split: `..._split`; chunked: `denoise_cfg_chunk{N}` with N the smallest
     traced budget at or above the plan's (fewer tokens per chunk never need more memory). Without CFG the
     step is one batch-1 forward: `denoise_nocfg`, or when chunked the split trace (two batch-1 forwards).
+    A family whose tables hold one call of several per step (denoise_calls_per_step > 1) reads the same names.
     """
     curves = model.tables[dtype].curves
     budget = traced_budget(model, request.chunk_tokens, dtype)
     cfg = request.guidance_scale > 1
+    split = _cfg_split(model, request)
     if not budget:
-        name = ("denoise_cfg_split" if request.cfg_split else "denoise_cfg") if cfg else "denoise_nocfg"
+        name = ("denoise_cfg_split" if split else "denoise_cfg") if cfg else "denoise_nocfg"
     else:
-        name = f"denoise_cfg_chunk{budget}" + ("_split" if request.cfg_split or not cfg else "")
+        name = f"denoise_cfg_chunk{budget}" + ("_split" if split or not cfg else "")
     if name not in curves:   # an older profile without this technique traced: fall back to the plain trace
         name = "denoise_cfg" if cfg else "denoise_nocfg"
     return name
@@ -329,38 +453,56 @@ def traced_budget(model: MemoryModel, chunk_tokens: int, dtype: str) -> int:
 
 
 def phase_activations(model: MemoryModel, request: GenerationRequest, dtype: str) -> dict[str, float]:
-    """Traced activation bytes per phase (before overhead and calibration)."""
+    """Traced activation bytes per phase (before overhead and calibration). A phase whose family runs no
+    component there (Wan: no image encoder), or whose component the plan keeps on the CPU, holds none."""
     tables = model.tables[dtype]
     curves = tables.curves
+    family = model.family
     pixels = float(request.width * request.height)
-    denoise = curves[denoise_table(model, request, dtype)](pixels * request.num_frames)
-    chunk = max(1, min(request.decode_chunk_size, request.num_frames))
+    name = denoise_table(model, request, dtype)
+    denoise = chunked_activations(model, request, dtype, name) if name in tables.points \
+        else curves[name](pixels * request.num_frames)
+    frames = request.num_frames
+    chunk = max(1, min(request.decode_chunk_size, frames)) if family["decode_chunk_applies"] else frames
     tile = model.knobs.get("vae_tile_sample_size", VAE_TILE_SAMPLE_SIZE) if request.vae_tiling else None
     decode_work = _work({"width": request.width, "height": request.height, "frames": chunk}, tile)
-    return {
-        "text_encode": curves["text_encode"](1.0),
-        "image_encode": curves["image_encode"](1.0),
-        "vae_encode": curves["vae_encode"](pixels),
-        "denoise": denoise,
-        DECODE: curves[TILED_DECODE if tile else DECODE](decode_work)
-        + decoded_video_bytes(request, dtype),
+    figures = {
+        "text_encode": lambda: curves["text_encode"](1.0),
+        "image_encode": lambda: curves["image_encode"](1.0),
+        "vae_encode": lambda: curves["vae_encode"](pixels),
+        "denoise": lambda: denoise,
+        DECODE: lambda: curves[TILED_DECODE if tile else DECODE](decode_work)
+        + decoded_video_bytes(request, dtype, model),
     }
+    off = _on_cpu(request)
+    active = family["active_component"]
+    return {phase: 0.0 if active.get(phase) is None or active[phase] in off else figure()
+            for phase, figure in figures.items()}
 
 
-def weights_bytes(tables: DtypeTables, component: str, weights_dtype: str) -> tuple[float, float]:
-    """(all bytes, largest module bytes) of a component's weights; with fp8 storage the UNet's bytes after
+def weights_bytes(tables: DtypeTables, component: str, weights_dtype: str,
+                  fp8_component: str = FP8_COMPONENT) -> tuple[float, float]:
+    """(all bytes, largest module bytes) of a component's weights; with fp8 storage the denoiser's bytes after
     diffusers' layerwise casting (traced: its Linear and Conv weights in fp8, norms kept), modules scaled alike."""
     entry = tables.weights[component]
     total, largest = float(entry["bytes"]), float(entry["largest_module_bytes"])
-    if weights_dtype == "fp8" and component == FP8_COMPONENT and entry.get("fp8_bytes"):
+    if weights_dtype == "fp8" and component == fp8_component and entry.get("fp8_bytes"):
         largest *= entry["fp8_bytes"] / total
         total = float(entry["fp8_bytes"])
     return total, largest
 
 
 def fp8_available(model: MemoryModel, dtype: str = "fp16") -> bool:
-    """fp8 storage is planned only for fp16 compute, and only when the profile traced the castable bytes."""
-    return dtype == "fp16" and bool(model.tables[dtype].weights.get(FP8_COMPONENT, {}).get("fp8_bytes"))
+    """fp8 storage is planned only for a half-precision compute dtype (fp16, bf16), and only when the profile
+    traced the castable bytes of the family's denoiser."""
+    component = model.family["fp8_component"]
+    return dtype in model.tables and DTYPE_BYTES.get(dtype) == 2 \
+        and bool(model.tables[dtype].weights.get(component, {}).get("fp8_bytes"))
+
+
+def chunked_activations(model: MemoryModel, request: GenerationRequest, dtype: str, name: str) -> float:
+    """A chunked denoise table at the request's shape (placeholder: straight interpolation)."""
+    return model.tables[dtype].curves[name](float(request.width * request.height * request.num_frames))
 
 
 def predict(model: MemoryModel, request: GenerationRequest, offload: str | None = None, dtype: str = "fp16",
@@ -382,49 +524,72 @@ def predict(model: MemoryModel, request: GenerationRequest, offload: str | None 
     phases = tuple(
         PhaseFigure(
             phase=phase,
-            weights_bytes=int(_resident_weights(tables, phase, resident_mode, request.weights_dtype, c)),
+            weights_bytes=int(_resident_weights(tables, phase, resident_mode, request.weights_dtype, c,
+                                                model.family, _on_cpu(request))),
             activation_bytes=int(activations[phase] * c.activation_overhead * model.factors.get(phase, 1.0)),
             context_bytes=context,
         )
         for phase in PHASES
     )
     reserve = int(c.reserve_gib * GIB) if reserve_bytes is None else int(reserve_bytes)
-    host = host_ram_bytes(model, request.weights_dtype, resident_mode, dtype)
+    host = host_ram_bytes(model, request.weights_dtype, resident_mode, dtype,
+                          text_encoder_cpu=bool(request.text_encoder_cpu))
     return Prediction(offload, dtype, phases, reserve, model.calibrated, host)
 
 
-def host_ram_bytes(model: MemoryModel, weights_dtype: str, offload: str, dtype: str = "fp16") -> int:
+def host_ram_bytes(model: MemoryModel, weights_dtype: str, offload: str, dtype: str = "fp16",
+                   text_encoder_cpu: bool = False) -> int:
     """Host RAM the worker needs: its baseline plus the weights, which pass through RAM while loading and stay
-    there with any offload; group offloading with streams also pins page-locked copies (about 2x)."""
+    there with any offload; group offloading with streams also pins page-locked copies (about 2x) of the
+    weights it offloads (not of a text encoder the plan keeps on the CPU)."""
     tables = model.tables[dtype]
     c = model.constants
-    weights = sum(weights_bytes(tables, name, weights_dtype)[0] for name in tables.weights)
+    fp8 = model.family["fp8_component"]
+    sizes = {name: weights_bytes(tables, name, weights_dtype, fp8)[0] for name in tables.weights}
+    weights = sum(sizes.values())
+    grouped = sum(size for name, size in sizes.items() if not (text_encoder_cpu and name == TEXT_ENCODER))
     copies = c.group_pinned_copies if offload == "group" and model.offload_applies else 1.0
-    return int(c.host_base_gib * GIB + weights * copies)
+    return int(c.host_base_gib * GIB + weights + grouped * (copies - 1.0))
+
+
+def denoise_calls(model: MemoryModel, request: GenerationRequest) -> int:
+    """Denoiser calls per step: the family's count with CFG (I2VGen-XL: 1 of batch 2, or 2 of batch 1 when
+    split; Wan: 2 of batch 1), one call fewer per pair without CFG."""
+    calls = int(model.family["denoise_calls_per_step"])
+    if request.guidance_scale <= 1:
+        return max(1, calls // 2)
+    return calls * (2 if _cfg_split(model, request) else 1)
 
 
 def flops_per_step(model: MemoryModel, request: GenerationRequest, dtype: str = "fp16") -> float | None:
-    """Traced FLOPs of one denoise step (one UNet forward, CFG batch 2; halved without CFG)."""
+    """Traced FLOPs of one denoise step: `denoise_calls_per_step` calls of the traced one-call table (I2VGen-XL:
+    one UNet forward of CFG batch 2), halved without CFG."""
     curve = model.tables[dtype].flops
     if curve is None:
         return None
     flops = curve(float(request.width * request.height * request.num_frames))
+    flops *= int(model.family["denoise_calls_per_step"])
     return flops if request.guidance_scale > 1 else flops / 2
 
 
-def extra_chunk_calls(request: GenerationRequest, chunk_tokens: int) -> int:
-    """Module calls the chunked UNet makes beyond the plain one in one step (an estimate from the token counts
-    per resolution level; each wrapped module runs ceil(tokens / budget) chunks instead of one call)."""
+def extra_chunk_calls(request: GenerationRequest, chunk_tokens: int, model: MemoryModel | None = None) -> int:
+    """Module calls the chunked denoiser makes beyond the plain one in one step (an estimate from the token
+    counts per resolution level; each wrapped module runs ceil(tokens / budget) chunks instead of one call).
+    The family says how many modules are wrapped per level and over how many levels (I2VGen-XL: 22 x 4)."""
     if chunk_tokens <= 0:
         return 0
+    family = model.family if model is not None else I2VGEN_FAMILY
+    scale = float(model.knobs.get("vae_scale_factor", VAE_SCALE_FACTOR)) if model is not None else VAE_SCALE_FACTOR
     cfg = request.guidance_scale > 1
-    batch = 1 if request.cfg_split or not cfg else 2
-    forwards = 2 if request.cfg_split and cfg else 1
-    latent_w, latent_h = request.width / VAE_SCALE_FACTOR, request.height / VAE_SCALE_FACTOR
+    split = bool(request.cfg_split) and bool(family["cfg_split_applies"])
+    calls = int(family["denoise_calls_per_step"])
+    batch = 1 if split or not cfg or calls > 1 else 2
+    forwards = (calls * (2 if split else 1)) if cfg else max(1, calls // 2)
+    latent_w, latent_h = request.width / scale, request.height / scale
     extra = 0
-    for level in range(UNET_LEVELS):
+    for level in range(int(family["chunk_levels"])):
         tokens = batch * request.num_frames * (latent_w / 2**level) * (latent_h / 2**level)
-        extra += CHUNKED_MODULES_PER_LEVEL * max(0, math.ceil(tokens / chunk_tokens) - 1)
+        extra += int(family["chunked_modules_per_level"]) * max(0, math.ceil(tokens / chunk_tokens) - 1)
     return extra * forwards
 
 
@@ -442,7 +607,7 @@ class TimeEstimate:
 def estimate_time(model: MemoryModel, request: GenerationRequest, tflops: float,
                   dtype: str = "fp16") -> TimeEstimate | None:
     """FLOP-based time of the request's plan: traced FLOPs / (TFLOP/s x efficiency), plus what the plan adds:
-    a second UNet call per step (CFG split), extra chunk calls, fp8 upcasts, and weight bytes moved over the
+    more denoiser calls per step (CFG split; a family's calls per step), extra chunk calls, fp8 upcasts, and weight bytes moved over the
     host link (model offload once per job; group offload per UNet call, overlapped with compute; sequential
     per call, not overlapped). Replace by a measurement where one exists."""
     flops = flops_per_step(model, request, dtype)
@@ -452,18 +617,19 @@ def estimate_time(model: MemoryModel, request: GenerationRequest, tflops: float,
     compute = flops / (tflops * 1e12 * c.gpu_efficiency)
     if request.weights_dtype == "fp8":
         compute *= c.fp8_time_factor
-    cfg = request.guidance_scale > 1
-    calls = 2 if request.cfg_split and cfg else 1
+    calls = denoise_calls(model, request)
     per_step = compute + (calls - 1) * c.unet_call_overhead_s
     per_step += extra_chunk_calls(request, traced_budget(model, request.chunk_tokens, dtype)
-                                  or request.chunk_tokens) * c.chunk_call_overhead_s
+                                  or request.chunk_tokens, model) * c.chunk_call_overhead_s
     per_job = 0.0
     if model.offload_applies and request.offload != "none":
         tables = model.tables[dtype]
         bandwidth = c.host_to_device_gib_s * GIB
-        unet = weights_bytes(tables, FP8_COMPONENT, request.weights_dtype)[0] / bandwidth
-        others = sum(weights_bytes(tables, name, request.weights_dtype)[0]
-                     for name in tables.weights if name != FP8_COMPONENT) / bandwidth
+        denoiser = model.family["fp8_component"]
+        off = _on_cpu(request)
+        unet = weights_bytes(tables, denoiser, request.weights_dtype, denoiser)[0] / bandwidth
+        others = sum(weights_bytes(tables, name, request.weights_dtype, denoiser)[0]
+                     for name in tables.weights if name != denoiser and name not in off) / bandwidth
         if request.offload == "model":
             per_job = unet + others
         elif request.offload == "group":

@@ -23,7 +23,7 @@ from collections import deque
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator
 
-COMPONENTS = ("unet", "vae")        # the two that can run for seconds per call
+COMPONENTS = ("unet", "transformer", "vae")   # the denoiser (UNet or DiT) and the VAE: seconds per call
 RUN_AHEAD_POINTS = 32               # CUDA: the host runs at most about twice this many layers ahead of the GPU
 
 

@@ -1,5 +1,6 @@
-"""The only module that knows I2VGenXLPipeline: choose the model, load it, apply optimisations and report
-each one honestly, and run it with per-phase hooks (progress, cancel, fault injection) and our own decode loop.
+"""The generic driver of a model family's pipeline: choose the model, load it through its family record
+(i2v/models), apply optimisations and report each one honestly, apply a plan, and run it with per-phase hooks
+(progress, cancel, fault injection) and the family's own decode. No model is named here.
 """
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from typing import Callable
 from i2v.core.request import GenerationRequest
 from i2v.core.settings import MODEL_REPO_ID
 from i2v.core.errors import I2VError
+from i2v.models import DEFAULT_FAMILY, Family, UnknownFamily, by_name, family_of_folder, interpret
 
 log = logging.getLogger(__name__)
 
 DEFAULT_REPO_ID = MODEL_REPO_ID
 HUB_PROBE_TIMEOUT_S = 3.0
-COMPONENTS = ("unet", "text_encoder", "image_encoder", "vae")
+COMPONENTS = DEFAULT_FAMILY.components    # I2VGen-XL's (a family's own: Family.components)
 # diffusers name, transformers 5 name, transformers 4 name (deprecated in 5)
 CHECKPOINTING_METHODS = ("enable_gradient_checkpointing", "activation_checkpointing_enable", "gradient_checkpointing_enable")
 
@@ -29,11 +31,16 @@ NOT_SUPPORTED = "not supported"
 NO_EFFECT = "no effect at inference"
 SKIPPED = "skipped"
 
-GET_REAL_WEIGHTS_HINT = (
-    f"To use the real model, download it once with network access: "
-    f"`huggingface-cli download {DEFAULT_REPO_ID}` (the fp16 weights alone are 4.6 GiB), or pass "
-    f"`--model /path/to/a/diffusers/folder`, then restart with `--model auto` or `--model {DEFAULT_REPO_ID}`."
-)
+def real_weights_hint(family: Family = DEFAULT_FAMILY) -> str:
+    """How to get a family's real weights (the tiny model's banner and the unavailable-model message)."""
+    spec = "auto" if family is DEFAULT_FAMILY else family.aliases[0]
+    return (f"To use the real model, download it once with network access: "
+            f"`huggingface-cli download {family.repo_id}` (about {family.size_on_disk_gib:g} GiB), or pass "
+            f"`--model /path/to/a/diffusers/folder`, then restart with `--model {spec}` or "
+            f"`--model {family.repo_id}`.")
+
+
+GET_REAL_WEIGHTS_HINT = real_weights_hint()
 
 
 class ModelUnavailable(I2VError, RuntimeError):
@@ -45,20 +52,27 @@ class ModelUnavailable(I2VError, RuntimeError):
 # ----------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ModelChoice:
-    spec: str              # what the user asked for (auto / tiny / repo id / folder)
+    spec: str              # what the user asked for (auto / an alias / a tiny variant / repo id / folder)
     kind: str              # "tiny" | "local" | "hub"
-    source: str            # path or repo id actually loaded ("tiny" for the tiny model)
+    source: str            # path or repo id actually loaded (the tiny alias for a tiny model)
     banner: str | None = None   # shown in the UI and the log when the output will be noise
+    family: str = DEFAULT_FAMILY.name   # the model family's name (i2v/models)
+    repo: str | None = None             # the Hub repo id it stands for, when known
+
+    @property
+    def family_record(self) -> Family:
+        return by_name(self.family)
 
     @property
     def is_placeholder(self) -> bool:
         return self.kind == "tiny"
 
 
-def tiny_banner(reason: str) -> str:
+def tiny_banner(reason: str, family: Family = DEFAULT_FAMILY) -> str:
+    title = "" if family is DEFAULT_FAMILY else f"{family.title} "
     return (
-        f"Running the built-in TINY test model ({reason}): its output is random noise, not a real video. "
-        + GET_REAL_WEIGHTS_HINT
+        f"Running the built-in TINY {title}test model ({reason}): its output is random noise, not a real video. "
+        + real_weights_hint(family)
     )
 
 
@@ -86,25 +100,42 @@ def _hub_reachable(repo_id: str, timeout_s: float = HUB_PROBE_TIMEOUT_S) -> bool
         return False
 
 
+def _family_of_snapshot(snapshot: str, fallback: Family) -> Family:
+    try:
+        return family_of_folder(Path(snapshot))
+    except UnknownFamily:
+        return fallback
+
+
 def choose_model(spec: str) -> ModelChoice:
-    """Resolve --model / I2V_MODEL: auto, tiny, a local diffusers folder, or a Hub repo id."""
+    """Resolve --model / I2V_MODEL: auto, a family alias (wan2.2-ti2v-5b), a tiny variant (tiny,
+    tiny-wan2.2-ti2v-5b), a local diffusers folder, or a Hub repo id; the family comes with it."""
     spec = (spec or "auto").strip()
-    if spec == "tiny":
-        return ModelChoice(spec, "tiny", "tiny", tiny_banner("--model tiny"))
+    meaning = interpret(spec)
+    family = meaning.family
+    if meaning.kind == "tiny":
+        return ModelChoice(spec, "tiny", meaning.target, tiny_banner(f"--model {spec}", family), family.name,
+                           family.repo_id)
     path = Path(spec).expanduser()
-    if path.is_dir():
+    if meaning.kind == "folder":
         if not (path / "model_index.json").is_file():
             raise ModelUnavailable(f"{path} is not a diffusers model folder (no model_index.json)")
-        return ModelChoice(spec, "local", str(path.resolve()))
-    repo_id = DEFAULT_REPO_ID if spec == "auto" else spec
+        try:
+            family = family_of_folder(path)
+        except UnknownFamily as exc:
+            raise ModelUnavailable(str(exc)) from None
+        return ModelChoice(spec, "local", str(path.resolve()), family=family.name)
+    repo_id = meaning.target
     snapshot = _cached_snapshot(repo_id)
     if snapshot:
-        return ModelChoice(spec, "local", snapshot)
+        return ModelChoice(spec, "local", snapshot, family=_family_of_snapshot(snapshot, family).name, repo=repo_id)
     if _hub_reachable(repo_id):
-        return ModelChoice(spec, "hub", repo_id)
+        return ModelChoice(spec, "hub", repo_id, family=family.name, repo=repo_id)
     if spec == "auto":
-        return ModelChoice(spec, "tiny", "tiny", tiny_banner(f"{repo_id} is not in the local cache and the Hub is unreachable"))
-    raise ModelUnavailable(f"{repo_id} is not in the local Hugging Face cache and the Hub is unreachable. " + GET_REAL_WEIGHTS_HINT)
+        reason = f"{repo_id} is not in the local cache and the Hub is unreachable"
+        return ModelChoice(spec, "tiny", family.tiny_alias, tiny_banner(reason, family), family.name, repo_id)
+    raise ModelUnavailable(f"{repo_id} is not in the local Hugging Face cache and the Hub is unreachable. "
+                           + real_weights_hint(family))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -114,8 +145,8 @@ def choose_model(spec: str) -> ModelChoice:
 class LoadPlan:
     """What the loader will do on a device: decided from a device description alone (unit-testable)."""
     device: str            # "cuda" | "cpu"
-    dtype: str             # "float16" | "float32"
-    variant: str | None    # "fp16" on CUDA for Hub/local weights
+    dtype: str             # "float16" | "bfloat16" | "float32"
+    variant: str | None    # "fp16" on CUDA for Hub/local weights of a family that has that variant
     attention: str         # "xformers" | "sdpa"
     checkpoint_components: tuple[str, ...] = COMPONENTS
 
@@ -148,17 +179,22 @@ def xformers_importable() -> bool:
     return importlib.util.find_spec("xformers") is not None
 
 
-def plan_load(device: str, has_xformers: bool) -> LoadPlan:
-    """fp16 + xformers-or-SDPA on CUDA; float32 + SDPA on CPU."""
+TORCH_DTYPES = {"fp16": "float16", "bf16": "bfloat16"}
+
+
+def plan_load(device: str, has_xformers: bool, family: Family = DEFAULT_FAMILY) -> LoadPlan:
+    """The family's half precision (fp16 or bf16) + xformers-or-SDPA on CUDA; float32 + SDPA on CPU."""
     if device == "cuda":
-        return LoadPlan("cuda", "float16", "fp16", "xformers" if has_xformers else "sdpa")
-    return LoadPlan("cpu", "float32", None, "sdpa")
+        return LoadPlan("cuda", TORCH_DTYPES[family.cuda_dtype], family.cuda_variant,
+                        "xformers" if has_xformers else "sdpa", family.components)
+    return LoadPlan("cpu", "float32", None, "sdpa", family.components)
 
 
 def dtype_outcome(plan: LoadPlan) -> Outcome:
-    if plan.dtype == "float16":
-        return Outcome("fp16", APPLIED, "weights loaded as torch.float16 (fp16 variant) on CUDA")
-    return Outcome("fp16", SKIPPED, "CPU run: float32, since fp16 kernels on CPU are slow or missing")
+    if plan.dtype != "float32":
+        variant = f" ({plan.variant} variant)" if plan.variant else ""
+        return Outcome("fp16", APPLIED, f"weights loaded as torch.{plan.dtype}{variant} on CUDA")
+    return Outcome("fp16", SKIPPED, "CPU run: float32, since half-precision kernels on CPU are slow or missing")
 
 
 def apply_attention(pipe, plan: LoadPlan) -> Outcome:
@@ -198,24 +234,16 @@ def apply_gradient_checkpointing(pipe, plan: LoadPlan) -> list[Outcome]:
     return outcomes
 
 
-def fix_text_encoder_alias(pipe) -> Outcome | None:
-    """transformers 5 dropped CLIPTextModel.text_model, which the pipeline's clip_skip path uses (docs/facts.md)."""
-    encoder = pipe.text_encoder
-    if hasattr(encoder, "text_model"):
-        return None
-    object.__setattr__(encoder, "text_model", encoder)  # non-registering alias: state dict unchanged
-    return Outcome("text encoder compatibility", APPLIED, "aliased text_encoder.text_model for transformers 5")
-
-
-def apply_optimisations(pipe, plan: LoadPlan) -> list[Outcome]:
+def apply_optimisations(pipe, plan: LoadPlan, runtime=None) -> list[Outcome]:
+    runtime = runtime or DEFAULT_FAMILY.load_runtime()
     outcomes = [dtype_outcome(plan), apply_attention(pipe, plan)]
     outcomes += apply_gradient_checkpointing(pipe, plan)
-    alias = fix_text_encoder_alias(pipe)
-    if alias:
-        outcomes.append(alias)
+    fixes = getattr(runtime, "compatibility_fixes", None)
+    for name, detail in (fixes(pipe) if fixes else []):
+        outcomes.append(Outcome(name, APPLIED, detail))
     outcomes.append(Outcome(
-        "attention slicing", SKIPPED, "not used: it does nothing to this UNet; the plan of each job (CFG split, "
-        "exact UNet chunking, offload, decode chunk, VAE tiling) is chosen by the memory model",
+        "attention slicing", SKIPPED, "not used: the plan of each job (exact chunking, offload, decode chunk, "
+        "VAE tiling and the family's other parts) is chosen by the memory model",
     ))
     return outcomes
 
@@ -232,6 +260,15 @@ class LoadedPipeline:
     hooks: "PhaseHooks"
     offload: str = "none"
     weights_dtype: str = "fp16"
+    runtime: object = None          # the family's torch side (i2v/models/<family>_runtime.py)
+
+    @property
+    def family(self) -> Family:
+        return self.choice.family_record
+
+    @property
+    def denoiser(self):
+        return getattr(self.pipe, self.family.denoiser)
 
 
 def detect_device() -> str:
@@ -240,30 +277,22 @@ def detect_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _build_pipe(choice: ModelChoice, plan: LoadPlan):
+def _build_pipe(choice: ModelChoice, plan: LoadPlan, runtime):
     import torch
-    from diffusers import I2VGenXLPipeline
 
-    dtype = getattr(torch, plan.dtype)
-    if choice.kind == "tiny":
-        from i2v.tiny_model import build_tiny_components
-
-        pipe = I2VGenXLPipeline(**build_tiny_components())
-        return pipe if dtype == torch.float32 else pipe.to(dtype=dtype)
-    kwargs = {"torch_dtype": dtype}
-    if plan.variant:
-        kwargs["variant"] = plan.variant
-    return I2VGenXLPipeline.from_pretrained(choice.source, **kwargs)
+    return runtime.build_pipeline(choice.kind, choice.source, getattr(torch, plan.dtype), plan.variant)
 
 
 def load_pipeline(choice: ModelChoice, device: str | None = None) -> LoadedPipeline:
     """Load the chosen model on the device with the planned optimisations; returns it with its report."""
     started = time.perf_counter()
     device = device or detect_device()
-    plan = plan_load(device, device == "cuda" and xformers_importable())
-    pipe = _build_pipe(choice, plan)
+    family = choice.family_record
+    runtime = family.load_runtime()
+    plan = plan_load(device, device == "cuda" and xformers_importable(), family)
+    pipe = _build_pipe(choice, plan, runtime)
     pipe.set_progress_bar_config(disable=True)
-    outcomes = apply_optimisations(pipe, plan)
+    outcomes = apply_optimisations(pipe, plan, runtime)
     pipe.to(plan.device)
     report = LoadReport(
         model=choice.source, kind=choice.kind, device=plan.device, dtype=plan.dtype,
@@ -271,7 +300,8 @@ def load_pipeline(choice: ModelChoice, device: str | None = None) -> LoadedPipel
     )
     for line in report.lines():
         log.info("load report: %s", line)
-    return LoadedPipeline(pipe=pipe, plan=plan, report=report, choice=choice, hooks=PhaseHooks(pipe))
+    return LoadedPipeline(pipe=pipe, plan=plan, report=report, choice=choice, hooks=PhaseHooks(pipe, runtime),
+                          runtime=runtime)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -282,22 +312,37 @@ CancelCheck = Callable[[], None]                  # raises to stop the run (the 
 
 
 class PhaseHooks:
-    """Forward pre-hooks on the encoders and the UNet that report each phase to the current listener.
+    """Forward pre-hooks on the modules the family names per phase (its runtime's phase_modules) that report
+    each phase to the current listener.
 
-    The pipeline has no step callback (docs/facts.md); with CFG batched there is exactly one UNet forward per step.
-    A listener may raise to stop the run (cancel, injected faults): the pipeline stays reusable.
+    I2VGen-XL's pipeline has no step callback (docs/facts.md); the denoiser runs `calls_per_step` times a step
+    (I2VGen-XL once, Wan twice: cond then uncond), so a step is reported at its first call and the listener
+    (which may raise: cancel, injected faults) also runs at the others. The pipeline stays reusable.
     """
 
-    def __init__(self, pipe):
+    def __init__(self, pipe, runtime=None):
+        runtime = runtime or DEFAULT_FAMILY.load_runtime()
         self.listener: PhaseListener | None = None
         self.total_steps = 0
+        self.calls_per_step = 1
         self._counts: dict[str, int] = {}
-        pipe.text_encoder.register_forward_pre_hook(lambda *_: self.fire("text_encode"))
-        pipe.image_encoder.register_forward_pre_hook(lambda *_: self.fire("image_encode"))
-        pipe.unet.register_forward_pre_hook(lambda *_: self.fire("denoise", self.total_steps))
+        self._calls = 0
+        for phase, module in runtime.phase_modules(pipe).items():
+            if module is None or phase == "decode":   # decode events come from the family's decode loop
+                continue
+            if phase == "denoise":
+                module.register_forward_pre_hook(lambda *_: self.denoise_call())
+            else:
+                module.register_forward_pre_hook(lambda *_, phase=phase: self.fire(phase))
 
-    def start(self, listener: PhaseListener | None, total_steps: int) -> None:
+    def start(self, listener: PhaseListener | None, total_steps: int, calls_per_step: int = 1) -> None:
         self.listener, self.total_steps, self._counts = listener, total_steps, {}
+        self.calls_per_step, self._calls = max(1, calls_per_step), 0
+
+    def denoise_call(self) -> None:
+        self._calls += 1
+        if (self._calls - 1) % self.calls_per_step == 0:    # the step's later calls: cancel points act inside
+            self.fire("denoise", self.total_steps)
 
     def fire(self, phase: str, total: int = 0) -> None:
         self._counts[phase] = self._counts.get(phase, 0) + 1
@@ -312,18 +357,19 @@ GROUP_OFFLOAD_TYPE = "leaf_level"        # leaf level + CUDA streams: almost no 
 def configure_memory_knobs(loaded: LoadedPipeline, request: GenerationRequest) -> None:
     """Apply the request's plan to the loaded pipeline; one loaded model can run any plan.
 
-    Reversible parts are switched in place (VAE tiling, CFG split and chunked UNet wrappers, model and
-    sequential offload). fp8 storage and group offloading cannot be undone in diffusers: leaving them reloads
-    the weights. The UNet wrappers go on last, over whatever hooks the offload and casting installed.
+    Reversible parts are switched in place (VAE tiling, the family's exact wrappers, model and sequential
+    offload). fp8 storage and group offloading cannot be undone in diffusers: leaving them reloads the
+    weights. The family's exact parts (CFG split and chunking, the text encoder on the CPU) go on last, over
+    whatever hooks the offload and casting installed.
     """
-    from i2v.chunking import apply_unet_plan
     from i2v.core.memory import VAE_TILE_SAMPLE_SIZE
 
-    pipe = loaded.pipe
-    if request.vae_tiling:   # the tile size the memory profile was traced with
+    pipe, runtime = loaded.pipe, loaded.runtime
+    set_tiling = getattr(runtime, "set_vae_tiling", None)
+    if set_tiling is not None:     # at the tile size the memory profile was traced with
+        set_tiling(pipe, request.vae_tiling, VAE_TILE_SAMPLE_SIZE)
+    elif request.vae_tiling:
         pipe.vae.enable_tiling()
-        pipe.vae.tile_sample_min_size = VAE_TILE_SAMPLE_SIZE
-        pipe.vae.tile_latent_min_size = VAE_TILE_SAMPLE_SIZE // 8
     else:
         pipe.vae.disable_tiling()
     on_cuda = loaded.plan.device == "cuda"
@@ -333,12 +379,12 @@ def configure_memory_knobs(loaded: LoadedPipeline, request: GenerationRequest) -
     if irreversible:
         reload_weights(loaded)
         pipe = loaded.pipe
-    apply_unet_plan(pipe.unet, False, 0)          # off while hooks underneath change
+    runtime.remove_exact_parts(pipe)          # off while hooks underneath change
     if request.weights_dtype == "fp8" and loaded.weights_dtype != "fp8":
         import torch
 
-        compute = torch.float16 if on_cuda else torch.float32
-        pipe.unet.enable_layerwise_casting(storage_dtype=getattr(torch, FP8_STORAGE), compute_dtype=compute)
+        compute = getattr(torch, loaded.plan.dtype) if on_cuda else torch.float32
+        loaded.denoiser.enable_layerwise_casting(storage_dtype=getattr(torch, FP8_STORAGE), compute_dtype=compute)
         loaded.weights_dtype = "fp8"
     if offload != loaded.offload:
         pipe.remove_all_hooks()
@@ -355,17 +401,17 @@ def configure_memory_knobs(loaded: LoadedPipeline, request: GenerationRequest) -
         else:
             pipe.to("cuda")
         loaded.offload = offload
-    apply_unet_plan(pipe.unet, request.cfg_split, request.chunk_tokens)
+    runtime.apply_exact_parts(pipe, request)
 
 
 def reload_weights(loaded: LoadedPipeline) -> None:
     """Load the pipeline again (same model, same load plan): the way back from fp8 storage or group offload."""
     log.info("reloading the weights to leave fp8 storage / group offloading")
-    pipe = _build_pipe(loaded.choice, loaded.plan)
+    pipe = _build_pipe(loaded.choice, loaded.plan, loaded.runtime)
     pipe.set_progress_bar_config(disable=True)
-    apply_optimisations(pipe, loaded.plan)
+    apply_optimisations(pipe, loaded.plan, loaded.runtime)
     pipe.to(loaded.plan.device)
-    loaded.pipe, loaded.hooks = pipe, PhaseHooks(pipe)
+    loaded.pipe, loaded.hooks = pipe, PhaseHooks(pipe, loaded.runtime)
     loaded.offload, loaded.weights_dtype = "none", "fp16"
 
 
@@ -380,49 +426,21 @@ def sample_latents(loaded: LoadedPipeline, image, request: GenerationRequest, se
     from i2v import cancel_points
 
     configure_memory_knobs(loaded, request)
-    loaded.hooks.start(listener, request.num_inference_steps)
+    loaded.hooks.start(listener, request.num_inference_steps,
+                       loaded.runtime.denoise_calls_per_step(request.guidance_scale))
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    torch.manual_seed(seed)   # the pipeline samples the image latents from the global RNG (no generator)
+    torch.manual_seed(seed)   # a pipeline may sample some latents from the global RNG (I2VGen-XL does)
     with cancel_points.installed(loaded.pipe, check):   # after configure: a reload replaces the modules
-        output = loaded.pipe(
-            prompt=request.prompt,
-            image=image,
-            negative_prompt=request.negative_prompt or None,
-            height=request.height,
-            width=request.width,
-            num_frames=request.num_frames,
-            target_fps=request.fps,
-            num_inference_steps=request.num_inference_steps,
-            guidance_scale=request.guidance_scale,
-            generator=generator,
-            output_type="latent",
-        )
+        output = loaded.pipe(**loaded.runtime.call_kwargs(request, image, generator))
     return output.frames
 
 
 def decode_frames(loaded: LoadedPipeline, latents, request: GenerationRequest, listener: PhaseListener | None,
                   check: CancelCheck | None = None):
-    """Decode latents chunk by chunk (one 'decode' event per chunk) into uint8 frames of shape (F, H, W, 3);
-    `check` runs inside the VAE as in sample_latents."""
-    import numpy as np
-    import torch
-
-    from i2v import cancel_points
-
+    """Decode latents into uint8 frames of shape (F, H, W, 3) the family's way (one 'decode' event per
+    chunk or latent frame); `check` runs inside the VAE as in sample_latents."""
     configure_memory_knobs(loaded, request)
-    num_frames = latents.shape[2]
-    chunk = max(1, request.decode_chunk_size)
-    total_chunks = -(-num_frames // chunk)
-    pieces = []
-    with torch.no_grad(), cancel_points.installed(loaded.pipe, check, models=[loaded.pipe.vae]):
-        for index, start in enumerate(range(0, num_frames, chunk), start=1):
-            if listener is not None:
-                listener("decode", index, total_chunks)
-            part = latents[:, :, start:start + chunk]
-            pieces.append(loaded.pipe.decode_latents(part, decode_chunk_size=chunk))
-        video = torch.cat(pieces, dim=2)
-        frames = loaded.pipe.video_processor.postprocess_video(video=video, output_type="np")[0]
-    return (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
+    return loaded.runtime.decode(loaded.pipe, latents, request, listener, check)
 
 
 def release_after_cancel(loaded: LoadedPipeline) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from i2v.core.errors import I2VError, several
+from i2v.core.family import DEFAULT_RULES, FamilyRules
 from i2v.core.plans import Plan
 from i2v.core.settings import (
     DEFAULT_DECODE_CHUNK_SIZE,
@@ -17,7 +18,6 @@ from i2v.core.settings import (
     SETTINGS_BY_NAME,
     SIZE_MULTIPLE,
     WEIGHTS_DTYPES,
-    defaults,
 )
 
 
@@ -67,21 +67,26 @@ def round_to_multiple(value: float, multiple: int = SIZE_MULTIPLE) -> int:
     return max(multiple, int(round(value / multiple)) * multiple)
 
 
-def size_for_aspect(resolution: int, image_width: int, image_height: int) -> tuple[int, int]:
-    """(width, height) with the short side = resolution and the image's aspect (capped), multiples of 8."""
+def size_for_aspect(resolution: int, image_width: int, image_height: int,
+                    multiple: int = SIZE_MULTIPLE) -> tuple[int, int]:
+    """(width, height) with the short side = resolution and the image's aspect (capped), multiples of
+    `multiple` (the family's size rule: 8 for I2VGen-XL, 32 for Wan 2.2)."""
     if image_width <= 0 or image_height <= 0:
         raise RequestError("image_damaged", field=IMAGE_FIELD)
     aspect = min(max(image_width, image_height) / min(image_width, image_height), MAX_ASPECT_RATIO)
-    long_side = round_to_multiple(resolution * aspect)
+    long_side = round_to_multiple(resolution * aspect, multiple)
     return (long_side, resolution) if image_width >= image_height else (resolution, long_side)
 
 
-def validate_values(values: Mapping[str, Any]) -> list[I2VError]:
-    """Every problem with the user-facing values, checked against the settings table, each naming its field."""
+def validate_values(values: Mapping[str, Any], rules: FamilyRules = DEFAULT_RULES) -> list[I2VError]:
+    """Every problem with the user-facing values, checked against the family's settings table and frame
+    rule, each naming its field."""
     problems = []
-    for setting in SETTINGS:
+    for setting in rules.settings():
         if setting.name in values:
             problem = setting.check(values[setting.name])
+            if problem is None and setting.name == "num_frames":
+                problem = rules.check_frames(values[setting.name])
             if problem:
                 problems.append(problem)
     for key in ("prompt", "negative_prompt"):
@@ -120,15 +125,17 @@ def coerce(name: str, value: Any) -> Any:
     return value
 
 
-def build_request(image_size: tuple[int, int], **values: Any) -> GenerationRequest:
-    """Validate raw values (missing ones take the defaults) and size them to the image's aspect."""
-    merged = {**defaults(), **{k: coerce(k, v) for k, v in values.items() if v is not None}}
-    problems = validate_values(merged)
+def build_request(image_size: tuple[int, int], rules: FamilyRules | None = None, **values: Any) -> GenerationRequest:
+    """Validate raw values (missing ones take the family's defaults) and size them to the image's aspect.
+    rules: the family of the model that will run (default: I2VGen-XL's)."""
+    rules = rules or DEFAULT_RULES
+    merged = {**rules.defaults(), **{k: coerce(k, v) for k, v in values.items() if v is not None}}
+    problems = validate_values(merged, rules)
     if problems:
         raise several(problems, RequestError) if len(problems) > 1 else RequestError(problems[0].key,
                                                                                      **problems[0].params)
     merged["prompt"], merged["negative_prompt"] = clean_text(merged["prompt"]), clean_text(merged["negative_prompt"])
-    width, height = size_for_aspect(merged["resolution"], *image_size)
+    width, height = size_for_aspect(merged["resolution"], *image_size, rules.size_multiple)
     return GenerationRequest(
         prompt=merged["prompt"],
         negative_prompt=merged["negative_prompt"],

@@ -1,0 +1,76 @@
+"""The record of one model family: what every other part of the app asks instead of naming a model.
+
+A record is plain data (no torch): names and aliases, the diffusers pipeline class and how a folder is
+recognised (its model_index.json), the settings rules, the compute dtype, the component configs the memory
+profile is traced from, the plan parts that apply, and the module holding its torch side (`runtime`), imported
+only where a pipeline is built.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from i2v.core.family import FamilyRules
+from i2v.paths import configs_dir
+
+
+@dataclass(frozen=True)
+class Family:
+    rules: FamilyRules
+    repo_id: str                          # the full-size model on the Hugging Face Hub
+    aliases: tuple[str, ...]              # names --model / I2V_MODEL / the page accept for the full-size model
+    tiny_alias: str                       # the tiny random variant (real classes at tiny widths, offline)
+    pipeline_class: str                   # the diffusers class that loads and runs it
+    index_classes: tuple[str, ...]        # model_index.json `_class_name` values this family may carry
+    components: tuple[str, ...]           # the components whose configs decide the memory profile
+    denoiser: str                         # the pipeline attribute of the denoising model
+    cuda_dtype: str                       # compute dtype on CUDA ("fp16" | "bf16"); CPU runs are fp32
+    cuda_variant: str | None              # the weights variant loaded on CUDA ("fp16"), None: the repo's own
+    runtime: str                          # module with the torch side (build, phase modules, call, decode)
+    configs_folder: str                   # full-size component configs, relative to configs/
+    profile_file: str                     # committed full-size profile, relative to configs/
+    size_on_disk_gib: float               # the weights as downloaded (the README's family table)
+    index_keys: Mapping[str, Any] = field(default_factory=dict)   # model_index.json entries that must match
+    arch_keys: Mapping[str, Mapping[str, Any]] | None = None      # per component: keys deciding its size
+    preview_factors: tuple[tuple[float, ...], ...] | None = None  # latent channel -> RGB (live preview)
+    notes: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.rules.name
+
+    @property
+    def title(self) -> str:
+        return self.rules.title
+
+    def names(self) -> tuple[str, ...]:
+        """Every spelling that selects this family's full-size model."""
+        return (self.name, self.repo_id, *self.aliases)
+
+    def configs_dir(self) -> Path:
+        return configs_dir() / self.configs_folder
+
+    def full_size_configs(self) -> dict[str, dict]:
+        """The full-size model's component configs (what its committed profile was traced from)."""
+        folder = self.configs_dir()
+        return {name: json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+                for name in self.components}
+
+    def profile_path(self) -> Path:
+        return configs_dir() / self.profile_file
+
+    def recognises(self, index: Mapping[str, Any]) -> bool:
+        """Whether a diffusers folder's model_index.json describes this family."""
+        return (index.get("_class_name") in self.index_classes
+                and all(index.get(key) == value for key, value in self.index_keys.items()))
+
+    def load_runtime(self):
+        """The torch side (imports torch and diffusers: call only in the worker or a tool)."""
+        return importlib.import_module(self.runtime)
+
+    def tiny_configs(self) -> dict[str, dict]:
+        """The tiny variant's component configs (plain data: the runtime module builds no model for this)."""
+        return self.load_runtime().tiny_configs()

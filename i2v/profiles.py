@@ -1,11 +1,13 @@
-"""Which memory profile describes the model that runs: its configs, their hash, and the traced profile for it.
+"""Which memory profile describes the model that runs: its family, its configs, their hash, and the traced
+profile for it.
 
-The committed configs/memory_profile.json is the full-size I2VGen-XL's; it is recognised by the hash of
-configs/model/*.json and never re-traced. Any other model (the tiny test model, a diffusers folder with other
-dimensions) is traced from its own unet/vae/text_encoder/image_encoder configs by `python -m i2v.profile` in a
-subprocess (this module, like the web server, never imports torch) and the result is kept by the configs' hash:
-committed ones in configs/profiles/ (the tiny model's), others in logs/memory_profiles/. A model whose configs
-are not on disk (a Hub repo not downloaded yet) gets the full-size profile, and the answer says so.
+Each family (i2v/models) has a committed full-size profile (I2VGen-XL: configs/memory_profile.json; Wan 2.2:
+configs/models/wan2.2-ti2v-5b/memory_profile.json), recognised by the hash of its full-size configs and never
+re-traced. Any other model (a tiny variant, a diffusers folder with other dimensions) is traced from its own
+component configs by `python -m i2v.profile` in a subprocess (this module, like the web server, never imports
+torch) and the result is kept by the configs' hash: committed ones in configs/profiles/ (the tiny variants'),
+others in logs/memory_profiles/. A model whose configs are not on disk (a Hub repo not downloaded yet) gets its
+family's full-size profile, and the answer says so.
 """
 from __future__ import annotations
 
@@ -21,13 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from i2v.configs import PROFILE_FILE, read_json
-from i2v.core.settings import MODEL_REPO_ID
-from i2v.paths import PROJECT_ROOT, configs_dir, logs_dir, model_config_dir
+from i2v.configs import read_json
+from i2v.models import DEFAULT_FAMILY, Family, by_name
+from i2v.paths import PROJECT_ROOT, configs_dir, logs_dir
 
 log = logging.getLogger(__name__)
 
-COMPONENTS = ("unet", "vae", "text_encoder", "image_encoder")
+COMPONENTS = DEFAULT_FAMILY.components   # I2VGen-XL's; a family's own: Family.components
 # What decides a component's size, with the library's default for a key a config leaves out: the hash is taken
 # over these only, so a config written by another library version (extra or missing bookkeeping keys) of the
 # same model finds the same profile. The tracer itself builds from the whole config.
@@ -60,24 +62,35 @@ TRACES = 0                               # traces started by this process (tests
 _trace_lock = threading.Lock()
 
 
-def architecture(name: str, config: dict[str, Any]) -> dict[str, Any]:
+# Keys of a config that are bookkeeping, not architecture (a family without ARCH_KEYS hashes the rest).
+BOOKKEEPING = ("_class_name", "_diffusers_version", "_name_or_path", "architectures", "transformers_version",
+               "torch_dtype", "dtype", "use_cache", "_commit_hash")
+
+
+def architecture(name: str, config: dict[str, Any], family: Family = DEFAULT_FAMILY) -> dict[str, Any]:
     """The keys of a component's config that decide its size, defaults filled in (JSON types: lists)."""
-    return json.loads(json.dumps({key: config.get(key, default) for key, default in ARCH_KEYS[name].items()}))
+    if family is DEFAULT_FAMILY:
+        keys = ARCH_KEYS[name]
+        return json.loads(json.dumps({key: config.get(key, default) for key, default in keys.items()}))
+    return json.loads(json.dumps({k: v for k, v in config.items() if k not in BOOKKEEPING}))
 
 
-def config_hash(components: dict[str, dict]) -> str:
-    """Hash of the four components' architectures: which profile describes them."""
-    data = {name: architecture(name, components[name]) for name in COMPONENTS}
+def config_hash(components: dict[str, dict], family: Family = DEFAULT_FAMILY) -> str:
+    """Hash of the components' architectures: which profile describes them (the family's name is part of it
+    for every family but the first, whose hashes predate families)."""
+    data: dict[str, Any] = {name: architecture(name, components[name], family) for name in family.components}
+    if family is not DEFAULT_FAMILY:
+        data["family"] = family.name
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
-def full_size_configs() -> dict[str, dict]:
-    """The full-size I2VGen-XL's configs (configs/model/*.json), which configs/memory_profile.json was traced from."""
-    return {name: read_json(model_config_dir() / f"{name}.json") for name in COMPONENTS}
+def full_size_configs(family: Family = DEFAULT_FAMILY) -> dict[str, dict]:
+    """A family's full-size configs (I2VGen-XL: configs/model/*.json), its committed profile's source."""
+    return family.full_size_configs()
 
 
-def full_size_hash() -> str:
-    return config_hash(full_size_configs())
+def full_size_hash(family: Family = DEFAULT_FAMILY) -> str:
+    return config_hash(full_size_configs(family), family)
 
 
 @dataclass(frozen=True)
@@ -88,20 +101,29 @@ class ModelSource:
     name: str
     components: dict[str, dict] | None = field(default=None, compare=False)
     note: str | None = None
+    family: str = DEFAULT_FAMILY.name
+
+    @property
+    def family_record(self) -> Family:
+        return by_name(self.family)
 
     @property
     def hash(self) -> str | None:
-        return config_hash(self.components) if self.components is not None else None
+        return config_hash(self.components, self.family_record) if self.components is not None else None
 
 
-def full_size_source(note: str | None = None) -> ModelSource:
-    return ModelSource("full", MODEL_REPO_ID, full_size_configs(), note)
+def full_size_source(note: str | None = None, family: Family = DEFAULT_FAMILY) -> ModelSource:
+    return ModelSource("full", family.repo_id, full_size_configs(family), note, family.name)
 
 
-def folder_configs(folder: Path) -> dict[str, dict] | None:
+def _fallback_note(family: Family) -> str:
+    return f"figures of the full-size {family.title}"
+
+
+def folder_configs(folder: Path, family: Family = DEFAULT_FAMILY) -> dict[str, dict] | None:
     """A diffusers folder's component configs (<component>/config.json), or None when one is missing."""
     found = {}
-    for name in COMPONENTS:
+    for name in family.components:
         path = Path(folder) / name / "config.json"
         if not path.is_file():
             return None
@@ -109,38 +131,40 @@ def folder_configs(folder: Path) -> dict[str, dict] | None:
     return found
 
 
-def source_for(kind: str, name: str) -> ModelSource:
-    """The source of a chosen or loaded model (i2v.pipeline.ModelChoice's kind and source)."""
+def source_for(kind: str, name: str, family: str | None = None) -> ModelSource:
+    """The source of a chosen or loaded model (i2v.pipeline.ModelChoice's kind, source and family; a tiny
+    variant's name says its family)."""
+    record = by_name(family or (name if kind == "tiny" else None))
     if kind == "tiny":
-        from i2v.tiny_model import tiny_configs
-
-        return ModelSource("tiny", "tiny", tiny_configs())
+        return ModelSource("tiny", record.tiny_alias, record.tiny_configs(), family=record.name)
     if kind == "local":
-        components = folder_configs(Path(name))
+        components = folder_configs(Path(name), record)
         if components is not None:
-            return ModelSource("local", name, components)
+            return ModelSource("local", name, components, family=record.name)
         return ModelSource("local", name, None, f"{name} lacks a component's config.json: "
-                                                 "figures of the full-size I2VGen-XL")
+                                                 + _fallback_note(record), record.name)
     if kind == "hub":                       # loaded from the Hub: its snapshot is in the local cache now
         from i2v.pipeline import _cached_snapshot
 
         snapshot = _cached_snapshot(name)
-        if snapshot and folder_configs(Path(snapshot)) is not None:
-            return ModelSource("local", name, folder_configs(Path(snapshot)))
-    return ModelSource(kind, name, None, f"the configs of {name} are not on disk yet: "
-                                         "figures of the full-size I2VGen-XL")
+        if snapshot and folder_configs(Path(snapshot), record) is not None:
+            return ModelSource("local", name, folder_configs(Path(snapshot), record), family=record.name)
+    return ModelSource(kind, name, None, f"the configs of {name} are not on disk yet: " + _fallback_note(record),
+                       record.name)
 
 
 def resolve_spec(spec: str | None) -> ModelSource:
-    """The source for --model / I2V_MODEL (auto, tiny, a repo id, a folder) as the loader will choose it
-    (i2v.pipeline.choose_model: the local cache, then the Hub within a few seconds)."""
+    """The source for --model / I2V_MODEL (auto, an alias, a tiny variant, a repo id, a folder) as the loader
+    will choose it (i2v.pipeline.choose_model: the local cache, then the Hub within a few seconds)."""
+    from i2v.models import interpret
     from i2v.pipeline import ModelUnavailable, choose_model
 
     try:
         choice = choose_model(spec or "auto")
     except ModelUnavailable as exc:
-        return full_size_source(f"{exc} — figures of the full-size I2VGen-XL")
-    return source_for(choice.kind, choice.source)
+        family = interpret(spec).family
+        return full_size_source(f"{exc} — {_fallback_note(family)}", family)
+    return source_for(choice.kind, choice.source, choice.family)
 
 
 @dataclass(frozen=True)
@@ -158,9 +182,12 @@ class ModelProfile:
 
     def info(self) -> dict:
         """What the answers say about the model their figures describe."""
-        name = "full-size I2VGen-XL" if self.origin == FULL_SIZE and self.source.kind == "full" else self.source.name
+        family = self.source.family_record
+        name = (f"full-size {family.title}" if self.origin == FULL_SIZE and self.source.kind == "full"
+                else self.source.name)
         return {"kind": self.source.kind, "name": name, "profile": self.origin, "hash": self.hash,
-                "full_size": self.full_size, "note": self.source.note}
+                "full_size": self.full_size, "note": self.source.note, "family": family.name,
+                "family_title": family.title, "repo": family.repo_id}
 
 
 def committed_dir() -> Path:
@@ -179,11 +206,12 @@ def profile_for(source: ModelSource, dtype: str, cache: Path | None = None) -> M
     """The profile for the source's model with `dtype` traced: the committed full-size one when the configs
     hash to configs/model's, else a kept one (configs/profiles/, then the cache), else a fresh trace written to
     the cache. Configs not on disk, or a trace that fails: the full-size profile (origin FALLBACK)."""
-    committed_full = read_json(configs_dir() / PROFILE_FILE)
+    family = source.family_record
+    committed_full = read_json(family.profile_path())
     digest = source.hash
     if digest is None:
         return ModelProfile(committed_full, source, FALLBACK, None)
-    if digest == full_size_hash():
+    if digest == full_size_hash(family):
         return ModelProfile(committed_full, source, FULL_SIZE, digest)
     cache = Path(cache) if cache else cache_dir()
     name = profile_name(digest, dtype)
@@ -200,9 +228,9 @@ def profile_for(source: ModelSource, dtype: str, cache: Path | None = None) -> M
             return ModelProfile(read_json(path), source, TRACED, digest, path)
         except (OSError, subprocess.SubprocessError, ValueError) as exc:
             log.warning("could not trace the memory profile of %s (%s); using the full-size one", source.name, exc)
-            note = f"tracing {source.name} failed: figures of the full-size I2VGen-XL"
-            return ModelProfile(committed_full, ModelSource(source.kind, source.name, source.components, note),
-                                FALLBACK, digest)
+            note = f"tracing {source.name} failed: " + _fallback_note(family)
+            return ModelProfile(committed_full, ModelSource(source.kind, source.name, source.components, note,
+                                                            source.family), FALLBACK, digest)
 
 
 def _read_kept(path: Path, dtype: str) -> dict | None:
@@ -223,7 +251,7 @@ def trace_to(source: ModelSource, dtype: str, out: Path, timeout_s: float = TRAC
     with tempfile.TemporaryDirectory(prefix="i2v-profile-") as tmp:
         request = Path(tmp) / "configs.json"
         request.write_text(json.dumps({"components": source.components, "hash": source.hash, "kind": source.kind,
-                                       "name": source.name}), encoding="utf-8")
+                                       "name": source.name, "family": source.family}), encoding="utf-8")
         done = subprocess.run([sys.executable, "-m", "i2v.profile", "--configs", str(request), "--out", str(out),
                                "--dtype", dtype], cwd=PROJECT_ROOT, capture_output=True, text=True,
                               timeout=timeout_s, env={**os.environ, "PYTHONPATH": os.pathsep.join(

@@ -193,7 +193,7 @@ def test_removing_the_parts_restores_the_original_forwards(pipe, baseline):
     assert all("forward" in block.__dict__ for block in blocks)
     wan_runtime.apply_exact_parts(pipe, request(chunk_tokens=32, text_encoder_cpu=True))   # replaces the budget
     assert wan_chunking.token_chunking(pipe.transformer) == 32
-    wan_runtime.apply_exact_parts(pipe, request())
+    wan_runtime.remove_exact_parts(pipe)
     assert wan_chunking.token_chunking(pipe.transformer) == 0 and not wan_runtime.text_encoder_on_cpu(pipe)
     assert not any("forward" in block.__dict__ for block in blocks)
     assert "forward" not in pipe.text_encoder.__dict__
@@ -215,6 +215,23 @@ def test_text_encoder_cpu_under_model_offload_switches_the_hook_device():
     assert encoder._hf_hook.execution_device == torch.device("cpu") and encoder.forward is offload_forward
     wan_runtime.set_text_encoder_cpu(owner, False)
     assert encoder._hf_hook.execution_device == "meta" and not wan_runtime.text_encoder_on_cpu(owner)
+
+
+def test_text_encoder_cpu_leaves_streamed_weights_alone():
+    """Under sequential/group offload (hooks on the leaves) the weights already live on the CPU: no change."""
+    from types import SimpleNamespace
+
+    from accelerate.hooks import ModelHook, add_hook_to_module
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    encoder = UMT5EncoderModel(UMT5Config(**wan_runtime.tiny_configs()["text_encoder"]))
+    owner = SimpleNamespace(text_encoder=encoder, device=torch.device("cpu"))
+    add_hook_to_module(encoder.shared, ModelHook())
+    before = dict(encoder.__dict__)
+    wan_runtime.set_text_encoder_cpu(owner, True)
+    assert wan_runtime.text_encoder_on_cpu(owner) and "forward" not in encoder.__dict__
+    wan_runtime.set_text_encoder_cpu(owner, False)
+    assert not wan_runtime.text_encoder_on_cpu(owner) and encoder.__dict__.keys() == before.keys()
 
 
 def test_chunked_block_is_exact_with_a_shared_timestep_and_a_batch():

@@ -7,7 +7,10 @@ torch and diffusers are imported inside the functions: importing this module is 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, Callable
+
+log = logging.getLogger(__name__)
 
 DENOISER = "transformer"
 TINY_SEED = 0
@@ -143,6 +146,14 @@ def apply_exact_parts(pipe, request) -> None:
     set_text_encoder_cpu(pipe, bool(request.text_encoder_cpu))
 
 
+def remove_exact_parts(pipe) -> None:
+    """Both parts off (the driver does this while offload and casting hooks underneath change)."""
+    from i2v.models.wan_chunking import apply_token_chunking
+
+    apply_token_chunking(pipe.transformer, 0)
+    set_text_encoder_cpu(pipe, False)
+
+
 def text_encoder_on_cpu(pipe) -> bool:
     return getattr(pipe.text_encoder, TEXT_ENCODER_CPU_ATTRIBUTE, None) is not None
 
@@ -150,7 +161,8 @@ def text_encoder_on_cpu(pipe) -> bool:
 def set_text_encoder_cpu(pipe, on: bool) -> None:
     """Run the text encoder on the CPU (its inputs moved in, its outputs moved back to the caller's device),
     or put it back where the pipeline is. With model offload the offload hook's execution device becomes the
-    CPU instead. Sequential and group offload stream its weights leaf by leaf: refused (nothing to gain)."""
+    CPU instead. Under sequential or group offload its weights already live in CPU memory and stream through
+    the GPU a leaf at a time: the part is recorded and changes nothing (logged)."""
     import torch
 
     encoder = pipe.text_encoder
@@ -160,17 +172,21 @@ def set_text_encoder_cpu(pipe, on: bool) -> None:
     hook = getattr(encoder, "_hf_hook", None)
     if on:
         if _streams_weights(encoder):
-            raise ValueError("text_encoder_cpu does not combine with sequential or group offload")
-        if hook is not None and hasattr(hook, "execution_device"):     # model offload (accelerate CpuOffload)
+            log.info("text_encoder_cpu under sequential/group offload: its weights already stream from the CPU")
+            state = {"streamed": True}
+        elif hook is not None and hasattr(hook, "execution_device"):     # model offload (accelerate CpuOffload)
             state = {"hook_device": hook.execution_device}
             hook.execution_device = torch.device("cpu")
         else:
             state = {"forward": encoder.__dict__.get("forward")}
             encoder.forward = _cpu_forward(state["forward"] or type(encoder).forward.__get__(encoder))
-        encoder.to("cpu")
+        if "streamed" not in state:
+            encoder.to("cpu")
         object.__setattr__(encoder, TEXT_ENCODER_CPU_ATTRIBUTE, state)
         return
     object.__delattr__(encoder, TEXT_ENCODER_CPU_ATTRIBUTE)
+    if "streamed" in state:
+        return
     if "hook_device" in state:
         hook.execution_device = state["hook_device"]
         return                                                        # the offload hook moves it when it runs
@@ -238,9 +254,11 @@ def call_kwargs(request, image, generator) -> dict:
     )
 
 
-def decode(pipe, latents, listener=None, check=None):
+def decode(pipe, latents, request=None, listener=None, check=None):
     """uint8 frames (F, H, W, 3): the pipeline's own decode tail (un-normalise, vae.decode, postprocess),
-    then (x * 255).round(). `check` and `listener` run before each vae.decoder call (one per latent frame)."""
+    then (x * 255).round(). `check` and `listener` run before each vae.decoder call (one per latent frame;
+    with VAE tiling one per tile and frame, and `total` counts those). `request` is the driver's (unused: the
+    Wan VAE always decodes frame by frame, so there is no decode chunk to choose)."""
     import numpy as np
     import torch
     from diffusers.utils.torch_utils import get_module_execution_device

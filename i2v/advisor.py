@@ -2,8 +2,8 @@
 memory model, presets and tiers from configs/, the clamp before a job, and the live estimate for the UI.
 
 The figures are those of the model that runs (`model_source`, i2v.profiles: the tiny model's own traced
-profile, a folder's); when that is not the full-size I2VGen-XL, the estimate also says what the full-size
-model would need on this device (`full_size`).
+profile, a folder's) and its family's rules, dtype and presets (i2v.models); when that is not the family's
+full-size model, the estimate also says what the full-size model would need on this device (`full_size`).
 """
 from __future__ import annotations
 
@@ -53,6 +53,49 @@ class Advisor:
                 self._device_at = time.monotonic()
             return self._device
 
+    def family(self):
+        """The family record of the model that runs (i2v.models; I2VGen-XL when none is named)."""
+        from i2v.models import by_name
+
+        source = self._model_source()
+        return by_name(source.family if source is not None else None)
+
+    def full_size_model(self, family=None):
+        """The family's full-size memory model (I2VGen-XL's with the calibration, when one was measured)."""
+        from i2v.models import DEFAULT_FAMILY
+
+        family = family or self.family()
+        if family is DEFAULT_FAMILY:
+            return self._configs[0]
+        key = ("full", family.name)
+        with self._lock:
+            found = self._models.get(key)
+        if found is None:
+            from i2v import configs
+
+            found = configs.memory_model_for(configs.read_json(family.profile_path()), calibrated=False)
+            with self._lock:
+                self._models[key] = found
+        return found
+
+    def presets(self, family=None):
+        """The family's presets (configs/presets.toml for I2VGen-XL; configs/models/<family>/presets.toml)."""
+        from i2v.models import DEFAULT_FAMILY
+
+        family = family or self.family()
+        if family is DEFAULT_FAMILY:
+            return self._configs[1]
+        key = ("presets", family.name)
+        with self._lock:
+            found = self._models.get(key)
+        if found is None:
+            from i2v import configs
+
+            found = configs.load_presets(family=family)
+            with self._lock:
+                self._models[key] = found
+        return found
+
     def memory_model(self, dtype: str):
         """(memory model, info) of the model that runs, for a compute dtype; info names the model and where its
         profile came from (i2v.profiles.ModelProfile.info). Traced on first use for a model not seen before."""
@@ -66,7 +109,8 @@ class Advisor:
             from i2v import configs, profiles
 
             kept = profiles.profile_for(source, dtype)
-            model = self._configs[0] if kept.full_size else configs.memory_model_for(kept.profile, calibrated=False)
+            model = (self.full_size_model(source.family_record) if kept.full_size
+                     else configs.memory_model_for(kept.profile, calibrated=False))
             found = (model, kept.info())
             with self._lock:
                 self._models[key] = found
@@ -76,7 +120,7 @@ class Advisor:
         """(memory model for this device kind, dtype, tier, the device): this machine's, or a given one."""
         _, _, tiers = self._configs
         device = device or self.device()
-        dtype = "fp16" if device.kind == "cuda" else "fp32"
+        dtype = self.family().cuda_dtype if device.kind == "cuda" else "fp32"
         model, _ = self.memory_model(dtype)
         return for_device(model, device.kind), dtype, select_tier(tiers, device.kind, device.total_bytes), device
 
@@ -103,7 +147,7 @@ class Advisor:
         advisor's: the service passes its own, which knows the tiny model's measured speed), and the recommended
         one; the preset list and the estimate panel are one computation."""
         estimate = estimate or self.estimate
-        _, presets, _ = self._configs
+        presets = self.presets()
         verdicts = [estimate(p.values(), image_size) for p in presets]
         statuses = [status_from_estimate(v) for v in verdicts]
         best = recommended_index(statuses, [v.get("seconds_estimate") for v in verdicts])
@@ -138,7 +182,8 @@ class Advisor:
         per_step = self.seconds_per_step(request) if self.time_budget_s else None
         return fit(request, device.budget_bytes, model, dtype, tflops=self._tflops(tier),
                    seconds_per_step=per_step, time_budget_s=self.time_budget_s,
-                   host_bytes=self.host_bytes(device), forced=forced, device_kind=device.kind)
+                   host_bytes=self.host_bytes(device), forced=forced, device_kind=device.kind,
+                   rules=self.family().rules)
 
     def seconds_for(self, fitted: GenerationRequest, device) -> float | None:
         """Predicted seconds for the whole run of a fitted request on a device (routing between cards)."""
@@ -159,7 +204,7 @@ class Advisor:
         """The live 'predicted peak / available' line: pure Python, a few milliseconds."""
         model, dtype, tier, device = self._context()
         try:
-            request = build_request(image_size or DEFAULT_IMAGE_SIZE, **values)
+            request = build_request(image_size or DEFAULT_IMAGE_SIZE, self.family().rules, **values)
         except RequestError as exc:
             return {"error": str(exc), "text": str(exc)}
         try:
@@ -193,10 +238,13 @@ class Advisor:
                 "adjustments": [asdict(a) for a in adjustments], "text": text, "device": device.kind}
 
     def _full_size_estimate(self, request: GenerationRequest, forced: dict | None, dtype: str, device) -> dict:
-        """What the full-size I2VGen-XL would need for this request on this device (when another model runs)."""
-        full = for_device(self._configs[0], device.kind)
+        """What the family's full-size model would need for this request on this device (when another model of
+        the family runs: its tiny variant, a folder with other dimensions)."""
+        family = self.family()
+        full_model = self.full_size_model(family)
+        full = for_device(full_model, device.kind)
         try:
-            result = self.fit(request, forced, model=self._configs[0])
+            result = self.fit(request, forced, model=full_model)
             prediction = result.prediction
             fits = not any(a.field in ("num_frames", "resolution") for a in result.adjustments)
         except DoesNotFit:
@@ -204,9 +252,10 @@ class Advisor:
         peak = round(prediction.peak_gib, 2)
         verdict = "fits" if fits else "does not fit as asked"
         return {"peak_gib": peak, "fits": fits, "label": "calibrated" if prediction.calibrated else "predicted",
-                "text": f"the full-size I2VGen-XL would need {peak:.1f} GiB here: {verdict}"}
+                "text": f"the full-size {family.title} would need {peak:.1f} GiB here: {verdict}"}
 
 
 # What estimates say about the model when no other is named: the committed full-size profile.
 FULL_SIZE_INFO = {"kind": "full", "name": "full-size I2VGen-XL", "profile": "full-size", "hash": None,
-                  "full_size": True, "note": None}
+                  "full_size": True, "note": None, "family": "i2vgen-xl", "family_title": "I2VGen-XL",
+                  "repo": "ali-vilab/i2vgen-xl"}

@@ -55,8 +55,11 @@ def memory_model_for(profile: dict, calibrated: bool = True, folder: Path | None
     return load_model(profile, load_constants(folder), load_calibration(folder) if calibrated else None)
 
 
-def load_presets(folder: Path | None = None) -> tuple[Preset, ...]:
-    return parse_presets(read_toml(_dir(folder) / PRESETS_FILE))
+def load_presets(folder: Path | None = None, family=None) -> tuple[Preset, ...]:
+    """The presets of a model family (i2v.models record; I2VGen-XL's configs/presets.toml when None)."""
+    if family is None:
+        return parse_presets(read_toml(_dir(folder) / PRESETS_FILE))
+    return parse_presets(read_toml(_dir(folder) / family.presets_file), family.rules)
 
 
 def load_tiers(folder: Path | None = None) -> tuple[Tier, ...]:

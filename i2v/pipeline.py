@@ -167,6 +167,8 @@ class LoadReport:
     outcomes: list[Outcome] = field(default_factory=list)
     load_seconds: float = 0.0
     banner: str | None = None
+    family: str = DEFAULT_FAMILY.name     # the model family (i2v/models), recorded in every sidecar
+    repo: str | None = None               # the Hub repo the weights stand for, when known
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -297,6 +299,7 @@ def load_pipeline(choice: ModelChoice, device: str | None = None) -> LoadedPipel
     report = LoadReport(
         model=choice.source, kind=choice.kind, device=plan.device, dtype=plan.dtype,
         outcomes=outcomes, load_seconds=round(time.perf_counter() - started, 3), banner=choice.banner,
+        family=family.name, repo=choice.repo or (choice.source if choice.kind == "hub" else None),
     )
     for line in report.lines():
         log.info("load report: %s", line)

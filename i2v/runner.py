@@ -75,10 +75,10 @@ class OutOfMemoryFailure(GenerationFailed):
 
     @classmethod
     def after(cls, request: GenerationRequest, attempts: list[dict], dtype: str, device: str,
-              auto: bool) -> "OutOfMemoryFailure":
+              auto: bool, family: str | None = None) -> "OutOfMemoryFailure":
         last = attempts[-1]
         free = last["memory_after"].get("budget_bytes") or last["memory_after"].get("free_bytes") or 0
-        suggestion = suggest_after_oom(request, free, dtype, device)
+        suggestion = suggest_after_oom(request, free, dtype, device, family)
         where = f"out of memory during {last['phase']}"
         tries = f" after {len(attempts)} attempts" if auto else " (automatic fallback is off)"
         hint = (f"; predicted to fit the {format_bytes(free)} free after cleanup: {describe_request(suggestion)}"
@@ -104,31 +104,40 @@ def describe_request(values: dict) -> str:
     return ", ".join(parts)
 
 
-def _memory_model(device: str):
-    from i2v.configs import load_memory_model
+def _memory_model(device: str, family: str | None = None):
+    """The full-size memory model of the running family (the guard acts on a GPU, where real weights run)."""
+    from i2v import configs
     from i2v.core.memory import for_device
+    from i2v.models import DEFAULT_FAMILY, by_name
 
-    return for_device(load_memory_model(), device)
+    record = by_name(family)
+    model = (configs.load_memory_model() if record is DEFAULT_FAMILY
+             else configs.memory_model_for(configs.read_json(record.profile_path()), calibrated=False))
+    return for_device(model, device)
 
 
-def fallback_after_oom(request: GenerationRequest, phase: str, dtype: str):
+def fallback_after_oom(request: GenerationRequest, phase: str, dtype: str, family: str | None = None):
     """One step down the ladder; after a decode-time OOM only what acts on the decode changes (the sampled
     latents are kept)."""
     from i2v.core import fallback
+    from i2v.models import by_name
 
-    return fallback.next_fallback(request, _memory_model("cuda"), dtype, phase=phase)
+    return fallback.next_fallback(request, _memory_model("cuda", family), dtype, phase=phase,
+                                  rules=by_name(family).rules)
 
 
-def suggest_after_oom(request: GenerationRequest, free_bytes: int, dtype: str, device: str) -> dict | None:
+def suggest_after_oom(request: GenerationRequest, free_bytes: int, dtype: str, device: str,
+                      family: str | None = None) -> dict | None:
     """At least one notch below what failed (the prediction evidently was optimistic), then down the ladder
     until the memory model predicts it fits free_bytes. Returned as plain values (sliders + memory knobs)."""
     from i2v.core import fallback
+    from i2v.models import by_name
 
-    model = _memory_model(device)
-    start = fallback.next_fallback(request, model, dtype)
+    model, rules = _memory_model(device, family), by_name(family).rules
+    start = fallback.next_fallback(request, model, dtype, rules=rules)
     if start is None:
         return None
-    found = fallback.suggest_config(start[0], free_bytes, model, dtype)
+    found = fallback.suggest_config(start[0], free_bytes, model, dtype, rules=rules)
     return found[0].as_dict() if found else None
 
 
@@ -296,10 +305,11 @@ class LocalRunner:
             log.warning("OOM during %s (attempt %d): %s", failure["phase"], len(attempts), failure["error"])
             next_request = None
             if policy.auto and len(attempts) < policy.max_attempts:
-                next_request = fallback_after_oom(current, failure["phase"], self.memory_dtype(loaded))
+                next_request = fallback_after_oom(current, failure["phase"], self.memory_dtype(loaded),
+                                                  loaded.choice.family)
             if next_request is None:
                 raise OutOfMemoryFailure.after(current, attempts, self.memory_dtype(loaded), loaded.plan.device,
-                                               policy.auto)
+                                               policy.auto, loaded.choice.family)
             current, description = next_request
             attempts[-1]["fallback"] = description
         loaded.hooks.start(None, 0)
@@ -341,7 +351,7 @@ class LocalRunner:
 
     @staticmethod
     def memory_dtype(loaded) -> str:
-        return "fp16" if loaded.plan.dtype == "float16" else "fp32"
+        return {"float16": "fp16", "bfloat16": "bf16"}.get(loaded.plan.dtype, "fp32")
 
 
 class _JobTrace:

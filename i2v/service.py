@@ -230,10 +230,11 @@ class GenerationService:
 
         state = self.runner.state()
         report = state.report or {}
-        key = ("loaded", report["kind"], report.get("model")) if report.get("kind") else ("spec", state.spec)
+        key = (("loaded", report["kind"], report.get("model"), report.get("family")) if report.get("kind")
+               else ("spec", state.spec))
         found = self._sources.get(key)
         if found is None:
-            found = (profiles.source_for(report["kind"], report.get("model") or "")
+            found = (profiles.source_for(report["kind"], report.get("model") or "", report.get("family"))
                      if key[0] == "loaded" else profiles.resolve_spec(state.spec))
             self._sources[key] = found
         return found
@@ -300,14 +301,15 @@ class GenerationService:
             image, notes = open_image(image)
         else:
             image = image.convert("RGB")
-        request = build_request(image.size, **values)
+        rules = self.advisor.family().rules        # the running model's family: its rows and rules
+        request = build_request(image.size, rules, **values)
         image, fitted = fit_image(image, request)
         notes = [*notes, *fitted]
         try:
             forced = check_forced(plan or {})
         except PlanError as exc:
             raise RequestError("plan_invalid", detail=str(exc)) from None
-        if not request.prompt:
+        if rules.prompt_required and not request.prompt:
             raise RequestError("prompt_missing", field="prompt")
         if out_path is not None and Path(out_path).exists():
             raise RequestError("out_path_exists", path=str(out_path))
@@ -403,7 +405,9 @@ class GenerationService:
     def _is_tiny_model(self) -> bool:
         """The tiny test model runs: its measured speed is kept apart from the real model's."""
         state = self.runner.state()
-        return state.spec == "tiny" or (state.report or {}).get("kind") == "tiny"
+        from i2v.models import tiny_choices
+
+        return state.spec in tiny_choices() or (state.report or {}).get("kind") == "tiny"
 
     def _log_ooms(self, attempts: list[dict], outcome: str, suggestion: dict | None = None) -> None:
         """Append each OOM of a job to logs/oom.jsonl (time, phase, request, memory, suggestion, outcome)."""

@@ -48,6 +48,8 @@ def complete(known: dict, video_path: Path, asked: GenerationRequest, ran: Gener
         "plan_words": plan_words(ran.plan),
         "seed": known["seed"],
         "model": report.get("model", state.get("spec")),
+        "family": report.get("family", "i2vgen-xl"),     # which family ran (history and Reuse keep it)
+        "repo": report.get("repo"),
         "timings_s": timings,
         "adjustments": known["adjustments"] + fallback_changes,
         "input_notes": known["input_notes"],

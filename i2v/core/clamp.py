@@ -12,12 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from i2v.core.family import DEFAULT_RULES, FamilyRules
 from i2v.core.fallback import (
-    FALLBACK_MIN_FRAMES,
-    MIN_FRAMES,
     RANKING_TFLOPS,
-    RESOLUTIONS,
     Ladder,
+    fallback_min_frames,
+    min_frames,
+    resolutions,
     short_side,
     with_resolution,
 )
@@ -54,27 +55,36 @@ class Fit:
     adjustments: tuple[Adjustment, ...]
 
 
-def _largest_fitting_frames(request: GenerationRequest, fits, low: int) -> GenerationRequest | None:
-    """The request with the most frames in [low, its frames] that fits (the prediction grows with frames)."""
-    low = min(low, request.num_frames)
-    if not fits(request.replace(num_frames=low)):
+def _largest_fitting_frames(request: GenerationRequest, fits, low: int,
+                            rules: FamilyRules = DEFAULT_RULES) -> GenerationRequest | None:
+    """The request with the most frames in [low, its frames] that fits (the prediction grows with frames),
+    searched over the counts the family allows (step x k + 1 for Wan)."""
+    step = max(1, rules.frames_step)
+    offset = 1 if step > 1 else 0
+
+    def frames_at(k: int) -> int:
+        return k * step + offset
+
+    low_k = (min(low, request.num_frames) - offset + step - 1) // step
+    high_k = (request.num_frames - offset) // step
+    if low_k > high_k or not fits(request.replace(num_frames=frames_at(low_k))):
         return None
-    high = request.num_frames
-    while low < high:
-        middle = (low + high + 1) // 2
-        if fits(request.replace(num_frames=middle)):
-            low = middle
+    while low_k < high_k:
+        middle = (low_k + high_k + 1) // 2
+        if fits(request.replace(num_frames=frames_at(middle))):
+            low_k = middle
         else:
-            high = middle - 1
-    return request.replace(num_frames=low)
+            high_k = middle - 1
+    return request.replace(num_frames=frames_at(low_k))
 
 
 def fit(request: GenerationRequest, available_bytes: int, model: MemoryModel, dtype: str = "fp16",
         tflops: float | None = None, seconds_per_step: float | None = None, time_budget_s: float | None = None,
         reserve_bytes: int | None = None, host_bytes: int | None = None,
-        forced: Mapping[str, Any] | None = None, device_kind: str = "cuda") -> Fit:
+        forced: Mapping[str, Any] | None = None, device_kind: str = "cuda", rules: FamilyRules = DEFAULT_RULES) -> Fit:
     """The request fitted to available_bytes (free + what this process already holds) and host_bytes of RAM,
-    with forced plan parts kept. Raises DoesNotFit when nothing fits."""
+    with forced plan parts kept; settings change within the family's rules. Raises DoesNotFit when nothing
+    fits."""
     adjustments: list[Adjustment] = []
     if seconds_per_step and time_budget_s:
         budget_steps = max(1, int(time_budget_s // seconds_per_step))
@@ -95,19 +105,21 @@ def fit(request: GenerationRequest, available_bytes: int, model: MemoryModel, dt
             smallest = ladder(candidate, smallest_only=True).smallest(host_bytes)
             return smallest is not None and smallest[1].peak_bytes <= available_bytes
 
-        for sized in [request] + [with_resolution(request, r) for r in reversed(RESOLUTIONS)
+        sizes = resolutions(rules)
+        for sized in [request] + [with_resolution(request, r, rules) for r in reversed(sizes)
                                   if r < short_side(request)]:
-            found = _largest_fitting_frames(sized, fits, FALLBACK_MIN_FRAMES)
-            if found is None and sized.resolution == RESOLUTIONS[0]:
-                found = _largest_fitting_frames(sized, fits, MIN_FRAMES)
+            found = _largest_fitting_frames(sized, fits, fallback_min_frames(rules), rules)
+            if found is None and sized.resolution == sizes[0]:
+                found = _largest_fitting_frames(sized, fits, min_frames(rules), rules)
             if found is not None:
                 sized = found
                 chosen = ladder(sized).fastest_fitting(available_bytes, host_bytes)
                 break
     if chosen is None:
-        smallest = ladder(with_resolution(request.replace(num_frames=MIN_FRAMES), RESOLUTIONS[0]), True).smallest()
+        lowest, fewest = resolutions(rules)[0], min_frames(rules)
+        smallest = ladder(with_resolution(request.replace(num_frames=fewest), lowest, rules), True).smallest()
         need = format_bytes(smallest[1].peak_bytes) if smallest else "more"
-        raise DoesNotFit(f"even {RESOLUTIONS[0]}p, {MIN_FRAMES} frames with the smallest plan is predicted to "
+        raise DoesNotFit(f"even {lowest}p, {fewest} frames with the smallest plan is predicted to "
                          f"need {need}; only {format_bytes(available_bytes)} available")
     plan, prediction = chosen
     fitted = sized.with_plan(plan)

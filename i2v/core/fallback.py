@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from i2v.core.family import DEFAULT_RULES, FamilyRules
 from i2v.core.memory import (
     MemoryModel,
     Prediction,
     chunk_budgets,
     estimate_time,
     fp8_available,
+    plan_parts_apply,
     predict,
 )
 from i2v.core.phases import DECODE
@@ -23,7 +25,7 @@ from i2v.core.plans import Plan, candidate_plans, smallest_plans
 from i2v.core.request import GenerationRequest, round_to_multiple
 from i2v.core.settings import OFFLOAD_MODES, SETTINGS_BY_NAME
 
-RESOLUTIONS = tuple(sorted(SETTINGS_BY_NAME["resolution"].choices))
+RESOLUTIONS = tuple(sorted(SETTINGS_BY_NAME["resolution"].choices))     # I2VGen-XL's; a family's: resolutions()
 MIN_FRAMES = int(SETTINGS_BY_NAME["num_frames"].minimum)
 FALLBACK_MIN_FRAMES = 8     # frames are not cut below this before a lower resolution has been tried
 FRAMES_STEP = 8             # frames go down in multiples of this (32 -> 24 -> 16 -> 8), then halve
@@ -43,10 +45,11 @@ class Ladder:
         self.reserve_bytes, self.device_kind = reserve_bytes, device_kind
         offloads = OFFLOAD_MODES if model.offload_applies else ("none",)
         budgets, fp8 = chunk_budgets(model, dtype), fp8_available(model, dtype)
+        parts = tuple(part for part, applies in plan_parts_apply(model).items() if applies)   # the family's
         if smallest_only:
-            plans = smallest_plans(budgets, forced, fp8, offloads)
+            plans = smallest_plans(budgets, forced, fp8, offloads, parts)
         else:
-            plans = candidate_plans(budgets, forced, fp8, request.decode_chunk_size, offloads)
+            plans = candidate_plans(budgets, forced, fp8, request.decode_chunk_size, offloads, parts)
         scored = []
         for plan in plans:
             candidate = request.with_plan(plan)
@@ -99,36 +102,51 @@ def short_side(request: GenerationRequest) -> int:
     return min(request.width, request.height)
 
 
-def with_resolution(request: GenerationRequest, resolution: int) -> GenerationRequest:
-    """The request at a new short side, keeping its aspect (long side rounded to the size multiple)."""
-    long_side = round_to_multiple(max(request.width, request.height) * resolution / short_side(request))
+def resolutions(rules: FamilyRules = DEFAULT_RULES) -> tuple[int, ...]:
+    """The family's short sides, smallest first."""
+    return tuple(sorted(rules.setting("resolution").choices))
+
+
+def min_frames(rules: FamilyRules = DEFAULT_RULES) -> int:
+    return int(rules.setting("num_frames").minimum)
+
+
+def with_resolution(request: GenerationRequest, resolution: int, rules: FamilyRules = DEFAULT_RULES) -> GenerationRequest:
+    """The request at a new short side, keeping its aspect (long side rounded to the family's size multiple)."""
+    long_side = round_to_multiple(max(request.width, request.height) * resolution / short_side(request),
+                                  rules.size_multiple)
     width, height = (long_side, resolution) if request.width >= request.height else (resolution, long_side)
     return request.replace(width=width, height=height, resolution=resolution)
 
 
-def fewer_frames(frames: int, floor: int) -> int | None:
-    """The next lower frame count (multiples of FRAMES_STEP, then halving), or None at the floor."""
+def fewer_frames(frames: int, floor: int, rules: FamilyRules = DEFAULT_RULES) -> int | None:
+    """The next lower frame count (multiples of FRAMES_STEP, then halving; a family's frame rule kept), or None
+    at the floor."""
     lower = ((frames - 1) // FRAMES_STEP) * FRAMES_STEP if frames > FRAMES_STEP else frames // 2
-    lower = max(lower, floor)
+    lower = rules.nearest_frames(max(lower, floor))
     return lower if lower < frames else None
 
 
-def lower_resolution(request: GenerationRequest) -> int | None:
-    below = [r for r in RESOLUTIONS if r < short_side(request)]
+def fallback_min_frames(rules: FamilyRules = DEFAULT_RULES) -> int:
+    return rules.nearest_frames(FALLBACK_MIN_FRAMES)
+
+
+def lower_resolution(request: GenerationRequest, rules: FamilyRules = DEFAULT_RULES) -> int | None:
+    below = [r for r in resolutions(rules) if r < short_side(request)]
     return below[-1] if below else None
 
 
-def settings_notch(request: GenerationRequest) -> tuple[GenerationRequest, str] | None:
+def settings_notch(request: GenerationRequest, rules: FamilyRules = DEFAULT_RULES) -> tuple[GenerationRequest, str] | None:
     """One step down in the user's settings: frames to FALLBACK_MIN_FRAMES first, then resolution, then
-    frames to the minimum."""
-    frames = fewer_frames(request.num_frames, min(FALLBACK_MIN_FRAMES, request.num_frames))
+    frames to the minimum (within the family's rules)."""
+    frames = fewer_frames(request.num_frames, min(fallback_min_frames(rules), request.num_frames), rules)
     if frames is not None:
         return request.replace(num_frames=frames), f"fewer frames: {request.num_frames} -> {frames}"
-    resolution = lower_resolution(request)
+    resolution = lower_resolution(request, rules)
     if resolution is not None:
-        smaller = with_resolution(request, resolution)
+        smaller = with_resolution(request, resolution, rules)
         return smaller, f"lower resolution: {request.width}x{request.height} -> {smaller.width}x{smaller.height}"
-    frames = fewer_frames(request.num_frames, MIN_FRAMES)
+    frames = fewer_frames(request.num_frames, min_frames(rules), rules)
     if frames is not None:
         return request.replace(num_frames=frames), f"fewer frames: {request.num_frames} -> {frames}"
     return None
@@ -142,7 +160,7 @@ def describe_plan_change(before: Plan, after: Plan) -> str:
 
 # ---------------------------------------------------------------- the OOM guard's questions
 def next_fallback(request: GenerationRequest, model: MemoryModel, dtype: str = "fp16", phase: str | None = None,
-                  tflops: float = RANKING_TFLOPS) -> tuple[GenerationRequest, str] | None:
+                  tflops: float = RANKING_TFLOPS, rules: FamilyRules = DEFAULT_RULES) -> tuple[GenerationRequest, str] | None:
     """(request', description) one step down with a strictly lower predicted peak: the next smaller plan,
     else (not after a decode OOM, whose latents are kept) the user's settings. None at the bottom."""
     ladder = Ladder(request, model, dtype, tflops)
@@ -152,18 +170,18 @@ def next_fallback(request: GenerationRequest, model: MemoryModel, dtype: str = "
     if phase == DECODE:
         return None
     current = ladder.predict(request).peak_bytes
-    step = settings_notch(request)
+    step = settings_notch(request, rules)
     while step is not None:
         smaller = Ladder(step[0], model, dtype, tflops, smallest_only=True).smallest()
         candidate = step[0].with_plan(smaller[0]) if smaller else step[0]
         if predict(model, candidate, dtype=dtype).peak_bytes < current:
             return candidate, step[1]
-        step = settings_notch(step[0])
+        step = settings_notch(step[0], rules)
     return None
 
 
 def suggest_config(request: GenerationRequest, free_bytes: int, model: MemoryModel, dtype: str = "fp16",
-                   max_steps: int = 64) -> tuple[GenerationRequest, list[str]] | None:
+                   max_steps: int = 64, rules: FamilyRules = DEFAULT_RULES) -> tuple[GenerationRequest, list[str]] | None:
     """Walk down until the prediction fits free_bytes: (request', [descriptions]) or None if nothing fits.
 
     Used after an OOM with the freshly read free memory; an unchanged request means it already fits.
@@ -177,7 +195,7 @@ def suggest_config(request: GenerationRequest, free_bytes: int, model: MemoryMod
             plan = fitting[0]
             steps.append(describe_plan_change(request.plan, plan))
             return request.with_plan(plan), steps
-        step = next_fallback(request, model, dtype)
+        step = next_fallback(request, model, dtype, rules=rules)
         if step is None:
             return None
         request, description = step

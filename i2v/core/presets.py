@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from i2v.core.fallback import RANKING_TFLOPS, Ladder
 from i2v.core.memory import MemoryModel, estimate_time
 from i2v.core.request import GenerationRequest, build_request
+from i2v.core.family import DEFAULT_RULES, FamilyRules
 from i2v.core.settings import SETTINGS_BY_NAME
 from i2v.core.tables import ConfigError, check_only_key, check_rows
 from i2v.core.tiers import Tier
@@ -36,7 +37,10 @@ RECOMMENDED_MAX_SECONDS = 30 * 60
 
 
 def _limits(name: str) -> tuple:
-    s = SETTINGS_BY_NAME[name]
+    return _family_limits(SETTINGS_BY_NAME[name])
+
+
+def _family_limits(s) -> tuple:
     if s.choices:
         return (s.kind, min(s.choices), max(s.choices))
     return ((int, float) if s.kind is float else s.kind, s.minimum, s.maximum)
@@ -68,13 +72,19 @@ class Preset:
                 "num_inference_steps": self.num_inference_steps, "guidance_scale": float(self.guidance_scale)}
 
 
-def parse_presets(data) -> tuple[Preset, ...]:
-    rows = check_rows(check_only_key(data, "preset", "presets.toml"), PRESET_SPEC, "presets.toml preset")
-    if SETTINGS_BY_NAME["resolution"].choices:
-        bad = [r["id"] for r in rows if r["resolution"] not in SETTINGS_BY_NAME["resolution"].choices]
+def parse_presets(data, rules: FamilyRules = DEFAULT_RULES) -> tuple[Preset, ...]:
+    """A family's presets (I2VGen-XL's by default), each value within the family's rows and frame rule."""
+    spec = {**PRESET_SPEC, **{key: _family_limits(rules.setting(key)) for key in
+                              ("resolution", "num_inference_steps", "guidance_scale", "fps", "num_frames")}}
+    rows = check_rows(check_only_key(data, "preset", "presets.toml"), spec, "presets.toml preset")
+    choices = rules.setting("resolution").choices
+    if choices:
+        bad = [r["id"] for r in rows if r["resolution"] not in choices]
         if bad:
-            raise ConfigError(f"presets.toml: resolution must be one of {SETTINGS_BY_NAME['resolution'].choices} "
-                              f"(presets {bad})")
+            raise ConfigError(f"presets.toml: resolution must be one of {choices} (presets {bad})")
+    bad = [r["id"] for r in rows if rules.check_frames(r["num_frames"]) is not None]
+    if bad:
+        raise ConfigError(f"presets.toml: num_frames must be {rules.frames_step}k+1 for {rules.title} (presets {bad})")
     ids = [r["id"] for r in rows]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"presets.toml: duplicate ids in {ids}")
@@ -98,8 +108,9 @@ class PresetStatus:
         return self.peak_bytes / GIB
 
 
-def preset_request(preset: Preset, image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE) -> GenerationRequest:
-    return build_request(image_size, **preset.values())
+def preset_request(preset: Preset, image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE,
+                   rules: FamilyRules = DEFAULT_RULES) -> GenerationRequest:
+    return build_request(image_size, rules, **preset.values())
 
 
 def preset_status(preset: Preset, model: MemoryModel, available_bytes: int, dtype: str = "fp16",

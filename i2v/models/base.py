@@ -32,6 +32,7 @@ class Family:
     runtime: str                          # module with the torch side (build, phase modules, call, decode)
     configs_folder: str                   # full-size component configs, relative to configs/
     profile_file: str                     # committed full-size profile, relative to configs/
+    presets_file: str                     # the family's presets, relative to configs/
     size_on_disk_gib: float               # the weights as downloaded (the README's family table)
     index_keys: Mapping[str, Any] = field(default_factory=dict)   # model_index.json entries that must match
     arch_keys: Mapping[str, Mapping[str, Any]] | None = None      # per component: keys deciding its size

@@ -25,6 +25,7 @@ FAMILY = Family(
     runtime="i2v.models.i2vgen_xl_runtime",
     configs_folder="model",
     profile_file="memory_profile.json",
+    presets_file="presets.toml",
     size_on_disk_gib=4.6,
     preview_factors=SD_LATENT_RGB,
     notes="kept under diffusers' pipelines/deprecated (last supported there: 0.33.1); runs unchanged on 0.42.1",

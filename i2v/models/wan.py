@@ -43,6 +43,7 @@ FAMILY = Family(
     runtime="i2v.models.wan_runtime",
     configs_folder=f"models/{NAME}",
     profile_file=f"models/{NAME}/memory_profile.json",
+    presets_file=f"models/{NAME}/presets.toml",
     size_on_disk_gib=34.0,
     notes="text encoder UMT5-XXL (~11 GB in bf16) may run on the CPU (exact, slower)",
 )

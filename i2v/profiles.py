@@ -207,12 +207,11 @@ def profile_for(source: ModelSource, dtype: str, cache: Path | None = None) -> M
     hash to configs/model's, else a kept one (configs/profiles/, then the cache), else a fresh trace written to
     the cache. Configs not on disk, or a trace that fails: the full-size profile (origin FALLBACK)."""
     family = source.family_record
-    committed_full = read_json(family.profile_path())
     digest = source.hash
     if digest is None:
-        return ModelProfile(committed_full, source, FALLBACK, None)
+        return ModelProfile(read_json(family.profile_path()), source, FALLBACK, None)
     if digest == full_size_hash(family):
-        return ModelProfile(committed_full, source, FULL_SIZE, digest)
+        return ModelProfile(read_json(family.profile_path()), source, FULL_SIZE, digest)
     cache = Path(cache) if cache else cache_dir()
     name = profile_name(digest, dtype)
     for folder, origin in ((committed_dir(), COMMITTED), (cache, CACHED)):
@@ -229,7 +228,7 @@ def profile_for(source: ModelSource, dtype: str, cache: Path | None = None) -> M
         except (OSError, subprocess.SubprocessError, ValueError) as exc:
             log.warning("could not trace the memory profile of %s (%s); using the full-size one", source.name, exc)
             note = f"tracing {source.name} failed: " + _fallback_note(family)
-            return ModelProfile(committed_full, ModelSource(source.kind, source.name, source.components, note,
+            return ModelProfile(read_json(family.profile_path()), ModelSource(source.kind, source.name, source.components, note,
                                                             source.family), FALLBACK, digest)
 
 

@@ -45,7 +45,8 @@ class Ladder:
         self.reserve_bytes, self.device_kind = reserve_bytes, device_kind
         offloads = OFFLOAD_MODES if model.offload_applies else ("none",)
         budgets, fp8 = chunk_budgets(model, dtype), fp8_available(model, dtype)
-        parts = tuple(part for part, applies in plan_parts_apply(model).items() if applies)   # the family's
+        parts = tuple(part for part, applies in plan_parts_apply(model).items()   # the family's; on a CPU
+                      if applies and (model.offload_applies or part != "text_encoder_cpu"))  # all runs there
         if smallest_only:
             plans = smallest_plans(budgets, forced, fp8, offloads, parts)
         else:

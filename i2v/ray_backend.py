@@ -309,6 +309,29 @@ class RayRunner:
     def unload(self) -> int:
         return sum(self._ray.get([w.actor.unload.remote() for w in self.workers], timeout=CALL_TIMEOUT_S))
 
+    def switch_model(self, spec: str) -> int:
+        """Run `spec` from the next job on: each actor is replaced by one started with it (ray.kill frees its
+        process and card); the new model loads on first use. Refused while an actor holds a job."""
+        from i2v.service import BusyError
+
+        with self._lock:
+            if any(w.busy for w in self.workers):
+                raise BusyError("model_busy", field="model")
+            self.model_spec = spec
+            for worker in self.workers:
+                try:
+                    self._ray.kill(worker.actor, no_restart=True)
+                except Exception:  # noqa: BLE001 - already gone
+                    pass
+                worker.actor = self._spawn(worker.environ)
+            self._state = ModelState(spec=spec, message="model switched; it loads on first use")
+        for worker in self.workers:
+            try:
+                worker.card = self._card(worker)
+            except Exception as exc:  # noqa: BLE001 - no room yet: the card is asked again on next use
+                log.warning("replacement not ready: %r", exc)
+        return 0          # the actors' memory is on their own nodes (not measured here)
+
     def query(self, action: str) -> list[dict | None]:
         answers = []
         for worker in self.workers:

@@ -216,6 +216,41 @@ class GenerationService:
         with self._active_lock:
             return [{"job": job, "owner": who, **self._running.get(job, {})} for job, who in self._owners.items()]
 
+    # --- the model ---------------------------------------------------------------------------------------
+    def models(self) -> list[dict]:
+        """The models the page and the API offer (i2v.model_choice: local only, never the network)."""
+        from i2v import model_choice
+
+        state = self.runner.state()
+        return model_choice.choices(state.spec, state.report)
+
+    def switch_model(self, spec) -> dict:
+        """Run another model from the next job on: checked like --model (RequestError naming "model"), refused
+        while a job runs or waits (BusyError), the old model unloaded (its workers replaced, all memory back)."""
+        from i2v import model_choice
+
+        choice = model_choice.check(spec)
+        switch = getattr(self.runner, "switch_model", None)
+        if switch is None:
+            raise RequestError("model_switch_unsupported", field="model", value=spec, detail=type(self.runner).__name__)
+        held = 0
+        try:     # every slot held: no job runs, and none starts (or waits to) while the workers change
+            while held < self.runner.capacity and self._slots.acquire(blocking=False):
+                held += 1
+            if held < self.runner.capacity or self.is_busy():
+                raise BusyError("model_busy", field="model")
+            released = switch(spec.strip()) or 0
+            self._sources.clear()                    # what the advisor plans with follows the new model
+            self._tiny_step_s = None
+            self.advisor._measured_tflops = None     # noqa: SLF001 - the old model's speed says nothing of this one
+        finally:
+            for _ in range(held):
+                self._slots.release()
+        family = self.advisor.family()
+        log.info("model switched to %s (%s); %.2f GiB released", spec, family.name, released / GIB)
+        return {"switched": True, "model": spec.strip(), "family": family.name, "family_title": family.title,
+                "kind": choice.kind, "released_gib": round(released / GIB, 2), "state": self.model_state()}
+
     # --- memory ------------------------------------------------------------------------------------------
     def device_info(self) -> dict:
         return {**self.advisor.device_info(), "workers": self.workers()}

@@ -54,6 +54,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ray_missing": "The Ray backend needs Ray: pip install -e .[ray]",
         "ray_unreachable": "Cannot reach the Ray cluster at {address}: start it with `ray start --head` (see README).",
         "plan_invalid": "Plan: {detail}",
+        "model_unknown": "Model: {value} is not a model this app knows; choose one of {choices}, a Hugging Face "
+                         "repo id (owner/name) or a local diffusers folder.",
+        "model_unavailable": "Model: {value} cannot be used here: {detail}",
+        "model_busy": "Model: cannot switch while a generation runs or waits; wait for it or press Stop first.",
+        "model_switch_unsupported": "Model: this backend cannot switch models while running ({detail}); restart "
+                                    "the app with --model {value}.",
     },
     "zh": {
         "text": "{text}",
@@ -91,6 +97,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ray_missing": "Ray 后端需要安装 Ray：pip install -e .[ray]",
         "ray_unreachable": "无法连接 {address} 的 Ray 集群：请先用 `ray start --head` 启动（见 README）。",
         "plan_invalid": "运行方案：{detail}",
+        "model_unknown": "模型：本应用不认识 {value}；请选择 {choices} 之一、Hugging Face 仓库名（owner/name）或本地 diffusers 文件夹。",
+        "model_unavailable": "模型：{value} 在此无法使用：{detail}",
+        "model_busy": "模型：有生成任务正在运行或排队，无法切换；请等待其完成或先点击“停止”。",
+        "model_switch_unsupported": "模型：此后端运行时无法切换模型（{detail}）；请用 --model {value} 重新启动应用。",
     },
 }
 

@@ -186,6 +186,25 @@ class WorkerRunner:
         with self._io:
             return self._kill("unload requested")
 
+    def switch_model(self, spec: str) -> int:
+        """Run `spec` from the next job on: the worker is replaced by one started with it (the old one killed by
+        its PID, every byte it held released); the new model loads on first use. A load in progress is stopped
+        (killed) rather than waited for: its model is no longer wanted."""
+        self.model_spec = spec
+        if not self._io.acquire(blocking=False):
+            if self._state.status == LOADING and self._process is not None:
+                log.info("switching to %s: stopping the load of the previous model (pid %s)", spec, self.pid)
+                self._process.kill()          # the loader sees it die and starts a worker with the new spec
+            self._io.acquire()
+        try:
+            fresh = (self._process is not None and self._process.is_alive() and self._state.spec == spec
+                     and self._state.status == NOT_LOADED)
+            released = 0 if fresh else self._kill(f"model switched to {spec}")
+            self._state = ModelState(spec=spec, status=NOT_LOADED, message="model switched; it loads on first use")
+            return released
+        finally:
+            self._io.release()
+
     def query(self, action: str) -> list[dict | None]:
         return [self.query_one(action)]
 
@@ -329,6 +348,10 @@ class WorkerPool:
 
     def unload(self) -> int:
         return sum(worker.unload() for worker in self.workers)
+
+    def switch_model(self, spec: str) -> int:
+        """Every worker runs `spec` from its next job on (the service holds every slot: none is busy)."""
+        return sum(worker.switch_model(spec) for worker in self.workers)
 
     def query(self, action: str) -> list[dict | None]:
         return [worker.query_one(action) for worker in self.workers]

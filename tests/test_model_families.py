@@ -1,0 +1,169 @@
+"""The model-family seam: the registry reads what the user typed, each family's rules shape requests, the ladder
+keeps a family's frame and size rules, and a tiny Wan 2.2 run through `main.py generate` equals a bare diffusers
+call with the same seed and settings."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from i2v.core.errors import I2VError
+from i2v.core.family import DEFAULT_RULES
+from i2v.core.request import RequestError, build_request
+from i2v.models import DEFAULT_FAMILY, FAMILIES, UnknownFamily, by_name, family_of_folder, interpret, tiny_choices
+
+ROOT = Path(__file__).resolve().parents[1]
+WAN = by_name("wan2.2-ti2v-5b")
+
+
+# ---------------------------------------------------------------- the registry
+@pytest.mark.parametrize("spec, family, kind, target", [
+    ("auto", "i2vgen-xl", "auto", "ali-vilab/i2vgen-xl"),
+    ("tiny", "i2vgen-xl", "tiny", "tiny"),
+    ("i2vgen-xl", "i2vgen-xl", "repo", "ali-vilab/i2vgen-xl"),
+    ("wan2.2-ti2v-5b", "wan2.2-ti2v-5b", "repo", "Wan-AI/Wan2.2-TI2V-5B-Diffusers"),
+    ("Wan-AI/Wan2.2-TI2V-5B-Diffusers", "wan2.2-ti2v-5b", "repo", "Wan-AI/Wan2.2-TI2V-5B-Diffusers"),
+    ("tiny-wan2.2-ti2v-5b", "wan2.2-ti2v-5b", "tiny", "tiny-wan2.2-ti2v-5b"),
+    ("someone/another-i2vgen-finetune", "i2vgen-xl", "repo", "someone/another-i2vgen-finetune"),
+])
+def test_every_spelling_of_a_model_names_its_family(spec, family, kind, target):
+    meaning = interpret(spec)
+    assert (meaning.family.name, meaning.kind, meaning.target) == (family, kind, target)
+
+
+def test_names_are_unique_across_families_and_tiny_is_still_i2vgen():
+    spellings = [name for family in FAMILIES for name in (*family.names(), family.tiny_alias)]
+    assert len(spellings) == len(set(spellings)) or all(
+        by_name(name) is family for family in FAMILIES for name in family.names())
+    assert tiny_choices()[0] == "tiny" and by_name("tiny") is DEFAULT_FAMILY
+    assert set(tiny_choices()) == {"tiny", "tiny-wan2.2-ti2v-5b"}
+
+
+def test_a_folder_is_recognised_by_its_model_index(tmp_path):
+    def folder(name: str, index: dict) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        (path / "model_index.json").write_text(json.dumps(index))
+        return path
+
+    wan = folder("wan", {"_class_name": "WanPipeline", "expand_timesteps": True})
+    wan21 = folder("wan21", {"_class_name": "WanImageToVideoPipeline", "expand_timesteps": False})
+    i2vgen = folder("i2vgen", {"_class_name": "I2VGenXLPipeline"})
+    other = folder("svd", {"_class_name": "StableVideoDiffusionPipeline"})
+    assert family_of_folder(wan) is WAN and interpret(str(wan)).family is WAN
+    assert family_of_folder(i2vgen) is DEFAULT_FAMILY
+    for unknown in (wan21, other):            # Wan 2.1 (no expand_timesteps) is another model: not taken for 2.2
+        with pytest.raises(UnknownFamily, match="I2VGen-XL, Wan 2.2 TI2V-5B"):
+            family_of_folder(unknown)
+    from i2v.pipeline import ModelUnavailable, choose_model
+
+    assert choose_model(str(wan)).family == WAN.name
+    with pytest.raises(ModelUnavailable, match="StableVideoDiffusionPipeline"):
+        choose_model(str(other))
+
+
+def test_each_family_has_its_configs_profile_presets_and_runtime_on_disk():
+    for family in FAMILIES:
+        configs = family.full_size_configs()
+        assert set(configs) == set(family.components)
+        assert family.profile_path().is_file(), family.profile_path()
+        profile = json.loads(family.profile_path().read_text())
+        dtypes = set(profile["dtypes"])
+        assert {family.cuda_dtype, "fp32"} <= dtypes, (family.name, dtypes)
+        from i2v.configs import load_presets
+
+        assert load_presets(family=family)
+        runtime = family.load_runtime()
+        for name in ("build_pipeline", "phase_modules", "denoise_calls_per_step", "apply_exact_parts",
+                     "remove_exact_parts", "call_kwargs", "decode", "tiny_configs"):
+            assert callable(getattr(runtime, name)), (family.name, name)
+        assert runtime.DENOISER == family.denoiser
+
+
+# ---------------------------------------------------------------- rules
+def test_wan_rules_give_its_defaults_size_multiple_and_frame_rule():
+    request = build_request((1280, 720), WAN.rules, prompt="a boat")
+    assert (request.num_frames, request.fps, request.guidance_scale, request.resolution) == (121, 24, 5.0, 704)
+    assert request.width % 32 == 0 and request.height % 32 == 0 and request.height == 704
+    with pytest.raises(RequestError) as bad:
+        build_request((1280, 720), WAN.rules, prompt="a boat", num_frames=8)
+    assert bad.value.key == "field_frames_rule" and bad.value.params["field"] == "num_frames"
+    assert "5k" not in str(bad.value) and "4k+1" in str(bad.value) and "5 or 9" in str(bad.value)
+    with pytest.raises(RequestError) as bad:
+        build_request((1280, 720), WAN.rules, prompt="a boat", resolution=512)     # not one of Wan's sizes
+    assert bad.value.params["field"] == "resolution"
+
+
+def test_i2vgen_rules_are_unchanged():
+    request = build_request((640, 480), prompt="a dog")
+    assert (request.num_frames, request.fps, request.guidance_scale, request.resolution) == (16, 16, 9.0, 512)
+    assert build_request((640, 480), DEFAULT_RULES, prompt="a dog", num_frames=8).num_frames == 8
+    assert DEFAULT_RULES.check_frames(7) is None and isinstance(WAN.rules.check_frames(7), I2VError)
+
+
+def test_the_ladder_keeps_the_family_frame_and_size_rules():
+    from i2v.core.fallback import fewer_frames, settings_notch, with_resolution
+
+    request = build_request((1280, 720), WAN.rules, prompt="a boat")
+    seen = []
+    step = settings_notch(request, WAN.rules)
+    while step is not None:
+        seen.append(step[0])
+        step = settings_notch(step[0], WAN.rules)
+    assert seen and all((r.num_frames - 1) % 4 == 0 and r.width % 32 == 0 and r.height % 32 == 0 for r in seen)
+    assert {r.resolution for r in seen} <= {256, 480, 704} and seen[-1].num_frames == 5
+    assert fewer_frames(16, 8) == 8                               # I2VGen-XL's steps as before
+    assert with_resolution(request, 480, WAN.rules).width % 32 == 0
+
+
+# ---------------------------------------------------------------- a tiny Wan run through the app
+def _decoded(path) -> np.ndarray:
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    width, height = meta["size"]
+    return np.stack([np.frombuffer(f, np.uint8).reshape(height, width, 3) for f in reader]).astype(int)
+
+
+def test_tiny_wan_through_the_cli_equals_a_bare_diffusers_call(tmp_path, sample_image):
+    """`main.py generate --model tiny-wan2.2-ti2v-5b`: a playable MP4 with 4k+1 frames and the family in the
+    sidecar, whose frames equal the bare WanImageToVideoPipeline's with the same seed, both written by the same
+    encoder (PSNR at the H.264 floor: equal inputs give equal videos)."""
+    import torch
+    from PIL import Image
+
+    from i2v.video import probe_video, write_video
+
+    env = dict(os.environ, I2V_OUTPUTS=str(tmp_path / "outputs"), I2V_LOGS=str(tmp_path / "logs"))
+    done = subprocess.run([sys.executable, str(ROOT / "main.py"), "generate", "--image", str(sample_image),
+                           "--model", "tiny-wan2.2-ti2v-5b", "--prompt", "a boat", "--resolution", "256",
+                           "--frames", "9", "--steps", "2", "--seed", "7", "--json"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    sidecar = json.loads(Path(result["sidecar_path"]).read_text())
+    assert sidecar["family"] == WAN.name and sidecar["repo"] == WAN.repo_id
+    ran = sidecar["parameters"]
+    info = probe_video(Path(result["video_path"]))
+    assert info.frames == 9 and (info.width, info.height) == (ran["width"], ran["height"])
+
+    pipe = WAN.load_runtime().build_pipeline("tiny", "tiny-wan2.2-ti2v-5b", torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    image = Image.open(sample_image).convert("RGB")
+    torch.manual_seed(ran["seed"])
+    bare = pipe(image=image, prompt=ran["prompt"], negative_prompt=ran["negative_prompt"], height=ran["height"],
+                width=ran["width"], num_frames=ran["num_frames"], num_inference_steps=ran["num_inference_steps"],
+                guidance_scale=ran["guidance_scale"], generator=torch.Generator("cpu").manual_seed(ran["seed"]),
+                output_type="np").frames[0]
+    bare_video = write_video((np.clip(bare, 0, 1) * 255).round().astype(np.uint8), ran["fps"],
+                             out_path=tmp_path / "bare.mp4")
+    a, b = _decoded(result["video_path"]), _decoded(bare_video)
+    mse = float(np.mean((a - b) ** 2))
+    psnr = 10 * np.log10(255 ** 2 / mse) if mse else float("inf")
+    assert a.shape == b.shape and psnr > 45, psnr

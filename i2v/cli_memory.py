@@ -17,6 +17,12 @@ from i2v.core.units import GIB, format_bytes
 EXIT_OK, EXIT_FAIL, EXIT_NEEDS_CUDA = 0, 1, 2
 
 
+def _aliases() -> list[str]:
+    from i2v.models import FAMILIES
+
+    return [family.aliases[0] for family in FAMILIES]
+
+
 def add_parsers(subparsers) -> None:
     """Register estimate, doctor, profile-memory and calibrate on an argparse subparsers object."""
     est = subparsers.add_parser("estimate", help="predicted peak memory per phase for a configuration")
@@ -26,20 +32,23 @@ def add_parsers(subparsers) -> None:
     est.add_argument("--height", type=int, help="height in pixels (with --width)")
     est.add_argument("--aspect", default=None, help="with --resolution: aspect W:H, e.g. 16:9")
     est.add_argument("--frames", type=int, required=True, help=SETTINGS_BY_NAME["num_frames"].help)
-    est.add_argument("--steps", type=int, default=default("num_inference_steps"),
-                     help=SETTINGS_BY_NAME["num_inference_steps"].help)
-    est.add_argument("--guidance", type=float, default=default("guidance_scale"),
-                     help=SETTINGS_BY_NAME["guidance_scale"].help)
+    est.add_argument("--steps", type=int, default=None,
+                     help=SETTINGS_BY_NAME["num_inference_steps"].help + " (default: the model family's)")
+    est.add_argument("--guidance", type=float, default=None,
+                     help=SETTINGS_BY_NAME["guidance_scale"].help + " (default: the model family's)")
     add_plan_arguments(est)
     est.add_argument("--device-memory", type=float, default=None, metavar="GIB",
                      help="plan for a CUDA card with this much free memory instead of this machine's device")
     est.add_argument("--host-memory", type=float, default=None, metavar="GIB",
                      help="available host RAM (default: this machine's)")
-    est.add_argument("--dtype", choices=DTYPES, default=None, help="compute dtype (default: fp16 on CUDA, fp32 on CPU)")
+    est.add_argument("--dtype", choices=DTYPES, default=None,
+                     help="compute dtype (default: the family's on CUDA — fp16 for I2VGen-XL, bf16 for Wan — "
+                          "fp32 on CPU)")
     est.add_argument("--model", default=None,
-                     help="the model to predict: auto, tiny, a Hugging Face repo id or a local diffusers folder, "
-                          "as for generate (default: the full-size I2VGen-XL); a model other than the full-size "
-                          "one is traced from its own configs once and its figures kept by their hash")
+                     help="the model to predict: auto, an alias (" + ", ".join(_aliases()) + "), a tiny variant, "
+                          "a Hugging Face repo id or a local diffusers folder, as for generate (default: the "
+                          "full-size I2VGen-XL); a model other than a family's full-size one is traced from its "
+                          "own configs once and its figures kept by their hash")
     est.add_argument("--json", action="store_true", help="print JSON")
     est.set_defaults(func=run_estimate)
 
@@ -111,14 +120,27 @@ def _size(args) -> tuple[int, int]:
     return size_for_aspect(args.resolution, round(w * 1000), round(h * 1000))
 
 
+def estimate_family(args):
+    """The family of --model (I2VGen-XL without one); read without loading anything."""
+    from i2v.models import interpret
+
+    return interpret(getattr(args, "model", None)).family
+
+
 def estimate_request(args, forced: dict):
     from i2v.core.plans import Plan
     from i2v.core.request import GenerationRequest, check_memory_knobs
 
     width, height = _size(args)
+    rules = estimate_family(args).rules
+    bad_frames = rules.check_frames(args.frames)
+    if bad_frames is not None:
+        raise SystemExit(f"estimate: --frames: {bad_frames.text('en')}")
+    steps = args.steps if args.steps is not None else rules.setting("num_inference_steps").default
+    guidance = args.guidance if args.guidance is not None else rules.setting("guidance_scale").default
     request = GenerationRequest(
-        prompt="", width=width, height=height, num_frames=args.frames, fps=default("fps"),
-        num_inference_steps=args.steps, guidance_scale=args.guidance, resolution=min(width, height),
+        prompt="", width=width, height=height, num_frames=args.frames, fps=rules.setting("fps").default,
+        num_inference_steps=steps, guidance_scale=float(guidance), resolution=min(width, height),
         decode_chunk_size=forced.get("decode_chunk", DEFAULT_DECODE_CHUNK_SIZE),
     )
     request = request.with_plan(Plan.of(request).replace(**forced))
@@ -139,27 +161,30 @@ def estimate_target(args):
         device = probe_device()
         kind, budget, total = device.kind, device.budget_bytes, device.total_bytes
     host = int(args.host_memory * GIB) if args.host_memory is not None else host_available_bytes()
-    dtype = args.dtype or ("fp16" if kind == "cuda" else "fp32")
+    dtype = args.dtype or (estimate_family(args).cuda_dtype if kind == "cuda" else "fp32")
     return kind, budget, (host if kind == "cuda" else None), dtype, select_tier(load_tiers(), kind, total)
 
 
 def estimate_report(args) -> dict:
     from dataclasses import asdict
 
-    from i2v.configs import load_memory_model
+    from i2v.configs import load_memory_model, memory_model_for, read_json
     from i2v.core.clamp import DoesNotFit, fit
     from i2v.core.memory import estimate_time, for_device, predict
+    from i2v.models import DEFAULT_FAMILY
 
     forced = forced_plan(args)
     request = estimate_request(args, forced)
     kind, budget, host, dtype, tier = estimate_target(args)
-    full = for_device(load_memory_model(), kind)
+    family = estimate_family(args)
+    full = for_device(load_memory_model() if family is DEFAULT_FAMILY
+                      else memory_model_for(read_json(family.profile_path()), calibrated=False), kind)
     model, info = estimate_model(getattr(args, "model", None), dtype, full, kind)
 
     def fitted(memory, say=True):
         try:
             result = fit(request, budget, memory, dtype, tflops=tier.tflops, host_bytes=host, forced=forced,
-                         device_kind=kind)
+                         device_kind=kind, rules=family.rules)
             return result.request, result.prediction, [asdict(a) for a in result.adjustments], True
         except DoesNotFit as exc:
             if say:
@@ -169,7 +194,7 @@ def estimate_report(args) -> dict:
     ran, prediction, adjustments, fits = fitted(model)
     timing = estimate_time(model, ran, tier.tflops, dtype)
     extra = {}
-    if not info["full_size"]:       # another model: what the full-size I2VGen-XL would need, separately
+    if not info["full_size"]:       # another model: what its family's full-size model would need, separately
         full_ran, full_prediction, full_adjustments, full_fits = fitted(full, say=False)
         extra["full_size"] = {"peak_gib": round(full_prediction.peak_gib, 3), "fits": full_fits,
                               "plan": full_ran.plan.as_dict(), "adjustments": full_adjustments}
@@ -327,12 +352,13 @@ def run_profile_memory(args) -> int:
         from i2v import profiles
 
         source = profiles.resolve_spec(args.model)
-        if source.components is None or source.hash == profiles.full_size_hash():
-            print(f"{args.model}: {source.note or 'the full-size I2VGen-XL'}; its profile is "
-                  "configs/memory_profile.json (profile-memory without --model)", file=sys.stderr)
+        family = source.family_record
+        if source.components is None or source.hash == profiles.full_size_hash(family):
+            print(f"{args.model}: {source.note or 'the full-size ' + family.title}; its profile is "
+                  f"configs/{family.profile_file}", file=sys.stderr)
             return EXIT_FAIL
         folder = args.out or profiles.committed_dir()
-        for dtype in DTYPES:
+        for dtype in (family.cuda_dtype, "fp32"):
             print(f"wrote {profiles.trace_to(source, dtype, folder / profiles.profile_name(source.hash, dtype))}")
         return EXIT_OK
     path = main_build(args.out, log=lambda line: print(line, flush=True))

@@ -19,7 +19,7 @@ def test_estimate_json_reports_the_contract(capsys):
     assert (square["request"]["width"], square["request"]["height"]) == (512, 512)
     assert {"peak_gib", "host_ram_gib", "fits", "plan", "adjustments", "seconds_per_step"} <= set(square)
     assert set(square["plan"]) == {"offload", "cfg_split", "chunk_tokens", "weights_dtype", "decode_chunk",
-                                   "vae_tiling"}
+                                   "vae_tiling", "text_encoder_cpu"}
     assert square["fits"] is True and square["adjustments"] == [] and square["seconds_per_step"] > 0
     assert square["peak_gib"] > 0 and len(square["phases"]) == 5 and square["label"] == "predicted"
     assert "not yet calibrated" in square["note"]

@@ -60,6 +60,9 @@ EN = {
     "batch_help": "Made one after another with consecutive seeds; Stop ends the batch.",
     "seed_random": "🎲 Random seed",
     "seed_reuse": "♻ Last seed",
+    "model_pick": "Model",
+    "model_pick_info": "Choosing another model unloads the running one; the new one loads on the next generation. "
+                       "Settings follow the model's own ranges.",
     **{f"setting_{s.name}": s.label for s in SETTINGS},
     **{f"setting_{s.name}_help": s.help for s in SETTINGS},
 }
@@ -107,6 +110,8 @@ ZH = {
     "batch_help": "依次生成，种子依次加一；点击“停止”结束整批。",
     "seed_random": "🎲 随机种子",
     "seed_reuse": "♻ 上次的种子",
+    "model_pick": "模型",
+    "model_pick_info": "选择其他模型会卸载当前模型；新模型在下次生成时加载。参数会换成该模型自己的范围。",
     **{f"setting_{name}": label for name, (label, _) in _ZH_SETTINGS.items()},
     **{f"setting_{name}_help": help_ for name, (_, help_) in _ZH_SETTINGS.items()},
 }
@@ -186,6 +191,12 @@ MESSAGES = {
         "reused": "Settings restored; the seed is random again. That video used seed `{seed}`: type it in the "
                   "Seed box to repeat it exactly.",
         "reused_no_seed": "Settings restored; the seed is random.",
+        "reuse_other_family": "That video was made by {title} (`{model}`), but {running} runs now, so none of its "
+                              "settings were applied. Choose `{choice}` in the Model list above, then press Reuse again.",
+        "model_choice_tiny": "{title} — tiny test model (random output)",
+        "model_choice_full": "{title}",
+        "model_switched": "Switched to {title} (`{model}`); it loads on the next generation.",
+        "model_switch_failed": "The model was not switched: {error}",
         "stopping": "Stopping… (within about a second of compute)",
         "nothing_running": "Nothing is running.",
         "queue_empty": "No job is running or waiting.",
@@ -324,6 +335,12 @@ MESSAGES = {
         "optimisation_attention slicing": "注意力切片",
         "reused": "已恢复设置；种子重新设为随机。该视频使用的种子是 `{seed}`：在“随机种子”框中填入即可完全重现。",
         "reused_no_seed": "已恢复设置；种子为随机。",
+        "reuse_other_family": "该视频由 {title}（`{model}`）生成，而当前运行的是 {running}，因此没有应用它的任何设置。"
+                              "请先在上方“模型”列表中选择 `{choice}`，再点击“复用”。",
+        "model_choice_tiny": "{title} — 微型测试模型（输出为随机噪声）",
+        "model_choice_full": "{title}",
+        "model_switched": "已切换到 {title}（`{model}`）；将在下次生成时加载。",
+        "model_switch_failed": "模型未切换：{error}",
         "stopping": "正在停止…（约一秒计算内生效）",
         "nothing_running": "当前没有正在运行的任务。",
         "queue_empty": "没有正在运行或等待的任务。",

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from i2v.core.request import RequestError
-from i2v.models import FAMILIES, interpret, tiny_choices
+from i2v.models import FAMILIES, interpret
 
 FIELD = "model"
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")    # owner/name, as the Hub spells repo ids
@@ -46,7 +46,7 @@ def choices(spec: str | None, report: dict | None = None, cached=_cached) -> lis
     meaning = interpret(spec)
     out = []
     for family in FAMILIES:
-        out.append({"name": family.tiny_alias, "title": f"{family.title} (tiny test model)", "family": family.name,
+        out.append({"name": family.tiny_alias, "title": family.title, "family": family.name,
                     "kind": "tiny", "current": running == (family.name, "tiny")})
         named = meaning.family is family and meaning.kind != "tiny" and spec not in (None, "", "auto")
         if named and meaning.kind == "folder":      # a local folder the app was started with: offered as itself
@@ -78,5 +78,3 @@ def check(spec) -> "object":
         raise RequestError("model_unavailable", field=FIELD, value=spec[:80], detail=str(exc)) from None
 
 
-def is_tiny(spec: str | None) -> bool:
-    return spec in tiny_choices()

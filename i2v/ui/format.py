@@ -322,12 +322,41 @@ def memory_html(data: dict | None, lang: str) -> str:
     return f'<div class="i2v-bars">{"".join(rows)}</div>{"".join(dict.fromkeys(notes))}'
 
 
+def entry_family(entry: dict):
+    """The family record that made a history entry (a sidecar without "family" predates families: I2VGen-XL);
+    None when the sidecar names one this app does not know (sidecars are untrusted)."""
+    from i2v.models import DEFAULT_FAMILY, by_name
+
+    name = entry.get("family")
+    if name is None:
+        return DEFAULT_FAMILY
+    try:
+        return by_name(name) if isinstance(name, str) else None
+    except KeyError:
+        return None
+
+
 def history_label(entry: dict, lang: str = "en") -> str:
     params = entry.get("parameters") or {}
+    if not isinstance(params, dict):
+        params = {}
     prompt = str(params.get("prompt") or "").strip().replace("\n", " ")
     prompt = prompt[:40] + ("…" if len(prompt) > 40 else "")
     created = entry.get("created") or Path(entry["video_path"]).stem
-    return f"{created} · {prompt or '—'} · {text(lang, 'seed')} {entry.get('seed', '?')}"
+    family = entry_family(entry)
+    made_by = family.title if family is not None else "?"
+    return f"{created} · {made_by} · {prompt or '—'} · {text(lang, 'seed')} {entry.get('seed', '?')}"
+
+
+def model_choices(models: list[dict] | None, lang: str) -> list[tuple[str, str]]:
+    """The Model list: (words in lang, the name switch_model takes) for each model the service offers."""
+    return [(text(lang, "model_choice_tiny" if m.get("kind") == "tiny" else "model_choice_full",
+                  title=m.get("title", m["name"])), m["name"])
+            for m in models or []]
+
+
+def current_model(models: list[dict] | None) -> str | None:
+    return next((m["name"] for m in models or [] if m.get("current")), None)
 
 
 def timings_text(timings: dict | None, lang: str) -> str:
@@ -354,9 +383,11 @@ def history_markdown(entry: dict | None, lang: str) -> str:
     negative = html.escape(str(params.get("negative_prompt", "")))
     plan = {("decode_chunk" if k == "decode_chunk_size" else k): v for k, v in params.items()
             if k in PLAN_WORDS} or entry.get("plan")
+    family = entry_family(entry)
+    made_by = html.escape(f"{family.title if family else '?'} ({entry.get('model') or '?'})")
     return "\n\n".join([
         f"**{html.escape(Path(entry['video_path']).name)}** · {text(lang, 'created')} {entry.get('created', '?')} · "
-        f"{labels['setting_seed']} `{seed}`",
+        f"{labels['setting_seed']} `{seed}` · {text(lang, 'model_label')}: {made_by}",
         f"**{labels['setting_prompt']}:** {prompt or '—'}  \n**{labels['setting_negative_prompt']}:** {negative or '—'}",
         " · ".join(f"{name} **{html.escape(str(value))}**" for name, value in rows),
         *([f"{text(lang, 'history_plan')}: {plan_text(plan, lang)}"] if plan else []),

@@ -26,13 +26,15 @@ from i2v.runner import GenerationCancelled
 from i2v.service import BusyError, GenerationFailed, ProgressUpdate, RequestError, resolve_seed
 from i2v.ui.liveness import CallerWatch
 from i2v.ui.uploads import Uploads
-from i2v.ui.format import (CUSTOM_PRESET, adjustment_text, duration_text, mem, clean_message, device_markdown, estimate_markdown, history_label,
-                           history_markdown, memory_html, phase_text, plan_text, preset_choices, progress_text,
-                           report_markdown, status_data, status_markdown, values_text)
+from i2v.ui.format import (CUSTOM_PRESET, adjustment_text, current_model, duration_text, entry_family, mem, clean_message,
+                           device_markdown, estimate_markdown, history_label, history_markdown, memory_html,
+                           model_choices, phase_text, plan_text, preset_choices, progress_text, report_markdown,
+                           status_data, status_markdown, values_text)
 
 log = logging.getLogger(__name__)
 
 PRESET_FIELDS = ("resolution", "num_frames", "fps", "num_inference_steps", "guidance_scale")
+MODEL_NOTE_S = 20.0       # how long a model switch's outcome stays under the model line (the timer redraws it)
 
 
 def choice_list(setting, lang: str) -> list[tuple[str, object]]:
@@ -184,6 +186,38 @@ def presets_status(service, image_size) -> dict:
 
 
 
+def running_family(service):
+    """The family of the model that runs (the advisor's); I2VGen-XL for a service that has no advisor."""
+    from i2v.models import DEFAULT_FAMILY
+
+    advisor = getattr(service, "advisor", None)
+    try:
+        return advisor.family() if advisor is not None else DEFAULT_FAMILY
+    except Exception:  # noqa: BLE001 - the rows must still show
+        log.exception("cannot tell the running family")
+        return DEFAULT_FAMILY
+
+
+def service_models(service) -> list[dict]:
+    """The Model list's entries (none from a service that cannot switch models)."""
+    return (_panel_call(service, "models") or []) if hasattr(service, "models") else []
+
+
+def family_rows(family, lang: str) -> list:
+    """One update per settings row (table order) giving its widget the family's default, range and choices;
+    text rows and the seed keep what the user typed."""
+    updates = []
+    for setting in family.rules.settings():
+        if setting.choices:
+            updates.append(gr.update(choices=choice_list(setting, lang), value=setting.default))
+        elif setting.kind is str or setting.name == "seed":
+            updates.append(gr.update())
+        else:
+            updates.append(gr.update(value=setting.default, minimum=setting.minimum, maximum=setting.maximum,
+                                     step=setting.step))
+    return updates
+
+
 class Handlers:
     """The UI's event handlers over one GenerationService (one instance per page build)."""
 
@@ -192,6 +226,8 @@ class Handlers:
         self._outcomes: dict[str, dict] = {}   # session -> what the last generate produced (read by the .then step)
         self._outcomes_lock = threading.Lock()
         self.uploads = Uploads()             # build_ui tells it which uploads the waiting jobs name
+        self.waiting_jobs = lambda: 0        # build_ui: how many generate jobs wait in the queue
+        self._model_notes: dict[str | None, tuple[str, float]] = {}   # session -> its last switch's outcome
 
     def on_unload(self, request: gr.Request) -> None:
         """The page went away: its uploaded images go (its running job is ended by CallerWatch)."""
@@ -406,7 +442,59 @@ class Handlers:
         """The model line and the load report as the page shows them (Markdown, in the caller's language)."""
         lang = lang_of(request)
         state = self.service.model_state()
-        return status_markdown(state, lang), report_markdown(state, lang)
+        return self._with_note(status_markdown(state, lang), request), report_markdown(state, lang)
+
+    def _with_note(self, status: str, request) -> str:
+        note, at = self._model_notes.get(session_of(request), ("", 0.0))
+        return f"{status}\n\n{note}" if note and time.monotonic() - at < MODEL_NOTE_S else status
+
+    # --- the model -------------------------------------------------------------------------------------
+    def models(self) -> list[dict]:
+        """The models this app can switch to: name, title, family, kind (tiny/full), current."""
+        return service_models(self.service)
+
+    def model_picker(self, lang: str = "en"):
+        models = service_models(self.service)
+        return gr.update(choices=model_choices(models, lang), value=current_model(models))
+
+    def on_family(self, request: gr.Request):
+        """Page load and after a switch: the Model list, and every settings widget with the running family's
+        rows (defaults, ranges, choices)."""
+        lang = lang_of(request)
+        return (self.model_picker(lang), *family_rows(running_family(self.service), lang))
+
+    def _switch(self, spec) -> dict:
+        if self.waiting_jobs():
+            raise RequestError("model_busy", field="model")
+        return self.service.switch_model(spec)
+
+    def switch_model(self, spec, request: gr.Request) -> dict:
+        """Switch the model (API): a name from `models`, a tiny variant, a repo id or a folder; the new status.
+        Refused while a job runs or waits, or for a model this app does not know; the message names "model"."""
+        lang = lang_of(request)
+        try:
+            done = self._switch(spec)
+        except (RequestError, BusyError) as exc:
+            raise error(lang, exc.text(lang)) from None
+        except Exception:  # noqa: BLE001 - never a traceback
+            log.exception("switch_model failed")
+            raise error(lang, text(lang, "unexpected")) from None
+        return {**{k: v for k, v in done.items() if k != "state"}, **status_data(done["state"], lang)}
+
+    def switch_model_page(self, spec, request: gr.Request):
+        """The page's Model list: switch, and say so (or why not) in the status area."""
+        lang = lang_of(request)
+        try:
+            done = self._switch(spec)
+            note = "✅ " + text(lang, "model_switched", title=done["family_title"], model=done["model"])
+        except (RequestError, BusyError) as exc:
+            note = "⚠️ " + text(lang, "model_switch_failed", error=exc.text(lang))
+        except Exception:  # noqa: BLE001 - never a traceback
+            log.exception("switch_model failed")
+            note = "⚠️ " + text(lang, "model_switch_failed", error=text(lang, "unexpected"))
+        self._model_notes[session_of(request)] = (note, time.monotonic())
+        status, report = self.model_status(request)
+        return status, report
 
     def status(self, request: gr.Request) -> dict:
         """The model's state as data for API clients: status, model, device, dtype, tiny, banner (once), text."""
@@ -525,9 +613,22 @@ class Handlers:
         lang = lang_of(request)
         if not entry:
             return [*[gr.update()] * (1 + len(SETTINGS)), text(lang, "history_pick_first"), gr.update()]
+        family, made_by = running_family(self.service), entry_family(entry)
+        if made_by is not family:       # its values belong to another model: nothing applied, the user told
+            models = service_models(self.service)
+            kind = "tiny" if (entry.get("load_report") or {}).get("kind") == "tiny" else "full"
+            same = [m for m in models if made_by is not None and m.get("family") == made_by.name]
+            choice = next((m for m in same if m.get("kind") == kind), same[0] if same else None)
+            notice = text(lang, "reuse_other_family", title=made_by.title if made_by else "?",
+                          model=str(entry.get("model") or "?")[:80], running=family.title,
+                          choice=choice["name"] if choice else (made_by.name if made_by else "?"))
+            return [*[gr.update()] * (1 + len(SETTINGS)), notice, gr.Tabs(selected="generate")]
         params = entry.get("parameters") or {}
-        valid = {s.name: params[s.name] for s in SETTINGS
-                 if s.name in params and s.check(params[s.name]) is None}   # sidecars are untrusted
+        if not isinstance(params, dict):
+            params = {}
+        valid = {s.name: params[s.name] for s in family.rules.settings()     # the family's own ranges
+                 if s.name in params and s.check(params[s.name]) is None and family.rules.check_frames(
+                     params[s.name] if s.name == "num_frames" else None) is None}   # sidecars are untrusted
         valid["seed"] = S["seed"].default
         updates = [gr.update(value=valid[s.name]) if s.name in valid else gr.update() for s in SETTINGS]
         seed = entry.get("seed")

@@ -1,7 +1,7 @@
 """The page: Blocks layout first, then the wiring of events to `Handlers` at the bottom.
 
 Public API endpoints: generate, cancel, model_status, status, server_info, memory, clear_cache, unload, history,
-queue, cancel_job.
+queue, cancel_job, models, switch_model.
 Static text is translated in the browser (gr.I18n, see i2v/i18n.py); handler messages follow Accept-Language.
 """
 from __future__ import annotations
@@ -10,9 +10,9 @@ import gradio as gr
 
 from i2v.core.settings import MAX_BATCH, SETTINGS, Setting
 from i2v.i18n import i18n_table, t
-from i2v.ui.format import report_markdown, status_markdown
-from i2v.ui.handlers import PRESET_FIELDS, Handlers, choice_list
-from i2v.ui.job_queue import limit_waiting_jobs, waiting_upload_paths
+from i2v.ui.format import current_model, model_choices, report_markdown, status_markdown
+from i2v.ui.handlers import PRESET_FIELDS, Handlers, choice_list, service_models
+from i2v.ui.job_queue import limit_waiting_jobs, waiting, waiting_upload_paths
 from i2v.ui.uploads import Uploads
 from i2v.ui.queue_panel import QueuePanel
 
@@ -129,6 +129,10 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
         gr.Markdown(t("subtitle"), elem_id="i2v-subtitle")
         status = gr.Markdown(status_markdown(service.model_state()), label="status", show_label=False,
                              elem_id="i2v-status")
+        models = service_models(service)
+        model_pick = gr.Dropdown(choices=model_choices(models, "en"), value=current_model(models),
+                                 label=t("model_pick"), info=t("model_pick_info"), elem_id="i2v-model",
+                                 visible=bool(models))     # its words follow the language on page load
         with gr.Tabs() as tabs:
             with gr.Tab(t("tab_generate"), id="generate"):
                 with gr.Row(equal_height=False):
@@ -263,8 +267,18 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
                         api_name=False, **control)
         queue_keep.click(lambda: gr.update(visible=False), outputs=[queue_confirm_row], api_name=False, **control)
         demo.load(h.model_status, outputs=[status, report], api_name="model_status", **control)
-        demo.load(h.on_load, outputs=[device, memory_bars, preset, *sliders, notice, history_pick, gallery, ticked,
-                                       *choosers], api_name=False, **light).then(
+        # the running family's rows first (defaults, ranges, choices), then the presets fill what they name
+        family_outputs = [model_pick, *(widgets[s.name] for s in SETTINGS)]
+        load_outputs = [device, memory_bars, preset, *sliders, notice, history_pick, gallery, ticked, *choosers]
+        demo.load(h.on_family, outputs=family_outputs, api_name=False, **light).then(
+            h.on_load, outputs=load_outputs, api_name=False, **light).then(
+            h.on_estimate, inputs=[image, *sliders], outputs=[estimate], api_name=False, **one_estimate)
+        # the Model list: switch (outside the job queue, refused while a job runs or waits), then every row,
+        # the presets, the device and memory panels follow the new family
+        model_pick.input(h.switch_model_page, inputs=[model_pick], outputs=[status, report], api_name=False,
+                         show_progress="minimal", show_progress_on=[status], **control).then(
+            h.on_family, outputs=family_outputs, api_name=False, **light).then(
+            h.on_load, outputs=load_outputs, api_name=False, **light).then(
             h.on_estimate, inputs=[image, *sliders], outputs=[estimate], api_name=False, **one_estimate)
 
         image.change(h.on_image, inputs=[image, preset], outputs=[preset], api_name=False, **light)
@@ -308,6 +322,10 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
         gr.Button(visible=False).click(h.history, outputs=[api_out], api_name="history")
         gr.Button(visible=False).click(h.status, outputs=[api_out], api_name="status", **control)
         gr.Button(visible=False).click(q.data, outputs=[api_out], api_name="queue", **control)
+        gr.Button(visible=False).click(h.models, outputs=[api_out], api_name="models", **control)
+        model_spec = gr.Textbox(visible=False, label="spec")
+        gr.Button(visible=False).click(h.switch_model, inputs=[model_spec], outputs=[api_out], api_name="switch_model",
+                                       **control)
         job_key = gr.Textbox(visible=False, label="key")
         gr.Button(visible=False).click(q.cancel_key, inputs=[job_key], outputs=[queue_message],
                                        api_name="cancel_job", **control)
@@ -315,6 +333,7 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
         demo.unload(q.forget)
     q.demo = demo
     h.uploads = Uploads(waiting_paths=lambda: waiting_upload_paths(demo._queue))
+    h.waiting_jobs = lambda: len(waiting(demo._queue))
     demo.queue(default_concurrency_limit=1)
     limit_waiting_jobs(demo, QUEUE_MAX_SIZE)     # only generate jobs count: Stop is never refused for a full queue
     return demo

@@ -50,10 +50,19 @@ def setup_logging(verbose: bool = False) -> Path:
     return logs / LOG_FILE_NAME
 
 
+def model_help() -> str:
+    """--model's help, from the family registry: each family's names and its tiny variant."""
+    from i2v.models import DEFAULT_FAMILY, FAMILIES
+
+    families = "; ".join(f"{f.title}: {', '.join(dict.fromkeys((f.name, *f.aliases)))} (tiny variant: {f.tiny_alias})"
+                         for f in FAMILIES)
+    return (f"auto (the real {DEFAULT_FAMILY.title} if available, else its tiny test model), a family's name or "
+            f"alias, a tiny variant, a Hugging Face repo id (default {DEFAULT_FAMILY.repo_id}) or a local diffusers "
+            f"folder. {families}. `main.py models` lists what runs here [env I2V_MODEL]")
+
+
 def _add_model_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=env.value("I2V_MODEL", os.environ),
-                        help="auto (real weights if available, else the tiny test model), tiny, a Hugging Face "
-                             "repo id (default ali-vilab/i2vgen-xl) or a local diffusers folder [env I2V_MODEL]")
+    parser.add_argument("--model", default=env.value("I2V_MODEL", os.environ), help=model_help())
 
 
 def _add_gpus_flag(parser: argparse.ArgumentParser) -> None:
@@ -130,8 +139,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_flag(gen)
     gen.set_defaults(func=cmd_generate)
 
+    models = sub.add_parser("models", help="list the models this app can run here (tiny variants, cached weights)")
+    models.add_argument("--json", action="store_true", help="print the list as JSON")
+    _add_model_flag(models)
+    models.set_defaults(func=cmd_models)
+
     cli_memory.add_parsers(sub)
     return parser
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """Print the choices the page's Model list offers (local only: no network, no worker started)."""
+    from i2v import model_choice
+
+    found = model_choice.choices(args.model)
+    if args.json:
+        print(json.dumps(found, indent=2, ensure_ascii=False))
+        return 0
+    width = max(len(m["name"]) for m in found)
+    for m in found:
+        mark = "*" if m["current"] else " "
+        print(f"{mark} {m['name']:<{width}}  {m['kind']:<4}  {m['title']} ({m['family']})")
+    return 0
 
 
 def make_service(model: str, gpus: str | None = None, backend: str = "local", ray_address: str | None = None):

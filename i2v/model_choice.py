@@ -25,24 +25,28 @@ def known_names() -> list[str]:
     return names
 
 
-def running_meaning(spec: str | None, report: dict | None):
-    """(family name, kind "tiny"|"full") of what runs: the load report once loaded, else the spec's meaning."""
-    report = report or {}
-    if report.get("kind"):
-        return report.get("family") or FAMILIES[0].name, "tiny" if report["kind"] == "tiny" else "full"
-    meaning = interpret(spec)
-    return meaning.family.name, "tiny" if meaning.kind == "tiny" else "full"
-
-
 def _cached(repo_id: str) -> bool:
     from i2v.pipeline import _cached_snapshot      # local-only: never the network
 
     return _cached_snapshot(repo_id) is not None
 
 
+def running_meaning(spec: str | None, report: dict | None, cached=_cached):
+    """(family name, kind "tiny"|"full") of what runs: the load report once loaded, else the spec's meaning
+    (`auto` before it loads: the full-size model when its weights are cached, else the tiny one it falls back
+    to; the Hub is not asked)."""
+    report = report or {}
+    if report.get("kind"):
+        return report.get("family") or FAMILIES[0].name, "tiny" if report["kind"] == "tiny" else "full"
+    meaning = interpret(spec)
+    if meaning.kind == "auto":
+        return meaning.family.name, "full" if cached(meaning.family.repo_id) else "tiny"
+    return meaning.family.name, "tiny" if meaning.kind == "tiny" else "full"
+
+
 def choices(spec: str | None, report: dict | None = None, cached=_cached) -> list[dict]:
     """The models to choose from: name (what switch_model takes), title, family, kind, current."""
-    running = running_meaning(spec, report)
+    running = running_meaning(spec, report, cached)
     meaning = interpret(spec)
     out = []
     for family in FAMILIES:
@@ -52,7 +56,7 @@ def choices(spec: str | None, report: dict | None = None, cached=_cached) -> lis
         if named and meaning.kind == "folder":      # a local folder the app was started with: offered as itself
             out.append({"name": spec, "title": f"{family.title} ({Path(spec).name})", "family": family.name,
                         "kind": "full", "current": running == (family.name, "full")})
-        elif named or cached(family.repo_id) or (spec == "auto" and running == (family.name, "full")):
+        elif named or running == (family.name, "full") or cached(family.repo_id):
             name = spec if named and meaning.target != family.repo_id else family.name
             out.append({"name": name, "title": family.title, "family": family.name, "kind": "full",
                         "current": running == (family.name, "full")})

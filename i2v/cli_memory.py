@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
+from i2v.core import env
 from i2v.core.memory import DTYPES
 from i2v.core.settings import (DEFAULT_DECODE_CHUNK_SIZE, MODEL_REPO_ID, OFFLOAD_MODES, SETTINGS_BY_NAME,
                                WEIGHTS_DTYPES, default)
@@ -54,6 +56,9 @@ def add_parsers(subparsers) -> None:
 
     doc = subparsers.add_parser("doctor", help="device, memory, attention, ffmpeg, model cache, recommendation")
     doc.add_argument("--json", action="store_true", help="print JSON")
+    doc.add_argument("--model", default=None,
+                     help="the model whose figures and presets to report, as for generate (default: env I2V_MODEL "
+                          "or auto: on a machine without the weights, the tiny model's own figures)")
     doc.set_defaults(func=run_doctor)
 
     prof = subparsers.add_parser("profile-memory", help="trace the full-size model on the meta device (minutes)")
@@ -293,27 +298,38 @@ def model_in_cache(repo_id: str = MODEL_REPO_ID) -> bool:
         return False
 
 
-def doctor_report() -> dict:
-    from i2v.configs import load_memory_model, load_presets, load_tiers
+def doctor_report(spec: str | None = None) -> dict:
+    """The machine, and the presets of the model `spec` names (its family's presets, its own figures: the tiny
+    model's when that is what would run), with every family's weights found or not."""
+    from i2v.configs import load_memory_model, load_presets, load_tiers, memory_model_for, read_json
     from i2v.core.memory import for_device
     from i2v.core.presets import recommend_preset
     from i2v.core.tiers import select_tier
     from i2v.gpu import host_available_bytes, probe_device
+    from i2v.models import DEFAULT_FAMILY, FAMILIES, interpret
 
+    spec = spec or env.value("I2V_MODEL", os.environ) or "auto"
+    family = interpret(spec).family
     device = probe_device()
-    dtype = "fp16" if device.kind == "cuda" else "fp32"
-    model = for_device(load_memory_model(), device.kind)
+    dtype = family.cuda_dtype if device.kind == "cuda" else "fp32"
+    full = for_device(load_memory_model() if family is DEFAULT_FAMILY
+                      else memory_model_for(read_json(family.profile_path()), calibrated=False), device.kind)
+    model, info = estimate_model(spec, dtype, full, device.kind)
     tier = select_tier(load_tiers(), device.kind, device.total_bytes)
     host = host_available_bytes() if device.kind == "cuda" else None
-    best, statuses = recommend_preset(load_presets(), model, device.budget_bytes, dtype, tier=tier, host_bytes=host)
+    best, statuses = recommend_preset(load_presets(family=family), model, device.budget_bytes, dtype, tier=tier,
+                                      host_bytes=host, rules=family.rules)
     return {
         "device": device.as_dict(),
         "dtype": dtype,
         "tier": tier.name,
         "attention": attention_backend(),
         "ffmpeg": ffmpeg_path(),
-        "model_cached": model_in_cache(),
-        "model_repo": MODEL_REPO_ID,
+        "model_cached": model_in_cache(family.repo_id),
+        "model_repo": family.repo_id,
+        "model": info,
+        "families": [{"family": f.name, "title": f.title, "repo": f.repo_id, "cached": model_in_cache(f.repo_id),
+                      "tiny": f.tiny_alias} for f in FAMILIES],
         "calibrated": model.calibrated,
         "recommended_preset": best.preset.id if best else None,
         "presets": [{"id": s.preset.id, "name": s.preset.name, "status": s.status, "label": s.label,
@@ -324,7 +340,7 @@ def doctor_report() -> dict:
 
 
 def run_doctor(args) -> int:
-    report = doctor_report()
+    report = doctor_report(getattr(args, "model", None))
     if args.json:
         print(json.dumps(report, indent=1))
         return EXIT_OK
@@ -334,7 +350,9 @@ def run_doctor(args) -> int:
           f"usable for a job {format_bytes(d['budget_bytes'])}")
     print(f"attention   {report['attention']}")
     print(f"ffmpeg      {report['ffmpeg'] or 'NOT FOUND'}")
-    print(f"model       {report['model_repo']}: {'in the local cache' if report['model_cached'] else 'not downloaded'}")
+    for f in report["families"]:
+        print(f"model       {f['title']} ({f['repo']}): {'in the local cache' if f['cached'] else 'not downloaded'}")
+    print(f"figures of  {report['model']['name']} ({report['model']['profile']} profile)")
     kind = "calibrated" if report["calibrated"] else "predicted (uncalibrated)"
     print(f"presets     ({kind} peaks; time estimated from FLOPs)")
     for p in report["presets"]:

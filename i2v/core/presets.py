@@ -115,9 +115,11 @@ def preset_request(preset: Preset, image_size: tuple[int, int] = DEFAULT_IMAGE_S
 
 def preset_status(preset: Preset, model: MemoryModel, available_bytes: int, dtype: str = "fp16",
                   image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE, tier: Tier | None = None,
-                  seconds_per_step: float | None = None, host_bytes: int | None = None) -> PresetStatus:
-    """The preset at its own settings with the plan the ladder picks (the smallest when none fits)."""
-    request = preset_request(preset, image_size)
+                  seconds_per_step: float | None = None, host_bytes: int | None = None,
+                  rules: FamilyRules = DEFAULT_RULES) -> PresetStatus:
+    """The preset at its own settings (within its family's rules) with the plan the ladder picks (the smallest
+    when none fits)."""
+    request = preset_request(preset, image_size, rules)
     tflops = tier.tflops if tier is not None else RANKING_TFLOPS
     ladder = Ladder(request, model, dtype, tflops)
     chosen = ladder.fastest_fitting(available_bytes, host_bytes)
@@ -138,18 +140,19 @@ def preset_status(preset: Preset, model: MemoryModel, available_bytes: int, dtyp
 
 
 def preset_statuses(presets, model, available_bytes, dtype="fp16", image_size=DEFAULT_IMAGE_SIZE, tier=None,
-                    seconds_per_step=None, host_bytes=None) -> list[PresetStatus]:
-    return [preset_status(p, model, available_bytes, dtype, image_size, tier, seconds_per_step, host_bytes)
+                    seconds_per_step=None, host_bytes=None, rules: FamilyRules = DEFAULT_RULES) -> list[PresetStatus]:
+    return [preset_status(p, model, available_bytes, dtype, image_size, tier, seconds_per_step, host_bytes, rules)
             for p in presets]
 
 
 def recommend_preset(presets, model: MemoryModel, available_bytes: int, dtype: str = "fp16",
                      image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE, tier: Tier | None = None,
                      seconds_per_step: float | None = None,
-                     host_bytes: int | None = None) -> tuple[PresetStatus | None, list[PresetStatus]]:
+                     host_bytes: int | None = None,
+                     rules: FamilyRules = DEFAULT_RULES) -> tuple[PresetStatus | None, list[PresetStatus]]:
     """(the recommended preset's status or None when none fits, every preset's status in file order)."""
     statuses = preset_statuses(presets, model, available_bytes, dtype, image_size, tier, seconds_per_step,
-                               host_bytes)
+                               host_bytes, rules)
     best = recommended_index([s.status for s in statuses], [s.seconds_estimate for s in statuses])
     return (None if best is None else statuses[best]), statuses
 

@@ -8,6 +8,8 @@
 Rounds are interleaved (every variant once per round, order rotated), the ratio variant / plain is taken per
 round, and the median ratio reported. Target: at most 1.10. GPU columns say "not measured" unless CUDA is here.
 Run: .venv/bin/python bench/techniques.py [--rounds N] [--full-rounds N] [--skip-full]
+     .venv/bin/python bench/techniques.py --family wan2.2-ti2v-5b [...]: Wan 2.2's token chunking instead
+     (bench/techniques_wan.py, its own options and results/techniques_wan.md)
 """
 from __future__ import annotations
 
@@ -121,8 +123,19 @@ def render(tiny: dict | None, full: dict | None, gpu_note: str) -> str:
     ])
 
 
+FAMILIES = ("i2vgen-xl", "wan2.2-ti2v-5b")
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    chooser = argparse.ArgumentParser(add_help=False)
+    chooser.add_argument("--family", choices=FAMILIES, default=FAMILIES[0],
+                         help="the model family (wan2.2-ti2v-5b: bench/techniques_wan.py, its own options)")
+    known, rest = chooser.parse_known_args(argv)
+    if known.family == "wan2.2-ti2v-5b":       # its techniques, sizes and options differ: a sibling script
+        import techniques_wan
+
+        return techniques_wan.main(rest)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], parents=[chooser])
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds of the tiny pipeline")
     parser.add_argument("--full-rounds", type=int, default=3, help="interleaved rounds of the full-size step")
     parser.add_argument("--skip-full", action="store_true", help="only the tiny pipeline")

@@ -85,3 +85,18 @@ def test_every_subcommand_has_a_handler():
     parser = build_parser()
     for argv in (["doctor"], ["profile-memory"], ["calibrate"], ["estimate", "--resolution", "512", "--frames", "8"]):
         assert callable(parser.parse_args(argv).func)
+
+
+def test_doctor_gives_the_figures_of_the_model_that_would_run(capsys, monkeypatch):
+    """Without weights (`auto` falls back to the tiny model) doctor answers with the tiny model's own figures,
+    lists every family's weights, and `--model` picks another model's."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("I2V_MODEL", raising=False)
+    auto = run_json(capsys, ["doctor", "--json"])
+    tiny = run_json(capsys, ["doctor", "--json", "--model", "tiny"])
+    assert auto["model"]["kind"] == "tiny" and not auto["model"]["full_size"]
+    assert auto["presets"] == tiny["presets"] and auto["model"]["hash"] == tiny["model"]["hash"]
+    assert {f["family"] for f in auto["families"]} == {"i2vgen-xl", "wan2.2-ti2v-5b"}
+    full = run_json(capsys, ["doctor", "--json", "--model", "ali-vilab/i2vgen-xl"])
+    assert full["model"]["full_size"] and max(p["peak_gib"] for p in full["presets"]) > max(
+        p["peak_gib"] for p in tiny["presets"])

@@ -71,7 +71,7 @@ def default_profile_path() -> Path:
 def _torch_dtype(name: str):
     import torch
 
-    return {"fp16": torch.float16, "fp32": torch.float32}[name]
+    return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[name]
 
 
 # ---------------------------------------------------------------- tracing machinery
@@ -89,7 +89,9 @@ def _fused_sdpa_mode():
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
             if func is F.scaled_dot_product_attention:
-                query, value = args[0], args[2] if len(args) > 2 else kwargs["value"]
+                # positional (I2VGen-XL's processors) or by keyword (diffusers' attention dispatch, Wan)
+                query = args[0] if args else kwargs["query"]
+                value = args[2] if len(args) > 2 else kwargs["value"]
                 shape = tuple(query.shape[:-1]) + (value.shape[-1],)
                 return torch.empty(shape, dtype=query.dtype, device=query.device)
             return func(*args, **kwargs)
@@ -428,19 +430,48 @@ def trace_configs(configs: dict[str, dict], dtypes=DTYPES, log: Callable[[str], 
     return profile
 
 
+I2VGEN_XL_FAMILY = "i2vgen-xl"
+WAN_FAMILY = "wan2.2-ti2v-5b"
+
+
+def family_dtypes(family: str) -> tuple[str, ...]:
+    """The dtypes a family's profile holds by default: its CUDA compute dtype and fp32 (CPU runs)."""
+    if family == WAN_FAMILY:
+        from i2v.models.wan_trace import DTYPES as WAN_DTYPES
+
+        return WAN_DTYPES
+    return DTYPES
+
+
+def trace_family_profile(family: str, configs: dict[str, dict], dtypes=None,
+                         log: Callable[[str], None] = lambda _: None) -> dict:
+    """The profile of a model of `family` described by `configs` (name -> config dict), for these dtypes
+    (default: the family's): I2VGen-XL here, Wan 2.2 TI2V-5B in i2v/models/wan_trace.py."""
+    dtypes = tuple(dtypes or family_dtypes(family))
+    if family == WAN_FAMILY:
+        from i2v.models.wan_trace import trace_configs as trace_wan
+
+        return trace_wan(configs, dtypes, log=log)
+    if family != I2VGEN_XL_FAMILY:
+        raise ValueError(f"no profile tracer for model family {family!r}")
+    return trace_configs(configs, dtypes, log=log)
+
+
 def main(argv=None) -> int:
-    """`python -m i2v.profile --configs IN.json --out OUT.json`: trace the model of IN (name -> config dict)
-    and write its profile (what i2v/profiles.py runs in a subprocess; the web server never imports torch)."""
+    """`python -m i2v.profile --configs IN.json --out OUT.json`: trace the model of IN (name -> config dict;
+    "family" names the model family, I2VGen-XL when absent) and write its profile (what i2v/profiles.py runs
+    in a subprocess; the web server never imports torch)."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m i2v.profile")
     parser.add_argument("--configs", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--dtype", action="append", choices=DTYPES, help="default: both")
+    parser.add_argument("--dtype", action="append", choices=("fp16", "bf16", "fp32"),
+                        help="default: the family's (I2VGen-XL: fp16 and fp32; Wan: bf16 and fp32)")
     args = parser.parse_args(argv)
     configs = json.loads(args.configs.read_text(encoding="utf-8"))
-    profile = trace_configs(configs["components"], tuple(args.dtype or DTYPES),
-                            log=lambda line: print(line, flush=True))
+    profile = trace_family_profile(configs.get("family", I2VGEN_XL_FAMILY), configs["components"],
+                                   tuple(args.dtype or ()), log=lambda line: print(line, flush=True))
     profile["model"] = {k: v for k, v in configs.items() if k != "components"}
     write_profile(profile, args.out)
     return 0

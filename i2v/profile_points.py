@@ -92,3 +92,34 @@ def default_cache(configs: dict[str, dict] | None = None) -> Path:
 def attach(model: MemoryModel, cache: Path | None = None, configs: dict[str, dict] | None = None) -> MemoryModel:
     """The memory model with chunked tables traced at exact shapes on demand (cached in `cache`)."""
     return with_tracer(model, ChunkTracer(cache or default_cache(configs), configs))
+
+
+def chunk_tables(budgets) -> list[str]:
+    """The chunked denoise tables of these budgets (with and without CFG split)."""
+    return [f"denoise_cfg_chunk{budget}{split}" for budget in budgets for split in ("", "_split")]
+
+
+def main(argv=None) -> int:
+    """`python -m i2v.profile_points --cache OUT.json --dtype D --shape W H F --budgets B [B ...]
+    [--configs IN.json]`: trace a shape's chunked tables into the cache (what i2v/profiles.py runs in a
+    subprocess for the web server, which never imports torch). IN.json: {"components": {...}} of the model,
+    absent for the full-size I2VGen-XL."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m i2v.profile_points")
+    parser.add_argument("--cache", type=Path, required=True)
+    parser.add_argument("--dtype", required=True)
+    parser.add_argument("--shape", type=int, nargs=3, required=True, metavar=("WIDTH", "HEIGHT", "FRAMES"))
+    parser.add_argument("--budgets", type=int, nargs="+", required=True)
+    parser.add_argument("--configs", type=Path, default=None)
+    args = parser.parse_args(argv)
+    configs = json.loads(args.configs.read_text(encoding="utf-8"))["components"] if args.configs else None
+    tracer = ChunkTracer(args.cache, configs)
+    for table in chunk_tables(args.budgets):
+        tracer(args.dtype, table, *args.shape)
+    print(f"traced {tracer.traced} of {len(args.budgets) * 2} tables at {'x'.join(map(str, args.shape))}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -258,3 +258,57 @@ def trace_to(source: ModelSource, dtype: str, out: Path, timeout_s: float = TRAC
     if done.returncode != 0:
         raise subprocess.SubprocessError(f"exit {done.returncode}: {done.stderr.strip()[-500:]}")
     return out
+
+
+# ---------------------------------------------------------------- chunked peaks at the exact shape
+CHUNK_TRACE_TIMEOUT_S = 90.0     # tracing a shape's chunked tables: within this, else predictions interpolate
+
+
+def chunk_points_file(source: ModelSource) -> Path:
+    """The cache of chunked peaks traced at exact shapes for this model (i2v/profile_points.py writes it)."""
+    key = "full-size" if source.hash == full_size_hash(source.family_record) else source.hash
+    return cache_dir() / f"chunk-points-{key}.json"
+
+
+def read_chunk_points(source: ModelSource) -> dict[tuple[str, str, int, int, int], int]:
+    """The chunked peaks traced so far for this model, keyed as i2v.core.memory's exact_points."""
+    try:
+        raw = json.loads(chunk_points_file(source).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    points = {}
+    for key, value in raw.items():
+        dtype, table, shape = key.split("/")
+        width, height, frames = (int(x) for x in shape.split("x"))
+        points[(dtype, table, width, height, frames)] = int(value)
+    return points
+
+
+def trace_chunk_points(source: ModelSource, dtype: str, shape: tuple[int, int, int], budgets,
+                       timeout_s: float = CHUNK_TRACE_TIMEOUT_S) -> bool:
+    """Trace the chunked tables of `budgets` at `shape` in a subprocess (seconds; about a minute for the
+    full-size model at 1024x1024x32 on a busy CPU), into the model's cache; False when it could not (another
+    family, no configs, timeout): predictions then interpolate between traced points."""
+    if source.family_record is not DEFAULT_FAMILY or source.components is None or not budgets:
+        return False
+    command = [sys.executable, "-m", "i2v.profile_points", "--cache", str(chunk_points_file(source)),
+               "--dtype", dtype, "--shape", *map(str, shape), "--budgets", *map(str, budgets)]
+    with tempfile.TemporaryDirectory(prefix="i2v-points-") as tmp:
+        if source.hash != full_size_hash(source.family_record):
+            request = Path(tmp) / "configs.json"
+            request.write_text(json.dumps({"components": source.components}), encoding="utf-8")
+            command += ["--configs", str(request)]
+        cache_dir().mkdir(parents=True, exist_ok=True)
+        try:
+            done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout_s,
+                                  env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                      filter(None, (str(PROJECT_ROOT), os.environ.get("PYTHONPATH"))))})
+        except subprocess.TimeoutExpired:
+            log.warning("tracing the chunked peaks of %s at %s took over %.0f s: interpolating", source.name,
+                        shape, timeout_s)
+            return False
+    if done.returncode != 0:
+        log.warning("tracing the chunked peaks of %s failed: %s", source.name, done.stderr.strip()[-300:])
+        return False
+    return True
+

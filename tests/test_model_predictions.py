@@ -234,3 +234,31 @@ def test_generate_the_readme_example_runs_on_the_model_that_loads(tmp_path, samp
     info = video.probe_video(result["video_path"])
     assert info.frames == 16 and min(info.width, info.height) == 512
     assert result["model"] == "tiny" and result["adjustments"] == []
+
+
+def test_before_a_job_on_a_gpu_the_exact_shape_is_traced_once(tmp_path, monkeypatch):
+    """The clamp on a (simulated) GPU traces the chunked peaks at the request's exact shape in a subprocess
+    (the full-size UNet on meta at a small, off-grid shape), keeps them, and predicts chunked plans from them;
+    a second job at that shape traces nothing."""
+    from i2v.advisor import Advisor
+    from i2v.core.memory import chunk_budgets, predict
+    from i2v.core.request import build_request
+
+    monkeypatch.setenv("I2V_SIMULATED_DEVICE", "cuda,8,7.3,32")
+    monkeypatch.setenv("I2V_LOGS", str(tmp_path / "logs"))
+    advisor = Advisor(model_source=profiles.full_size_source)
+    advisor.exact_trace_timeout_s = 900            # a bound for a loaded CI machine, not a wait
+    request = build_request((336, 200), prompt="a boat", resolution=256, num_frames=5)
+    assert advisor.trace_exact_shape(request) is True
+    assert profiles.chunk_points_file(profiles.full_size_source()).is_file()
+    model, _ = advisor.memory_model("fp16")
+    budgets = chunk_budgets(model, "fp16")
+    shape = (request.width, request.height, request.num_frames)
+    assert all(("fp16", f"denoise_cfg_chunk{b}{s}", *shape) in model.exact_points
+               for b in budgets for s in ("", "_split"))
+    chunked = request.replace(chunk_tokens=budgets[-1])
+    table = f"denoise_cfg_chunk{budgets[-1]}"
+    traced = model.exact_points[("fp16", table, *shape)]
+    figure = next(p for p in predict(model, chunked, dtype="fp16").phases if p.phase == "denoise")
+    assert figure.activation_bytes == int(traced * model.constants.activation_overhead)
+    assert advisor.trace_exact_shape(request) is False          # kept: nothing traced again

@@ -76,7 +76,8 @@ def add_parsers(subparsers) -> None:
 
 # ---------------------------------------------------------------- the plan flags (estimate and generate)
 def add_plan_arguments(parser) -> None:
-    """--offload, --cfg-split, --chunk-tokens, --weights-dtype, --decode-chunk, --vae-tiling: each given flag
+    """--offload, --cfg-split, --chunk-tokens, --weights-dtype, --decode-chunk, --vae-tiling, --text-encoder-cpu:
+    each given flag
     forces that part of the plan; the rest is chosen automatically (the fastest plan that fits)."""
     group = parser.add_argument_group("plan (each flag forces that part; the rest is chosen to fit)")
     group.add_argument("--offload", choices=OFFLOAD_MODES, default=None,
@@ -91,6 +92,8 @@ def add_plan_arguments(parser) -> None:
     group.add_argument("--decode-chunk", type=int, default=None, metavar="N", help="frames per VAE decode call")
     group.add_argument("--vae-tiling", action=argparse.BooleanOptionalAction, default=None,
                        help="decode with VAE tiling (lossy: seams can show)")
+    group.add_argument("--text-encoder-cpu", action=argparse.BooleanOptionalAction, default=None,
+                       help="run the text encoder on the CPU (exact; no GPU memory, slower; Wan 2.2's UMT5-XXL)")
     group.add_argument("--forward-chunking", action="store_true", help=argparse.SUPPRESS)   # replaced by --chunk-tokens
 
 
@@ -103,7 +106,7 @@ def forced_plan(args) -> dict:
               file=sys.stderr)
     return check_forced({"offload": args.offload, "cfg_split": args.cfg_split, "chunk_tokens": args.chunk_tokens,
                          "weights_dtype": args.weights_dtype, "decode_chunk": args.decode_chunk,
-                         "vae_tiling": args.vae_tiling})
+                         "vae_tiling": args.vae_tiling, "text_encoder_cpu": getattr(args, "text_encoder_cpu", None)})
 
 
 # ---------------------------------------------------------------- estimate

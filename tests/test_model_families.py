@@ -167,3 +167,46 @@ def test_tiny_wan_through_the_cli_equals_a_bare_diffusers_call(tmp_path, sample_
     mse = float(np.mean((a - b) ** 2))
     psnr = 10 * np.log10(255 ** 2 / mse) if mse else float("inf")
     assert a.shape == b.shape and psnr > 45, psnr
+
+
+# ---------------------------------------------------------------- Wan 2.2's full-size predictions
+def wan_model():
+    from i2v import configs
+    from i2v.core.memory import for_device
+
+    return for_device(configs.memory_model_for(configs.read_json(WAN.profile_path()), calibrated=False), "cuda")
+
+
+def test_wan_decode_is_predicted_per_frame_size_not_per_frames_times_pixels():
+    """Wan's VAE decodes frame by frame: its traced peak is set by one frame's size. At every traced point the
+    prediction is the trace (x the allocator overhead) plus the decoded video, so a 1280x704x17 decode does not
+    lift an 832x480x81 one (same frames x pixels order)."""
+    from i2v.core.memory import decoded_video_bytes, phase_activations
+
+    model = wan_model()
+    traced = model.tables["bf16"]
+    profile = json.loads(WAN.profile_path().read_text())
+    for point in profile["dtypes"]["bf16"]["phases"]["decode"]:
+        request = build_request((point["width"], point["height"]), WAN.rules, prompt="p",
+                                resolution=min(point["width"], point["height"]) if min(
+                                    point["width"], point["height"]) in (256, 480, 704) else 480,
+                                num_frames=point["frames"])
+        request = request.replace(width=point["width"], height=point["height"])
+        got = phase_activations(model, request, "bf16")["decode"]
+        assert got == pytest.approx(point["bytes"] + decoded_video_bytes(request, "bf16", model), rel=1e-9)
+    assert traced.surfaces["decode"]((832 * 480), 81) < traced.surfaces["decode"]((1280 * 704), 17)
+
+
+@pytest.mark.parametrize("width, height, frames, card, host", [(832, 480, 81, 8, 32), (480, 480, 49, 6, 32)])
+def test_wan_fits_small_cards_exactly_with_its_settings(width, height, frames, card, host):
+    """The issue's small-card case: 832x480x81 on an 8 GiB card with 32 GiB of RAM runs as asked with an exact
+    plan (no fp8, no VAE tiling); host RAM counted (the UMT5-XXL encoder alone is ~11 GB in bf16)."""
+    from i2v.core.clamp import fit
+    from i2v.core.units import GIB
+
+    request = build_request((width, height), WAN.rules, prompt="p", resolution=min(width, height),
+                            num_frames=frames).replace(width=width, height=height)
+    result = fit(request, int(card * GIB) - int(0.5 * GIB), wan_model(), "bf16", host_bytes=int(host * GIB),
+                 rules=WAN.rules)
+    assert result.adjustments == () and not result.request.plan.lossy
+    assert result.prediction.host_bytes > 10 * GIB and result.prediction.host_bytes <= host * GIB

@@ -158,6 +158,42 @@ class Curve:
         return y0 + (y1 - y0) * (x - x0) / (x1 - x0)   # inside, or beyond the end along the last segment
 
 
+@dataclass(frozen=True)
+class Surface:
+    """Bytes over (pixels per frame, frames): a Curve over pixels for each traced frame count, linear between
+    (and beyond) the frame counts. For a decode that runs frame by frame (Wan's causal VAE), whose peak is set by
+    one frame's size and grows only a little with the frame count, frames x pixels is the wrong axis: a big
+    frame with few frames and a small one with many would share a value."""
+    frames: tuple[float, ...]
+    rows: tuple[Curve, ...]
+
+    @classmethod
+    def from_points(cls, points: list[tuple[float, float, float]]) -> "Surface":
+        by_frames: dict[float, list[tuple[float, float]]] = {}
+        for pixels, frames, value in points:
+            by_frames.setdefault(frames, []).append((pixels, value))
+        frames = tuple(sorted(by_frames))
+        if not frames:
+            raise ProfileError("a profile phase has no points")
+        return cls(frames, tuple(Curve.from_points(by_frames[f]) for f in frames))
+
+    def __call__(self, pixels: float, frames: float) -> float:
+        if len(self.frames) == 1:
+            return self.rows[0](pixels)
+        i = min(max(bisect.bisect_left(self.frames, frames), 1), len(self.frames) - 1)
+        f0, f1 = self.frames[i - 1], self.frames[i]
+        y0, y1 = self.rows[i - 1](pixels), self.rows[i](pixels)
+        return max(0.0, y0 + (y1 - y0) * (frames - f0) / (f1 - f0))
+
+
+def _pixels(point: Mapping[str, Any], tile: int | None = None) -> float:
+    """width x height of one frame; with VAE tiling each side counts at most one tile."""
+    width, height = max(1, point["width"]), max(1, point["height"])
+    if tile:
+        width, height = min(width, tile), min(height, tile)
+    return float(width * height)
+
+
 def _work(point: Mapping[str, Any], tile: int | None = None) -> float:
     """frames x width x height; with VAE tiling each side counts at most one tile (one tile decodes at a time)."""
     width, height = max(1, point["width"]), max(1, point["height"])
@@ -173,6 +209,7 @@ class DtypeTables:
     flops: Curve | None
     decoded_bytes_per_value: float | None = None     # the dtype section's own figure, when its tracer wrote one
     points: dict[str, tuple[tuple[int, int, int, int], ...]] = field(default_factory=dict)  # chunked tables
+    surfaces: dict[str, Surface] = field(default_factory=dict)     # decode tables over (pixels, frames)
 
 
 @dataclass(frozen=True)
@@ -206,6 +243,9 @@ def _dtype_tables(section: Mapping[str, Any], tile: int) -> DtypeTables:
         points={name: tuple((int(p["width"]), int(p["height"]), int(p["frames"]), int(p["bytes"]))
                             for p in points)
                 for name, points in phases.items() if CHUNK_TABLE.match(name)},
+        surfaces={name: Surface.from_points([(_pixels(p, tile if name == TILED_DECODE else None), p["frames"],
+                                              p["bytes"]) for p in points])
+                  for name, points in phases.items() if name in (DECODE, TILED_DECODE)},
     )
 
 
@@ -475,13 +515,26 @@ def phase_activations(model: MemoryModel, request: GenerationRequest, dtype: str
         "image_encode": lambda: curves["image_encode"](1.0),
         "vae_encode": lambda: curves["vae_encode"](pixels),
         "denoise": lambda: denoise,
-        DECODE: lambda: curves[TILED_DECODE if tile else DECODE](decode_work)
+        DECODE: lambda: decode_activations(model, request, dtype, tile, decode_work)
         + decoded_video_bytes(request, dtype, model),
     }
     off = _on_cpu(request)
     active = family["active_component"]
     return {phase: 0.0 if active.get(phase) is None or active[phase] in off else figure()
             for phase, figure in figures.items()}
+
+
+def decode_activations(model: MemoryModel, request: GenerationRequest, dtype: str, tile: int | None,
+                       decode_work: float) -> float:
+    """The VAE decode's traced peak: over frames x pixels of one decode call for a family that decodes in
+    chunks of frames (I2VGen-XL), over (pixels, frames) for one that decodes the whole video frame by frame
+    (Wan 2.2: the peak is one frame's, the frame count adds a little)."""
+    name = TILED_DECODE if tile else DECODE
+    tables = model.tables[dtype]
+    if model.family["decode_chunk_applies"] or name not in tables.surfaces:
+        return tables.curves[name](decode_work)
+    pixels = _pixels({"width": request.width, "height": request.height}, tile)
+    return tables.surfaces[name](pixels, float(request.num_frames))
 
 
 def weights_bytes(tables: DtypeTables, component: str, weights_dtype: str,

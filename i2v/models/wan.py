@@ -44,6 +44,8 @@ FAMILY = Family(
     configs_folder=f"models/{NAME}",
     profile_file=f"models/{NAME}/memory_profile.json",
     presets_file=f"models/{NAME}/presets.toml",
-    size_on_disk_gib=34.0,
+    # transformer and VAE stored in fp32, the encoder in bf16 (a published model card says so; not verified
+    # here): 20.0 + 2.8 + 11.4 GB from the parameter counts on meta (docs/models/wan.md)
+    size_on_disk_gib=31.8,
     notes="text encoder UMT5-XXL (~11 GB in bf16) may run on the CPU (exact, slower)",
 )

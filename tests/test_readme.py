@@ -28,3 +28,17 @@ def test_every_variable_the_code_reads_is_in_the_table():
                                                       *(ROOT / "scripts").glob("*.sh")]:
         names |= set(re.findall(r"\bI2V_[A-Z][A-Z_]*[A-Z]\b", path.read_text(encoding="utf-8")))
     assert names - set(ENV_BY_NAME) == set()
+
+
+def test_readme_families_table_is_the_generated_one():
+    """The families table (predicted fits per card) is what `python bench/families.py` prints today."""
+    import subprocess
+    import sys
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("<!-- families-table")
+    start = text.index("\n", start) + 1
+    end = text.index("<!-- /families-table -->")
+    printed = subprocess.run([sys.executable, str(ROOT / "bench" / "families.py")], capture_output=True,
+                             text=True, check=True, timeout=300).stdout.strip()
+    assert text[start:end].strip() == printed

@@ -19,8 +19,9 @@ pytest.importorskip("diffusers")
 import techniques  # noqa: E402
 import techniques_wan  # noqa: E402
 
-HEADER = ("| case | technique | chunks | median s (CPU) | median ratio to plain | blocks-only ratio | "
-          "target <= 1.1 | max abs diff to plain | GPU |")
+HEADER = ("| case | technique | chunks | median wall s | wall ratio | per-round wall ratios | CPU-time ratio | "
+          "per-round CPU-time ratios | blocks-only CPU-time ratio | target <= 1.1 (CPU time) | "
+          "max abs diff to plain | GPU |")
 
 
 def test_budgets_split_the_sequence_into_2_4_8_chunks():
@@ -50,7 +51,7 @@ def test_smallest_bench_writes_the_table_and_outputs_are_equal(tmp_path):
     assert lines[2].startswith("Machine: ") and "load average" in lines[2]
     assert "1 of the 30 blocks" in text
     table = [line for line in lines if line.startswith("|")]
-    assert table[0] == HEADER and table[1] == "|" + "|".join(["---"] + ["---:"] * 8) + "|"
+    assert table[0] == HEADER and table[1] == "|" + "|".join(["---"] + ["---:"] * 11) + "|"
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table[2:]]
     # tiny: 256x256x9 = 192 tokens; full size: 64x64x5 = 2 latent frames x 2 x 2 = 8 tokens; plain + 3 budgets
     assert [(r[0].split(",")[0], r[1].split(" (")[0], r[2]) for r in rows] == [
@@ -60,13 +61,17 @@ def test_smallest_bench_writes_the_table_and_outputs_are_equal(tmp_path):
         ("full-size transformer fp32", "plain", "1"), ("full-size transformer fp32", "chunked 4 tokens", "2"),
         ("full-size transformer fp32", "chunked 2 tokens", "4"), ("full-size transformer fp32", "chunked 1 tokens", "8")]
     for row in rows:
-        assert len(row) == 9
-        assert float(row[3]) > 0 and re.fullmatch(r"\d+\.\d{3}", row[4])
-        assert float(row[7]) <= techniques_wan.EXACT_TOLERANCE       # chunked output == plain output
+        assert len(row) == 12
+        assert float(row[3]) > 0
+        for ratio, spread in ((row[4], row[5]), (row[6], row[7])):   # wall, then CPU time
+            assert re.fullmatch(r"\d+\.\d{3}", ratio)
+            low, high = (float(x) for x in spread.split("-"))         # 1 round: min = max = the median ratio
+            assert low == high == pytest.approx(float(ratio), abs=0.006)
+        assert float(row[10]) <= techniques_wan.EXACT_TOLERANCE      # chunked output == plain output
         if row[1] == "plain":
-            assert row[4] == "1.000" and row[6] == "—"
+            assert row[4] == row[6] == "1.000" and row[9] == "—"
         else:
-            assert row[6] in ("meets", "MISSES")
-    assert all(r[5] == "—" for r in rows[:4]) and all(re.fullmatch(r"\d+\.\d{3}", r[5]) for r in rows[4:])
+            assert row[9] in ("meets", "MISSES")
+    assert all(r[8] == "—" for r in rows[:4]) and all(re.fullmatch(r"\d+\.\d{3}", r[8]) for r in rows[4:])
     assert "Outputs equal to plain: yes" in text
     print(f"smallest Wan bench: {elapsed:.1f} s")

@@ -212,3 +212,25 @@ def test_switch_model_then_generate_with_wan_rows_through_the_api(app, sample_im
     with pytest.raises(Exception) as caught:              # 8 breaks Wan's 4k+1 rule: refused, the field named
         client.predict(image=handle_file(str(sample_image)), num_frames=8, api_name="/generate", **WAN_ROWS)
     assert "Frames" in str(caught.value) and "4k+1" in str(caught.value)
+
+
+def test_the_ray_backend_switches_by_replacing_its_actors():
+    ray = pytest.importorskip("ray")
+    from i2v.ray_backend import RayRunner
+    from i2v.service import BusyError
+
+    runner = RayRunner("tiny", worker_envs=[{}], num_cpus=0.5,
+                       ray_init={"num_cpus": 2, "object_store_memory": 200 * 2**20})
+    try:
+        old = runner.workers[0].actor
+        assert runner.switch_model(WAN) == 0 and runner.model_spec == WAN
+        assert runner.workers[0].actor is not old and runner.describe()[0]["spec"] == WAN   # a new actor, new spec
+        with pytest.raises(ray.exceptions.RayActorError):
+            ray.get(old.state.remote(), timeout=30)                                          # the old one is gone
+        runner.workers[0].busy = True
+        with pytest.raises(BusyError):
+            runner.switch_model("tiny")
+        assert runner.model_spec == WAN
+    finally:
+        runner.workers[0].busy = False
+        runner.shutdown()

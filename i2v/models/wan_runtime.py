@@ -256,12 +256,16 @@ def call_kwargs(request, image, generator) -> dict:
 
 def decode(pipe, latents, request=None, listener=None, check=None):
     """uint8 frames (F, H, W, 3): the pipeline's own decode tail (un-normalise, vae.decode, postprocess),
-    then (x * 255).round(). `check` and `listener` run before each vae.decoder call (one per latent frame;
-    with VAE tiling one per tile and frame, and `total` counts those). `request` is the driver's (unused: the
-    Wan VAE always decodes frame by frame, so there is no decode chunk to choose)."""
+    then (x * 255).round(). vae.decode runs as wan_vae_decode.decode_latents: the same values with its top
+    blocks one pixel frame at a time, each latent frame's pixels sent to the CPU as they come (postprocess runs
+    there, in the VAE's dtype as on the GPU). `check` and `listener` run before each vae.decoder call (one per
+    latent frame; with VAE tiling one per tile and frame, and `total` counts those). `request` is the driver's
+    (unused: the Wan VAE always decodes frame by frame, so there is no decode chunk to choose)."""
     import numpy as np
     import torch
     from diffusers.utils.torch_utils import get_module_execution_device
+
+    from i2v.models.wan_vae_decode import decode_latents
 
     vae = pipe.vae
     total = _decoder_calls(vae, latents.shape)
@@ -283,7 +287,7 @@ def decode(pipe, latents, request=None, listener=None, check=None):
             latents_std = 1.0 / torch.tensor(vae.config.latents_std).view(1, vae.config.z_dim, 1, 1, 1).to(
                 latents.device, latents.dtype)
             latents = latents / latents_std + latents_mean
-            video = vae.decode(latents, return_dict=False)[0]
+            video = decode_latents(vae, latents, to_host=True)
             frames = pipe.video_processor.postprocess_video(video, output_type="np")[0]
     finally:
         handle.remove()

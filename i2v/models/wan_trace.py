@@ -7,8 +7,9 @@ Wan pipeline runs (docs/models/wan.md says where each figure comes from):
 - image_encode: none (this model has no image encoder): one point of 0 bytes;
 - vae_encode: the first frame only, (1, 3, 1, H, W) (expand_timesteps: no zero frames are appended);
 - denoise_*: ONE transformer call at batch 1 (cond and uncond are separate calls), per-token timesteps;
-- decode: the whole vae.decode of every latent frame (the VAE decodes frame by frame with a feature cache);
-  the frames column is the pixel frame count. decode_tiled: the same with vae.enable_tiling().
+- decode: the runtime's decode of every latent frame (i2v/models/wan_vae_decode.py: the VAE decodes frame by
+  frame with a feature cache, its top blocks one pixel frame at a time, each latent frame's pixels sent to the
+  host); the frames column is the pixel frame count. decode_tiled: the same with vae.enable_tiling().
 torch, diffusers and transformers are imported inside functions.
 """
 from __future__ import annotations
@@ -197,7 +198,10 @@ def trace_denoise(model: WanMetaModel, width: int, height: int, frames: int, chu
 
 def trace_decode(model: WanMetaModel, width: int, height: int, frames: int, tiling: bool = False,
                  peak_fn=None) -> int:
-    """Activation peak of vae.decode of all latent frames of a `frames`-frame video (its output included)."""
+    """Activation peak of the runtime's decode of all latent frames of a `frames`-frame video: the sub-chunked
+    decoder with each latent frame's pixels sent to the host (i2v/models/wan_vae_decode.py; on meta they are
+    released where the runtime copies them out). Tiled, the blended video is made whole before it leaves."""
+    from i2v.models.wan_vae_decode import decode_on_device
     from i2v.profile import trace_peak
 
     vae = model.vae
@@ -207,9 +211,45 @@ def trace_decode(model: WanMetaModel, width: int, height: int, frames: int, tili
     if tiling:
         vae.enable_tiling()
     try:
-        return (peak_fn or trace_peak)(vae, lambda: vae.decode(latents).sample, [latents])
+        return (peak_fn or trace_peak)(vae, lambda: decode_on_device(vae, latents), [latents])
     finally:
         vae.use_tiling = saved
+
+
+def trace_decode_tables(model: WanMetaModel, sizes=GRID_SIZES, frames_grid=GRID_FRAMES, tiled_frames=TILED_FRAMES,
+                        log: Callable[[str], None] = lambda _: None) -> dict[str, list]:
+    """The decode and decode_tiled tables of one dtype (profile_dtype's, and retrace_decode's)."""
+    from i2v.core.phases import DECODE, DECODE_TILED
+    from i2v.core.units import GIB
+
+    tables: dict[str, list] = {DECODE: [], DECODE_TILED: []}
+    for w, h in sizes:
+        for name, frame_counts, tiling in ((DECODE, frames_grid, False), (DECODE_TILED, tiled_frames, True)):
+            for f in frame_counts:
+                started = time.perf_counter()
+                tables[name].append(_point(w, h, f, trace_decode(model, w, h, f, tiling=tiling)))
+                log(f"{model.dtype} {name} {w}x{h}x{f}: {tables[name][-1]['bytes'] / GIB:.3f} GiB "
+                    f"({time.perf_counter() - started:.1f} s)")
+    return tables
+
+
+def retrace_decode(profile: dict, configs: dict[str, dict], log: Callable[[str], None] = lambda _: None) -> dict:
+    """`profile` with only its decode tables traced again (every dtype, on the profile's own grid): for a change
+    of the decode alone, without the long transformer traces. Only the VAE is built (on meta)."""
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    grid = profile["grid"]
+    sizes = [tuple(s) for s in grid["sizes"]]
+    for dtype, section in profile["dtypes"].items():
+        with torch.device("meta"):
+            vae = AutoencoderKLWan.from_config(_clean(configs["vae"]))
+        cast_like_from_pretrained(vae, dtype)
+        vae.eval()
+        model = WanMetaModel(dtype, transformer=None, vae=vae, text_encoder=None)
+        section["phases"].update(trace_decode_tables(model, sizes, grid["frames"], grid["tiled_frames"], log))
+        section["decoded_bytes_per_value"] = decoded_bytes_per_value(dtype)
+    return profile
 
 
 # ---------------------------------------------------------------- the table
@@ -217,7 +257,10 @@ def decoded_bytes_per_value(dtype: str) -> int:
     """GPU bytes per decoded RGB value when decode ends: vae.decode's output (compute dtype) and, while it is
     held, VideoProcessor.postprocess_video's denormalize `(x * 0.5 + 0.5).clamp(0, 1)` which keeps two
     temporaries of the same dtype alive at once; then `.cpu()` moves it off the device (the float32 copy and
-    numpy's uint8 conversion happen on the host)."""
+    numpy's uint8 conversion happen on the host).
+    The runtime's decode (wan_vae_decode.decode_latents(to_host=True)) now sends the pixels to the host as each
+    latent frame is decoded, so none of this stays on the GPU: the figure is kept as an upper bound because
+    core/memory.py reads 0 as "not traced" and requires a positive family figure."""
     return 3 * {"bf16": 2, "fp16": 2, "fp32": 4}[dtype]
 
 
@@ -250,7 +293,6 @@ def profile_dtype(model: WanMetaModel, sizes=GRID_SIZES, frames_grid=GRID_FRAMES
                   chunked_points=CHUNKED_POINTS, tiled_frames=TILED_FRAMES,
                   log: Callable[[str], None] = lambda _: None) -> dict:
     """All phases of one dtype: weights and activation points (the format of configs/memory_profile.json)."""
-    from i2v.core.phases import DECODE, DECODE_TILED
     from i2v.core.units import GIB
     from i2v.profile import fp8_weight_bytes, weight_figures
 
@@ -277,19 +319,7 @@ def profile_dtype(model: WanMetaModel, sizes=GRID_SIZES, frames_grid=GRID_FRAMES
     phases["denoise_cfg_split"] = [dict(p) for p in plain]
     phases["denoise_nocfg"] = [{k: v for k, v in p.items() if k != "flops"} for p in plain]
     phases.update(trace_chunked(model, budgets, chunked_points, log))
-    phases[DECODE] = []
-    phases[DECODE_TILED] = []
-    for w, h in sizes:
-        for f in frames_grid:
-            started = time.perf_counter()
-            phases[DECODE].append(_point(w, h, f, trace_decode(model, w, h, f)))
-            log(f"{dtype} decode {w}x{h}x{f}: {phases[DECODE][-1]['bytes'] / GIB:.3f} GiB "
-                f"({time.perf_counter() - started:.1f} s)")
-        for f in tiled_frames:
-            started = time.perf_counter()
-            phases[DECODE_TILED].append(_point(w, h, f, trace_decode(model, w, h, f, tiling=True)))
-            log(f"{dtype} decode_tiled {w}x{h}x{f}: {phases[DECODE_TILED][-1]['bytes'] / GIB:.3f} GiB "
-                f"({time.perf_counter() - started:.1f} s)")
+    phases.update(trace_decode_tables(model, sizes, frames_grid, tiled_frames, log))
     if dtype != "fp32":   # fp8 storage is planned for the CUDA compute dtype only; casts the model: last
         section["weights"]["transformer"]["fp8_bytes"] = fp8_weight_bytes(model.transformer, dtype)
     return section

@@ -191,15 +191,19 @@ class WorkerRunner:
         its PID, every byte it held released); the new model loads on first use. A load in progress is stopped
         (killed) rather than waited for: its model is no longer wanted."""
         self.model_spec = spec
+        stopped = 0
         if not self._io.acquire(blocking=False):
-            if self._state.status == LOADING and self._process is not None:
-                log.info("switching to %s: stopping the load of the previous model (pid %s)", spec, self.pid)
-                self._process.kill()          # the loader sees it die and starts a worker with the new spec
+            process = self._process
+            if self._state.status == LOADING and process is not None and process.is_alive():
+                log.info("switching to %s: stopping the load of the previous model (pid %s)", spec, process.pid)
+                stopped = process_memory_bytes(process.pid) or 0
+                process.kill()                # the loader sees it die and starts a worker with the new spec
             self._io.acquire()
         try:
             fresh = (self._process is not None and self._process.is_alive() and self._state.spec == spec
                      and self._state.status == NOT_LOADED)
-            released = 0 if fresh else self._kill(f"model switched to {spec}")
+            released = stopped if fresh else stopped + self._kill(f"model switched to {spec}")
+            self.stats.last_restart_reason = f"model switched to {spec}"
             self._state = ModelState(spec=spec, status=NOT_LOADED, message="model switched; it loads on first use")
             return released
         finally:

@@ -88,6 +88,7 @@ CONSTANT_SPECS: dict[str, tuple[type, float, float, str]] = {
     "group_time_factor": (float, 1.0, 3.0, "compute time factor of group offloading (hooks, stream syncs)"),
     "sequential_bandwidth_share": (float, 0.01, 1.0, "share of the host link sequential offload's small "
                                                      "synchronous copies reach"),
+    "host_cpu_tflops": (float, 0.01, 10.0, "the host CPU's throughput for a text encoder run there (TFLOP/s)"),
 }
 
 
@@ -111,6 +112,7 @@ class MemoryConstants:
     fp8_time_factor: float
     group_time_factor: float
     sequential_bandwidth_share: float
+    host_cpu_tflops: float
 
 
 def parse_constants(data: Mapping[str, Any]) -> MemoryConstants:
@@ -716,7 +718,22 @@ def estimate_time(model: MemoryModel, request: GenerationRequest, tflops: float,
         else:
             per_step += calls * unet / c.sequential_bandwidth_share
             per_job = others / c.sequential_bandwidth_share
+    if model.offload_applies and TEXT_ENCODER in _on_cpu(request):
+        per_job += text_encode_cpu_seconds(model, dtype)
     return TimeEstimate(compute, per_step, per_job)
+
+
+TEXT_TOKENS_PER_PROMPT = 512      # Wan's UMT5 context (the longest of the families' text encoders)
+PROMPTS_PER_JOB = 2               # the prompt and the negative prompt
+
+
+def text_encode_cpu_seconds(model: MemoryModel, dtype: str = "fp16") -> float:
+    """The text encoder's run on the CPU (the plan part text_encoder_cpu): 2 x parameters x tokens per prompt,
+    both prompts, at the host's throughput — about a minute for UMT5-XXL, once per job."""
+    entry = model.tables[dtype].weights.get(TEXT_ENCODER, {})
+    params = float(entry.get("params") or entry.get("bytes", 0) / DTYPE_BYTES.get(dtype, 2))
+    flops = 2.0 * params * TEXT_TOKENS_PER_PROMPT * PROMPTS_PER_JOB
+    return flops / (model.constants.host_cpu_tflops * 1e12)
 
 
 def estimate_seconds_per_step(model: MemoryModel, request: GenerationRequest, tflops: float,

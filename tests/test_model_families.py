@@ -210,3 +210,21 @@ def test_wan_fits_small_cards_exactly_with_its_settings(width, height, frames, c
                  rules=WAN.rules)
     assert result.adjustments == () and not result.request.plan.lossy
     assert result.prediction.host_bytes > 10 * GIB and result.prediction.host_bytes <= host * GIB
+
+
+def test_the_text_encoder_moves_to_the_cpu_only_when_that_is_what_fits():
+    """Running UMT5-XXL on the CPU is exact but costs about a minute per job: the ladder keeps it on a card
+    that holds it and moves it where nothing else fits."""
+    from i2v.core.clamp import fit
+    from i2v.core.memory import estimate_time, text_encode_cpu_seconds
+    from i2v.core.units import GIB
+
+    model = wan_model()
+    request = build_request((1280, 720), WAN.rules, prompt="p")
+    big = fit(request, int(22.5 * GIB), model, "bf16", host_bytes=64 * GIB, rules=WAN.rules)
+    assert big.adjustments == () and big.request.text_encoder_cpu is False
+    on_gpu = estimate_time(model, big.request, 80.0, "bf16")
+    on_cpu = estimate_time(model, big.request.replace(text_encoder_cpu=True), 80.0, "bf16")
+    # the CPU run replaces the encoder's copy to the card (model offload moves it once per job)
+    assert on_cpu.per_job_s - on_gpu.per_job_s > 0.9 * text_encode_cpu_seconds(model, "bf16")
+    assert 10 < text_encode_cpu_seconds(model, "bf16") < 600

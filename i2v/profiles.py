@@ -102,6 +102,7 @@ class ModelSource:
     components: dict[str, dict] | None = field(default=None, compare=False)
     note: str | None = None
     family: str = DEFAULT_FAMILY.name
+    unavailable: str | None = field(default=None, compare=False)   # why it cannot be loaded here, if it cannot
 
     @property
     def family_record(self) -> Family:
@@ -163,7 +164,9 @@ def resolve_spec(spec: str | None) -> ModelSource:
         choice = choose_model(spec or "auto")
     except ModelUnavailable as exc:
         family = interpret(spec).family
-        return full_size_source(f"{exc} — {_fallback_note(family)}", family)
+        fallback = full_size_source(f"{exc} — {_fallback_note(family)}", family)
+        return ModelSource(fallback.kind, fallback.name, fallback.components, fallback.note, fallback.family,
+                           unavailable=str(exc))
     return source_for(choice.kind, choice.source, choice.family)
 
 

@@ -336,6 +336,10 @@ class GenerationService:
             image, notes = open_image(image)
         else:
             image = image.convert("RGB")
+        source = self.model_source()
+        if source is not None and source.unavailable and not (self.runner.state().report or {}).get("kind"):
+            raise RequestError("model_unavailable", field="model", value=self.runner.state().spec,
+                               detail=source.unavailable)
         rules = self.advisor.family().rules        # the running model's family: its rows and rules
         request = build_request(image.size, rules, **values)
         image, fitted = fit_image(image, request)

@@ -228,3 +228,18 @@ def test_the_text_encoder_moves_to_the_cpu_only_when_that_is_what_fits():
     # the CPU run replaces the encoder's copy to the card (model offload moves it once per job)
     assert on_cpu.per_job_s - on_gpu.per_job_s > 0.9 * text_encode_cpu_seconds(model, "bf16")
     assert 10 < text_encode_cpu_seconds(model, "bf16") < 600
+
+
+def test_a_model_without_weights_here_is_refused_as_the_model_not_the_device(tmp_path, sample_image):
+    """`--model wan2.2-ti2v-5b` with no weights and no Hub: the answer names the model and how to get it, not a
+    memory verdict of a model that cannot load."""
+    env = dict(os.environ, I2V_OUTPUTS=str(tmp_path / "outputs"), I2V_LOGS=str(tmp_path / "logs"),
+               HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
+    done = subprocess.run([sys.executable, str(ROOT / "main.py"), "generate", "--image", str(sample_image),
+                           "--model", "wan2.2-ti2v-5b", "--prompt", "a boat", "--json"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    error = json.loads(done.stdout)["error"]
+    assert done.returncode == 2 and error["key"] == "model_unavailable", done.stdout
+    assert "huggingface-cli download Wan-AI/Wan2.2-TI2V-5B-Diffusers" in error["message"]
+    assert "Traceback" not in done.stderr and not (tmp_path / "outputs").exists() or not any(
+        (tmp_path / "outputs").iterdir())

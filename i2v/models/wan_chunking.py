@@ -14,6 +14,12 @@ Held whole while a chunked block runs (the memory model's "whole" tensors): the 
 transformer's forward, the rotary tables (1, seq, 1, head_dim) x2 and the modulation temb (batch, seq, 6*dim).
 Everything else scales with the chunk.
 
+The cross-attention's keys and values (from the text, and from the image context where the model has
+add_k_proj) do not depend on the query tokens: they are projected and normed once per block call and shared by
+every chunk, exactly as WanAttnProcessor computes them. A cross-attention that is not the plain one (another
+processor, hooks or a wrapped forward on attn2, which a re-implementation would bypass) is called whole per
+chunk instead: still exact, only slower.
+
 The code follows diffusers 0.42's WanTransformerBlock.forward and WanAttnProcessor.__call__ line by line:
 installing checks the version, the classes, and the source of those two functions, and refuses otherwise.
 The wrapper goes on the block instance (under an accelerate hook if one sits on the block); it is removed with
@@ -170,7 +176,7 @@ def _chunked_forward(block, original: Callable, state: _State) -> Callable:
 
     def forward(hidden_states, encoder_hidden_states, temb, rotary_emb, *args, **kwargs):
         seq_len = hidden_states.shape[1]
-        if args or kwargs or seq_len <= state.chunk_tokens:
+        if args or kwargs or encoder_hidden_states is None or seq_len <= state.chunk_tokens:
             return original(hidden_states, encoder_hidden_states, temb, rotary_emb, *args, **kwargs)
         state.chunked_calls += 1
         return _run_chunked(block, hidden_states, encoder_hidden_states, temb, rotary_emb, state.chunk_tokens)
@@ -217,6 +223,9 @@ def _run_chunked(block, hidden_states, encoder_hidden_states, temb, rotary_emb, 
         value[:, start:end] = value_part
         del norm_hidden_states, key_part, value_part
 
+    # The cross-attention's keys/values: once for every chunk (None: call attn2 per chunk).
+    cross = _cross_context(block.attn2, encoder_hidden_states) if _plain_cross_attention(block.attn2) else None
+
     # Pass 2: everything else, per query chunk.
     output = torch.empty_like(hidden_states)
     for start, end in bounds:
@@ -239,7 +248,10 @@ def _run_chunked(block, hidden_states, encoder_hidden_states, temb, rotary_emb, 
 
         # 2. Cross-attention
         norm_hidden_states = block.norm2(part.float()).type_as(part)
-        attn_output = block.attn2(norm_hidden_states, encoder_hidden_states, None, None)
+        if cross is None:
+            attn_output = block.attn2(norm_hidden_states, encoder_hidden_states, None, None)
+        else:
+            attn_output = _cross_attention(block.attn2, norm_hidden_states, cross)
         part = part + attn_output
 
         # 3. Feed-forward
@@ -248,3 +260,73 @@ def _run_chunked(block, hidden_states, encoder_hidden_states, temb, rotary_emb, 
         output[:, start:end] = (part.float() + ff_output.float() * c_gate_msa).type_as(part)
         del norm_hidden_states, attn_output, ff_output, query, part
     return output
+
+
+def _plain_cross_attention(attn) -> bool:
+    """Whether attn2 is WanAttention + WanAttnProcessor with nothing around its forward, so that
+    _cross_context + _cross_attention compute exactly what calling it would."""
+    from diffusers.models.transformers import transformer_wan as wan
+
+    if type(attn) is not wan.WanAttention or type(attn.processor) is not wan.WanAttnProcessor:
+        return False
+    if "forward" in attn.__dict__ or hasattr(attn, "_hf_hook"):
+        return False
+    if attn._forward_hooks or attn._forward_pre_hooks:
+        return False
+    registry = getattr(attn, "_diffusers_hook", None)
+    if registry is not None and getattr(registry, "hooks", None):
+        return False
+    # fused projections on a module not marked cross-attention would project the queries' tokens, not the text
+    return not getattr(attn, "fused_projections", False) or attn.is_cross_attention
+
+
+def _cross_context(attn, encoder_hidden_states):
+    """WanAttnProcessor's keys/values for `encoder_hidden_states`, unflattened to heads: (key, value, key_img,
+    value_img), the image pair None without add_k_proj (Wan 2.2 TI2V has none)."""
+    key_img = value_img = None
+    fused = getattr(attn, "fused_projections", False)
+    if attn.add_k_proj is not None:
+        # 512 is the context length of the text encoder, hardcoded for now (as in WanAttnProcessor)
+        image_context_length = encoder_hidden_states.shape[1] - 512
+        encoder_hidden_states_img = encoder_hidden_states[:, :image_context_length]
+        encoder_hidden_states = encoder_hidden_states[:, image_context_length:]
+        if fused:
+            key_img, value_img = attn.to_added_kv(encoder_hidden_states_img).chunk(2, dim=-1)
+        else:
+            key_img = attn.add_k_proj(encoder_hidden_states_img)
+            value_img = attn.add_v_proj(encoder_hidden_states_img)
+        key_img = attn.norm_added_k(key_img).unflatten(2, (attn.heads, -1))
+        value_img = value_img.unflatten(2, (attn.heads, -1))
+    if fused:
+        key, value = attn.to_kv(encoder_hidden_states).chunk(2, dim=-1)
+    else:
+        key = attn.to_k(encoder_hidden_states)
+        value = attn.to_v(encoder_hidden_states)
+    key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
+    value = value.unflatten(2, (attn.heads, -1))
+    return key, value, key_img, value_img
+
+
+def _cross_attention(attn, hidden_states, cross):
+    """WanAttnProcessor.__call__(attn, hidden_states, encoder_hidden_states, None, None) for one query chunk,
+    with the keys/values of _cross_context."""
+    from diffusers.models.attention_dispatch import dispatch_attention_fn
+
+    key, value, key_img, value_img = cross
+    backend = attn.processor._attention_backend
+    query = attn.norm_q(attn.to_q(hidden_states)).unflatten(2, (attn.heads, -1))
+    hidden_states_img = None
+    if key_img is not None:
+        hidden_states_img = dispatch_attention_fn(
+            query, key_img, value_img, attn_mask=None, dropout_p=0.0, is_causal=False, backend=backend,
+            parallel_config=None,
+        )
+        hidden_states_img = hidden_states_img.flatten(2, 3).type_as(query)
+    hidden_states = dispatch_attention_fn(
+        query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, backend=backend, parallel_config=None,
+    )
+    hidden_states = hidden_states.flatten(2, 3).type_as(query)
+    if hidden_states_img is not None:
+        hidden_states = hidden_states + hidden_states_img
+    hidden_states = attn.to_out[0](hidden_states)
+    return attn.to_out[1](hidden_states)

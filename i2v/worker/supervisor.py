@@ -175,6 +175,7 @@ class WorkerRunner:
     def load(self) -> None:
         with self._io:
             self._ensure_started()
+            self.cancel_event.clear()        # a Stop left from an earlier job is no reason to kill this load
             self._state.status, self._state.message = LOADING, "loading the model in the worker"
             self._conn.send(LoadMsg())
             reply = self._converse(on_event=None)
@@ -204,6 +205,7 @@ class WorkerRunner:
                      and self._state.status == NOT_LOADED)
             released = stopped if fresh else stopped + self._kill(f"model switched to {spec}")
             self.stats.last_restart_reason = f"model switched to {spec}"
+            self.cancel_event.clear()        # no job runs: an earlier Stop does not apply to the new worker
             self._state = ModelState(spec=spec, status=NOT_LOADED, message="model switched; it loads on first use")
             return released
         finally:

@@ -85,6 +85,36 @@ def test_slicing_and_hooks_per_latent_frame(vae):
     assert (sliced - expected).abs().max().item() <= EXACT
 
 
+def test_runs_beneath_a_diffusers_hook_on_the_decoder(vae):
+    """Group offload puts a diffusers hook on vae.decoder: it still runs once per latent frame, and comes back."""
+    from diffusers.hooks import HookRegistry, ModelHook
+
+    class Probe(ModelHook):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def pre_forward(self, module, *args, **kwargs):
+            self.calls += 1
+            return args, kwargs
+
+    probe = Probe()
+    registry = HookRegistry.check_if_exists_or_initialize(vae.decoder)
+    registry.register_hook(probe, "probe")
+    try:
+        wrapped, innermost = vae.decoder.forward, registry._fn_refs[0].forward
+        z = latents(3)
+        with torch.no_grad():
+            expected = vae.decode(z).sample
+        assert probe.calls == 3
+        chunked = wan_vae_decode.decode_latents(vae, z)
+        assert probe.calls == 6 and (chunked - expected).abs().max().item() <= EXACT
+        assert vae.decoder.forward is wrapped and registry._fn_refs[0].forward == innermost
+    finally:
+        registry.remove_hook("probe")
+        vae.decoder.__dict__.pop("forward", None)          # diffusers leaves the bound forward on the instance
+
+
 def test_refuses_another_diffusers_or_structure(vae, monkeypatch):
     import diffusers
     from diffusers.models.autoencoders import autoencoder_kl_wan as wan

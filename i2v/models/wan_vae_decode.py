@@ -160,26 +160,42 @@ def _chunk_problems(name: str, module, wan) -> list[str]:
 # ---------------------------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def chunked_decoder(vae) -> Iterator[None]:
-    """vae.decoder's forward replaced by the sub-chunked one while the block runs (under an accelerate hook's
-    _old_forward when one sits on the decoder); the previous forward is put back afterwards."""
+    """vae.decoder's own forward replaced by the sub-chunked one while the block runs, beneath any hook on the
+    decoder (diffusers' hook registry, e.g. group offload; accelerate's _old_forward), so those still run once per
+    decoder call; the previous forward is put back afterwards."""
     whole = check_supported(vae)
     decoder = vae.decoder
     if getattr(decoder, STATE_ATTRIBUTE, None) is not None:      # already installed (a nested call)
         yield
         return
-    attribute = "_old_forward" if hasattr(decoder, "_hf_hook") and hasattr(decoder, "_old_forward") else "forward"
-    previous = decoder.__dict__.get(attribute, _ABSENT)
+    holder, attribute = _forward_slot(decoder)
+    previous = holder.__dict__.get(attribute, _ABSENT)
     original = previous if previous is not _ABSENT else type(decoder).forward.__get__(decoder)
-    setattr(decoder, attribute, _chunked_forward(decoder, original, whole))
+    setattr(holder, attribute, _chunked_forward(decoder, original, whole))
     object.__setattr__(decoder, STATE_ATTRIBUTE, attribute)
     try:
         yield
     finally:
         object.__delattr__(decoder, STATE_ATTRIBUTE)
         if previous is _ABSENT:
-            decoder.__dict__.pop(attribute, None)
+            holder.__dict__.pop(attribute, None)
         else:
-            setattr(decoder, attribute, previous)
+            setattr(holder, attribute, previous)
+
+
+def _forward_slot(decoder) -> tuple[object, str]:
+    """(object, attribute) that holds the decoder's own forward: the innermost link of diffusers' hook registry
+    (its first hook wraps the original forward, looked up at each call), accelerate's _old_forward, or forward."""
+    registry = getattr(decoder, "_diffusers_hook", None)
+    if registry is not None and getattr(registry, "hooks", None):
+        innermost = registry._fn_refs[0]
+        if innermost.original_forward is not None:
+            raise WanVaeDecodeUnsupported(f"the diffusers hook {registry._hook_order[0]!r} on the Wan decoder "
+                                          "replaces its forward")
+        return innermost, "forward"
+    if hasattr(decoder, "_hf_hook") and hasattr(decoder, "_old_forward"):
+        return decoder, "_old_forward"
+    return decoder, "forward"
 
 
 def _cached_conv(conv, x, feat_cache, feat_idx):

@@ -20,12 +20,14 @@ def plan_words(plan) -> str:
     if plan.cfg_split:
         parts.append("guidance halves run one after the other (exact)")
     if plan.chunk_tokens:
-        parts.append(f"UNet run in chunks of {plan.chunk_tokens} tokens (exact)")
+        parts.append(f"denoiser run in chunks of {plan.chunk_tokens} tokens (exact)")
     if plan.weights_dtype == "fp8":
         parts.append("fp8 weights (lossy)")
     parts.append(f"VAE decodes {plan.decode_chunk} frame(s) at a time")
     if plan.vae_tiling:
         parts.append("VAE tiling (lossy)")
+    if getattr(plan, "text_encoder_cpu", False):
+        parts.append("text encoder run on the CPU (exact)")
     return "; ".join(parts)
 
 

@@ -243,3 +243,19 @@ def test_a_model_without_weights_here_is_refused_as_the_model_not_the_device(tmp
     assert "huggingface-cli download Wan-AI/Wan2.2-TI2V-5B-Diffusers" in error["message"]
     assert "Traceback" not in done.stderr and not (tmp_path / "outputs").exists() or not any(
         (tmp_path / "outputs").iterdir())
+
+
+def test_the_page_says_the_host_ram_and_names_the_running_family():
+    """The estimate panel on a GPU says how much RAM the plan keeps (offloaded weights, a text encoder on the
+    CPU) and, beside a tiny model's figures, what that family's full-size model would need — in both languages."""
+    from i2v.ui.format import estimate_markdown, plan_text
+
+    estimate = {"peak_gib": 7.1, "available_gib": 7.3, "label": "predicted", "fits": True, "offload": "sequential",
+                "plan": {"offload": "sequential", "text_encoder_cpu": True}, "adjustments": [], "host_ram_gib": 23.7,
+                "device": "cuda", "model": {"name": "tiny-wan2.2-ti2v-5b", "family_title": WAN.title},
+                "full_size": {"peak_gib": 7.1, "fits": True}}
+    english, chinese = estimate_markdown(estimate, "en"), estimate_markdown(estimate, "zh")
+    assert "23.7 GiB" in english and "23.7 GiB" in chinese and "I2VGen-XL" not in english + chinese
+    assert "full-size Wan 2.2 TI2V-5B" in english and "Wan 2.2 TI2V-5B" in chinese
+    assert "text encoder run on the CPU" in plan_text(estimate["plan"], "en")
+    assert "host RAM" not in estimate_markdown({**estimate, "device": "cpu"}, "en")   # RAM is the budget there

@@ -30,7 +30,7 @@ def gib(value) -> str:
 
 
 MODEL_STATUSES = (NOT_LOADED, LOADING, READY, FAILED)      # each has a model_status_* and worker_status_* text
-PLAN_KEYS = ("offload", "cfg_split", "chunk_tokens", "weights_dtype", "decode_chunk", "vae_tiling")
+PLAN_KEYS = ("offload", "cfg_split", "chunk_tokens", "weights_dtype", "decode_chunk", "vae_tiling", "text_encoder_cpu")
 LOSSY_FIELDS = ("weights_dtype", "vae_tiling")
 SETTINGS_FIELDS = ("resolution", "num_frames", "width", "height")
 
@@ -136,9 +136,14 @@ def vae_tiling_words(value, lang: str, device: str | None = "cuda") -> str:
     return text(lang, "plan_tiling") if value else ""
 
 
+def text_encoder_cpu_words(value, lang: str, device: str | None = "cuda") -> str:
+    return text(lang, "plan_text_encoder_cpu") if value else ""
+
+
 PLAN_WORDS = {"offload": offload_words, "cfg_split": cfg_split_words, "chunk_tokens": chunk_tokens_words,
               "weights_dtype": weights_dtype_words, "decode_chunk": decode_chunk_words,
-              "decode_chunk_size": decode_chunk_words, "vae_tiling": vae_tiling_words}
+              "decode_chunk_size": decode_chunk_words, "vae_tiling": vae_tiling_words,
+              "text_encoder_cpu": text_encoder_cpu_words}
 
 
 def plan_text(plan: dict | None, lang: str, device: str | None = "cuda") -> str:
@@ -222,9 +227,13 @@ def estimate_markdown(estimate: dict | None, lang: str) -> str:
     if seconds:
         speed = text(lang, "speed_measured" if estimate.get("speed") == "measured" else "speed_estimated")
         notes.append(text(lang, "estimate_time", minutes=duration_text(seconds), speed=speed))
+    host = estimate.get("host_ram_gib")
+    if device == "cuda" and host:                    # on a GPU the plan decides what stays in RAM: say how much
+        notes.append(text(lang, "estimate_host", host=float(host)))
     full = estimate.get("full_size")
     if full and full.get("peak_gib") is not None:    # another model runs: the full-size figure, separately
         notes.append(text(lang, "estimate_model", model=(estimate.get("model") or {}).get("name", "?"),
+                          family=(estimate.get("model") or {}).get("family_title", "I2VGen-XL"),
                           peak=float(full["peak_gib"]),
                           verdict=text(lang, "estimate_full_fits" if full.get("fits") else "estimate_full_no_fit")))
     return "\n\n".join([f"{icon} {line} — **{verdict}**", *[f"- {n}" for n in notes]])

@@ -78,6 +78,10 @@ def test_each_family_has_its_configs_profile_presets_and_runtime_on_disk():
         from i2v.configs import load_presets
 
         assert load_presets(family=family)
+        from i2v import profiles
+
+        tiny = profiles.profile_for(profiles.source_for("tiny", family.tiny_alias), "fp32")
+        assert tiny.origin == profiles.COMMITTED and tiny.info()["family"] == family.name   # never traced here
         runtime = family.load_runtime()
         for name in ("build_pipeline", "phase_modules", "denoise_calls_per_step", "apply_exact_parts",
                      "remove_exact_parts", "call_kwargs", "decode", "tiny_configs"):

@@ -241,7 +241,7 @@ def _dtype_tables(section: Mapping[str, Any], tile: int) -> DtypeTables:
         weights={k: dict(v) for k, v in section["weights"].items()},
         curves=curves,
         flops=Curve.from_points(flop_points) if flop_points else None,
-        decoded_bytes_per_value=float(per_value) if per_value else None,
+        decoded_bytes_per_value=float(per_value) if per_value is not None else None,
         points={name: tuple((int(p["width"]), int(p["height"]), int(p["frames"]), int(p["bytes"]))
                             for p in points)
                 for name, points in phases.items() if CHUNK_TABLE.match(name)},
@@ -280,8 +280,9 @@ def parse_family(section: Mapping[str, Any] | None) -> dict[str, Any]:
     if isinstance(calls, bool) or not isinstance(calls, int) or calls < 1:
         problems.append(f"denoise_calls_per_step must be a whole number >= 1, got {calls!r}")
     per_value = family["decoded_bytes_per_value"]
-    if isinstance(per_value, bool) or not isinstance(per_value, (int, float)) or per_value <= 0:
-        problems.append(f"decoded_bytes_per_value must be a positive number, got {per_value!r}")
+    if isinstance(per_value, bool) or not isinstance(per_value, (int, float)) or per_value < 0:
+        problems.append(f"decoded_bytes_per_value must be a number >= 0 (0: the decode sends its frames to "
+                        f"the host), got {per_value!r}")
     for key in ("cfg_split_applies", "decode_chunk_applies"):
         if not isinstance(family[key], bool):
             problems.append(f"{key} must be true or false, got {family[key]!r}")
@@ -443,7 +444,7 @@ def decoded_bytes_per_value(model: "MemoryModel | None", dtype: str) -> float:
     if model is None:
         return float(I2VGEN_DECODED_BYTES_PER_VALUE)
     tables = model.tables.get(dtype)
-    if tables is not None and tables.decoded_bytes_per_value:
+    if tables is not None and tables.decoded_bytes_per_value is not None:
         return tables.decoded_bytes_per_value
     return float(model.family["decoded_bytes_per_value"])
 

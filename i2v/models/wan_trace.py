@@ -254,14 +254,12 @@ def retrace_decode(profile: dict, configs: dict[str, dict], log: Callable[[str],
 
 # ---------------------------------------------------------------- the table
 def decoded_bytes_per_value(dtype: str) -> int:
-    """GPU bytes per decoded RGB value when decode ends: vae.decode's output (compute dtype) and, while it is
-    held, VideoProcessor.postprocess_video's denormalize `(x * 0.5 + 0.5).clamp(0, 1)` which keeps two
-    temporaries of the same dtype alive at once; then `.cpu()` moves it off the device (the float32 copy and
-    numpy's uint8 conversion happen on the host).
-    The runtime's decode (wan_vae_decode.decode_latents(to_host=True)) now sends the pixels to the host as each
-    latent frame is decoded, so none of this stays on the GPU: the figure is kept as an upper bound because
-    core/memory.py reads 0 as "not traced" and requires a positive family figure."""
-    return 3 * {"bf16": 2, "fp16": 2, "fp32": 4}[dtype]
+    """GPU bytes per decoded RGB value left when decode ends: none. The runtime's decode
+    (wan_vae_decode.decode_latents(to_host=True)) sends each latent frame's pixels to the host as it is decoded
+    and the postprocessing runs there; one latent frame's pixels on the device are in the traced decode peak.
+    (With the whole video kept on the device it would be 3 x the compute dtype's bytes: vae.decode's output
+    and the two temporaries of VideoProcessor's denormalize.)"""
+    return 0
 
 
 def family_section(cuda_dtype: str = "bf16") -> dict:

@@ -263,3 +263,25 @@ def test_the_page_says_the_host_ram_and_names_the_running_family():
     assert "full-size Wan 2.2 TI2V-5B" in english and "Wan 2.2 TI2V-5B" in chinese
     assert "text encoder run on the CPU" in plan_text(estimate["plan"], "en")
     assert "host RAM" not in estimate_markdown({**estimate, "device": "cpu"}, "en")   # RAM is the budget there
+
+
+@pytest.mark.parametrize("width, height, frames, card, host", [(1280, 704, 121, 12, 64), (832, 480, 81, 8, 32)])
+def test_estimate_wan_at_its_own_sizes_on_small_cards(capsys, monkeypatch, width, height, frames, card, host):
+    """The issue's acceptance commands: `main.py estimate --model wan2.2-ti2v-5b ... --json` fits as asked with
+    an exact plan, labelled a prediction, with the composition of every phase."""
+    from i2v.cli import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code = main(["estimate", "--model", "wan2.2-ti2v-5b", "--width", str(width), "--height", str(height),
+                 "--frames", str(frames), "--device-memory", str(card), "--host-memory", str(host), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["fits"] and report["adjustments"] == []
+    assert report["plan"]["weights_dtype"] != "fp8" and not report["plan"]["vae_tiling"]
+    assert (report["request"]["width"], report["request"]["height"], report["request"]["num_frames"]) == (
+        width, height, frames)
+    assert report["label"] == "predicted" and report["model"]["family"] == WAN.name
+    assert report["peak_gib"] <= card and report["host_ram_gib"] <= host
+    phases = {p["phase"]: p for p in report["phases"]}
+    assert set(phases) == {"text_encode", "image_encode", "vae_encode", "denoise", "decode"}
+    assert all({"weights_bytes", "activation_bytes", "context_bytes", "total_gib"} <= set(p) for p in phases.values())
+    assert phases["image_encode"]["activation_bytes"] == 0          # Wan has no image encoder

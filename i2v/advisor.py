@@ -62,41 +62,36 @@ class Advisor:
         source = self._model_source()
         return by_name(source.family if source is not None else None)
 
+    def _kept(self, key: tuple, make):
+        """A value kept per key (made once, outside the lock: reading a profile or presets takes a moment)."""
+        with self._lock:
+            found = self._models.get(key)
+        if found is None:
+            found = make()
+            with self._lock:
+                self._models[key] = found
+        return found
+
     def full_size_model(self, family=None):
         """The family's full-size memory model (I2VGen-XL's with the calibration, when one was measured)."""
+        from i2v import configs
         from i2v.models import DEFAULT_FAMILY
 
         family = family or self.family()
         if family is DEFAULT_FAMILY:
             return self._configs[0]
-        key = ("full", family.name)
-        with self._lock:
-            found = self._models.get(key)
-        if found is None:
-            from i2v import configs
-
-            found = configs.memory_model_for(configs.read_json(family.profile_path()), calibrated=False)
-            with self._lock:
-                self._models[key] = found
-        return found
+        return self._kept(("full", family.name), lambda: configs.memory_model_for(
+            configs.read_json(family.profile_path()), calibrated=False))
 
     def presets(self, family=None):
         """The family's presets (configs/presets.toml for I2VGen-XL; configs/models/<family>/presets.toml)."""
+        from i2v import configs
         from i2v.models import DEFAULT_FAMILY
 
         family = family or self.family()
         if family is DEFAULT_FAMILY:
             return self._configs[1]
-        key = ("presets", family.name)
-        with self._lock:
-            found = self._models.get(key)
-        if found is None:
-            from i2v import configs
-
-            found = configs.load_presets(family=family)
-            with self._lock:
-                self._models[key] = found
-        return found
+        return self._kept(("presets", family.name), lambda: configs.load_presets(family=family))
 
     def memory_model(self, dtype: str):
         """(memory model, info) of the model that runs, for a compute dtype; info names the model and where its

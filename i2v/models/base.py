@@ -75,3 +75,13 @@ class Family:
     def tiny_configs(self) -> dict[str, dict]:
         """The tiny variant's component configs (plain data: the runtime module builds no model for this)."""
         return self.load_runtime().tiny_configs()
+
+
+def denoise_call_kwargs(request, image, generator) -> dict:
+    """The arguments every family's pipeline call shares (a runtime adds its own, e.g. I2VGen-XL's target_fps);
+    the latents come back for the family's decode."""
+    return dict(prompt=request.prompt, image=image, negative_prompt=request.negative_prompt or None,
+                height=request.height, width=request.width, num_frames=request.num_frames,
+                num_inference_steps=request.num_inference_steps, guidance_scale=request.guidance_scale,
+                generator=generator, output_type="latent")
+

@@ -64,19 +64,9 @@ def remove_exact_parts(pipe) -> None:
 
 
 def call_kwargs(request, image, generator) -> dict:
-    return dict(
-        prompt=request.prompt,
-        image=image,
-        negative_prompt=request.negative_prompt or None,
-        height=request.height,
-        width=request.width,
-        num_frames=request.num_frames,
-        target_fps=request.fps,
-        num_inference_steps=request.num_inference_steps,
-        guidance_scale=request.guidance_scale,
-        generator=generator,
-        output_type="latent",
-    )
+    from i2v.models.base import denoise_call_kwargs
+
+    return {**denoise_call_kwargs(request, image, generator), "target_fps": request.fps}   # fps conditions motion
 
 
 def decode(pipe, latents, request, listener=None, check=None):

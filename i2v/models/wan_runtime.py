@@ -239,19 +239,11 @@ def _to(value: Any, device):
 # the call and the decode
 # ---------------------------------------------------------------------------------------------------------
 def call_kwargs(request, image, generator) -> dict:
-    """Everything pipe(...) needs for the denoising loop; the latents come back for decode()."""
-    return dict(
-        image=image,
-        prompt=request.prompt,
-        negative_prompt=request.negative_prompt or None,
-        height=request.height,
-        width=request.width,
-        num_frames=request.num_frames,
-        num_inference_steps=request.num_inference_steps,
-        guidance_scale=request.guidance_scale,
-        generator=generator,
-        output_type="latent",
-    )
+    """Everything pipe(...) needs for the denoising loop; the latents come back for decode() (Wan takes no fps:
+    24 fps is only the MP4's rate)."""
+    from i2v.models.base import denoise_call_kwargs
+
+    return denoise_call_kwargs(request, image, generator)
 
 
 def decode(pipe, latents, request=None, listener=None, check=None):

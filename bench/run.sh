@@ -26,6 +26,7 @@ begin=$SECONDS
 step bench/estimator.py
 step bench/memory_table.py
 step bench/techniques.py --rounds "${I2V_BENCH_ROUNDS:-7}"
+step bench/techniques.py --family wan2.2-ti2v-5b
 step bench/startup.py --runs "${I2V_BENCH_STARTUP_RUNS:-5}"
 step bench/overhead.py --rounds "${I2V_BENCH_ROUNDS:-7}"
 step bench/stop_latency.py

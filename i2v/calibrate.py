@@ -75,3 +75,16 @@ def calibrate(out: Path | None = None, log: Callable[[str], None] = print) -> Pa
     data = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "dtype": DTYPE,
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "factors": factors, "points": rows}
     return write_json_atomic(Path(out or configs_dir() / CALIBRATION_FILE), data, indent=1)
+
+
+def store_measured_terms(terms: dict, path: Path | None = None) -> Path:
+    """Add the terms the memory model assumes and bench/gpu_truth.py measured on a GPU (the CUDA context with
+    cuBLAS/cuDNN, a conv's workspace, the allocator's reserved/allocated overhead) to the calibration file,
+    under "measured_terms" beside the factors: kept with the calibration they were measured with."""
+    import json
+
+    path = Path(path or configs_dir() / CALIBRATION_FILE)
+    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"factors": {}}
+    data["measured_terms"] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in terms.items()
+                              if v is not None}
+    return write_json_atomic(path, data, indent=1)

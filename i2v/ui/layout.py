@@ -129,10 +129,6 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
         gr.Markdown(t("subtitle"), elem_id="i2v-subtitle")
         status = gr.Markdown(status_markdown(service.model_state()), label="status", show_label=False,
                              elem_id="i2v-status")
-        models = service_models(service)
-        model_pick = gr.Dropdown(choices=model_choices(models, "en"), value=current_model(models),
-                                 label=t("model_pick"), info=t("model_pick_info"), elem_id="i2v-model",
-                                 visible=bool(models))     # its words follow the language on page load
         with gr.Tabs() as tabs:
             with gr.Tab(t("tab_generate"), id="generate"):
                 with gr.Row(equal_height=False):
@@ -146,6 +142,11 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
                             generate_button = gr.Button(t("generate"), variant="primary", elem_id="i2v-generate")
                             stop_button = gr.Button(t("stop"), variant="stop", elem_id="i2v-stop")
                         stop_message = gr.Markdown(label="message", show_label=False, elem_id="i2v-stop-message")
+                        # the model under Generate: on a phone Generate stays on the first screen
+                        models = service_models(service)
+                        model_pick = gr.Dropdown(choices=model_choices(models, "en"), value=current_model(models),
+                                                 label=t("model_pick"), info=t("model_pick_info"),
+                                                 elem_id="i2v-model", visible=bool(models))   # words follow the language
                         with gr.Accordion(t("queue_title"), open=False, elem_id="i2v-queue-box"):
                             queue_text = gr.Markdown(elem_id="i2v-queue")
                             with gr.Row(equal_height=True):

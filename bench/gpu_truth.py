@@ -23,15 +23,16 @@ file is rewritten after every row, so a stopped run leaves what it measured.
 plan must fit the cap by prediction; the OOM drill's OOM is simulated from the prediction): figures are CPU
 RSS of the tiny models, labelled "dry run", never GPU figures. No CUDA call. tests/test_gpu_truth.py runs it.
 
-Carry step (the GPU machine has torch and transformers, no diffusers and no network):
-    here:  .venv/bin/pip download diffusers==0.42.1 accelerate imageio-ffmpeg ftfy --no-deps \
+Carry step (the GPU machine: Python 3.12 with torch, transformers, accelerate, psutil, Pillow, nvidia-ml-py;
+no diffusers, no network). Tested here: the five wheels below are 36 MB (the carry limit is 64 MiB).
+    here:  .venv/bin/pip download diffusers==0.42.1 imageio-ffmpeg ftfy wcwidth importlib_metadata --no-deps \
                --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 -d .wheels
-           (match the device's Python; .wheels is git-ignored or in .git/info/exclude; never commit wheels)
-    run:   device `run` with carry [".wheels"] and the command
-           pip install --no-index --find-links .wheels diffusers accelerate imageio-ffmpeg ftfy &&
-           I2V_COMMIT=<sha> PYTHONPATH=. PYTHONUNBUFFERED=1 python bench/gpu_truth.py --out $OUT
-           (diffusers' own dependencies - huggingface_hub, safetensors, regex, filelock, requests, Pillow,
-           numpy - come with torch/transformers there; `pip install` says if one is missing: download it too.)
+           echo /.wheels/ >> .git/info/exclude          (never commit wheels)
+    there: the device tool's `run` with carry [".wheels"] and the command
+           pip install --no-index --no-deps .wheels/*.whl && I2V_COMMIT=<sha> PYTHONPATH=. PYTHONUNBUFFERED=1 \
+           timeout -s TERM 540 python3 bench/gpu_truth.py --out $OUT --logs $OUT --json $OUT/gpu_truth.json
+           (SIGTERM at the limit still writes the results; copy $OUT/gpu_truth.md to bench/results/ and the
+           written configs/calibration.json back here and commit them.)
 Writes bench/results/gpu_truth.md (table, machine, commit) and, on a GPU only, configs/calibration.json.
 """
 from __future__ import annotations
@@ -81,7 +82,7 @@ CLAIMS = (
     Claim(I2VGEN, 512, 512, 16, 4, 3.5, 32),
     Claim(WAN, 1280, 704, 121, 12, 11.2, 64), Claim(WAN, 832, 480, 81, 8, 7.3, 32),
 )
-DRY_SHAPE = {I2VGEN: (128, 128, 8), WAN: (128, 128, 5)}     # the tiny models' stand-in shapes on the CPU
+DRY_SHAPE = {I2VGEN: (64, 64, 4), WAN: (64, 64, 5)}     # the tiny models' stand-in shapes on the CPU
 DRILL = Claim(I2VGEN, 512, 512, 16, 4, 4, 32)               # the OOM drill: this request, a plan never chosen
 SPEED_SHAPE = (512, 512, 16)
 SPEED_PLANS = ("plain", "cfg_split", "chunked", "group", "sequential")
@@ -141,6 +142,7 @@ class Results:
     calibration: dict | None = None
     progress: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    measured_terms: dict = field(default_factory=dict)     # raw figures for i2v.calibrate.store_measured_terms
 
     def note(self, line: str) -> None:
         stamp = f"[{time.strftime('%H:%M:%S')}] {line}"
@@ -382,21 +384,30 @@ def build_random_full_size(family):
     import torch
 
     if family.name == I2VGEN:
+        import tempfile
+
         from diffusers import DDIMScheduler, I2VGenXLPipeline
-        from transformers import CLIPImageProcessorPil
+        from transformers import CLIPTokenizer
+
+        try:
+            from transformers import CLIPImageProcessorPil as ImageProcessor     # transformers >= 5.2x
+        except ImportError:
+            from transformers import CLIPImageProcessor as ImageProcessor
 
         from i2v import profile
         from i2v.paths import model_config_dir
-        from i2v.tiny_model import build_tiny_components
+        from i2v.tiny_model import write_byte_level_tokenizer_files
 
         meta = profile.build_meta_model("fp16", device="cuda")
         size = meta.image_encoder.config.image_size
-        tiny = build_tiny_components()
+        with tempfile.TemporaryDirectory(prefix="i2v-truth-tok-") as tmp:
+            tokenizer = CLIPTokenizer.from_pretrained(str(write_byte_level_tokenizer_files(Path(tmp))),
+                                                      model_max_length=77)
         scheduler = DDIMScheduler.from_config(json.loads((model_config_dir() / "scheduler.json").read_text()))
-        pipe = I2VGenXLPipeline(vae=meta.vae, text_encoder=meta.text_encoder, tokenizer=tiny["tokenizer"],
+        pipe = I2VGenXLPipeline(vae=meta.vae, text_encoder=meta.text_encoder, tokenizer=tokenizer,
                                 image_encoder=meta.image_encoder, unet=meta.unet, scheduler=scheduler,
-                                feature_extractor=CLIPImageProcessorPil(crop_size={"height": size, "width": size},
-                                                                        size={"shortest_edge": size}))
+                                feature_extractor=ImageProcessor(crop_size={"height": size, "width": size},
+                                                                 size={"shortest_edge": size}))
     else:
         from diffusers import UniPCMultistepScheduler, WanImageToVideoPipeline
 
@@ -576,9 +587,39 @@ def measure_context(results: Results, dry_run: bool) -> int:
                      "cuda_context (+cuBLAS)": [assumed_ctx, gib(blas) + " GiB"],
                      "cuda_context (+cuBLAS +cuDNN)": [assumed_ctx, gib(context) + " GiB"],
                      "conv_workspace (512ch 256x256 fp16 3x3)": ["in activations", f"{workspace / MIB:.0f} MiB"]}
-    results._measured_terms = {"cuda_context_bytes": context, "cuda_context_bare_bytes": bare,
+    results.measured_terms = {"cuda_context_bytes": context, "cuda_context_bare_bytes": bare,
                                "cuda_context_cublas_bytes": blas, "conv_workspace_bytes": workspace}
     return context
+
+
+OFFLOAD_ORDER = {"none": 0, "model": 1, "sequential": 2, "group": 3}   # group last: leaving it reloads weights
+
+
+def plan_claims(results: Results, family_name: str) -> list[tuple[Claim, float, dict, object]]:
+    """A row per claim at its card size and its free memory with the engine's plan and prediction; returns
+    the runnable ones (claim, cap GiB, row, fitted request), ordered so no run has to leave group offload."""
+    from i2v.models import by_name
+
+    family = by_name(family_name)
+    todo = []
+    for claim in [c for c in CLAIMS if c.family == family_name]:
+        for card, cap_gib in ((f"{claim.card_gib:g} GB card", claim.card_gib),
+                              (f"{claim.card_gib:g} GB card, free", claim.free_gib)):
+            row = {"family": family.title, "request": claim.label, "card": card, "cap": f"{cap_gib:g}"}
+            results.claims.append(row)
+            try:
+                fitted, prediction, adjustments = chosen_plan(claim, cap_gib)
+            except Exception as exc:  # noqa: BLE001 - DoesNotFit: the claim fails by prediction
+                row.update(plan="none fits", fits="no", verdict=f"FAIL: {exc}")
+                results.failures.append(f"{family.title} {claim.label} on {cap_gib:g} GiB: {exc}")
+                continue
+            row.update(plan=plan_text(fitted), predicted_peak=gib(prediction.peak_bytes),
+                       predicted_footprint=gib(prediction.footprint_bytes),
+                       fits="yes" if prediction.peak_bytes <= cap_gib * GIB and not adjustments else
+                       f"changed: {', '.join(a.field for a in adjustments)}")
+            todo.append((claim, cap_gib, row, fitted))
+    results.write()
+    return sorted(todo, key=lambda item: OFFLOAD_ORDER.get(item[3].offload, 0))
 
 
 def measure_claims(results: Results, family_name: str, loaded, capper: Cap, budget: Budget, out_dir: Path,
@@ -590,63 +631,49 @@ def measure_claims(results: Results, family_name: str, loaded, capper: Cap, budg
     family = by_name(family_name)
     meter = RssMeter() if dry_run else CudaMeter()
     runs = []
-    for claim in [c for c in CLAIMS if c.family == family_name]:
-        for card, cap_gib in ((f"{claim.card_gib:g} GB card", claim.card_gib),
-                              (f"{claim.card_gib:g} GB card, free", claim.free_gib)):
-            row = {"family": family.title, "request": claim.label, "card": card, "cap": f"{cap_gib:g}"}
-            results.claims.append(row)
-            try:
-                fitted, prediction, adjustments = chosen_plan(claim, cap_gib)
-            except Exception as exc:  # noqa: BLE001 - DoesNotFit: the claim fails by prediction
-                row.update(plan="none fits", fits="no", verdict=f"FAIL: {exc}")
-                results.failures.append(f"{family.title} {claim.label} on {cap_gib:g} GiB: {exc}")
-                results.write()
-                continue
-            row.update(plan=plan_text(fitted), predicted_peak=gib(prediction.peak_bytes),
-                       predicted_footprint=gib(prediction.footprint_bytes),
-                       fits="yes" if prediction.peak_bytes <= cap_gib * GIB and not adjustments else
-                       f"changed: {', '.join(a.field for a in adjustments)}")
-            if not budget.allows(per_run_s):
-                row["verdict"] = "skipped: time budget"
-                results.note(f"skip {family.title} {claim.label} @ {cap_gib:g} GiB: time budget")
-                results.write()
-                continue
-            request = fitted
-            if dry_run:
-                width, height, frames = DRY_SHAPE[family_name]
-                request = fitted.replace(width=width, height=height, num_frames=frames, resolution=min(width, height))
-            results.note(f"run {family.title} {claim.label} @ {cap_gib:g} GiB: {plan_text(fitted)}")
-            try:
-                output, phases, seconds = run_job(loaded, request, None if dry_run else int(cap_gib * GIB),
-                                                  capper, meter, out_dir)
-            except Exception as exc:  # noqa: BLE001 - an OOM past the guard's attempts is a finding, not a crash
-                row["verdict"] = f"FAIL: {type(exc).__name__}: {str(exc)[:160]}"
-                results.failures.append(f"{family.title} {claim.label} @ {cap_gib:g} GiB: {row['verdict']}")
-                results.write()
-                continue
-            ran = output.request
-            ran_prediction = predict(memory_model(family_name), fitted.with_plan(ran.plan), dtype=family.cuda_dtype)
-            context = capper.context_bytes
-            reserved = max(r for _, r in phases.values()) if phases else 0
-            allocated = max(a for a, _ in phases.values()) if phases else 0
-            row.update(measured=gib(reserved + context), allocated=gib(allocated + context))
-            if output.attempts:
-                row["plan"] += f" -> OOM x{len(output.attempts)}, ran {plan_text(ran)}"
-            if dry_run:
-                row.update(error="", verdict=f"dry run ({request.width}x{request.height}x{request.num_frames} tiny, "
-                                             f"{seconds:.1f} s)")
-            else:
-                ok, error = verdict(ran_prediction.footprint_bytes, reserved + context)
-                row.update(error=f"{error:+.1%}", verdict="ok" if ok else "OFF")
-            by_phase = {p.phase: p.total_bytes for p in ran_prediction.phases}
-            for phase, (alloc, res) in phases.items():
-                covered = [by_phase[p] for p in EVENT_COVERS.get(phase, (phase,)) if p in by_phase]
-                results.phases.append([family.title, claim.label, f"{cap_gib:g}", phase,
-                                       gib(max(covered)) if covered else "", gib(res + context),
-                                       gib(alloc + context)])
-            runs.append({"claim": claim, "cap_gib": cap_gib, "request": fitted.with_plan(ran.plan),
-                         "reserved": reserved, "allocated": allocated, "row": row, "phases": phases})
+    for claim, cap_gib, row, fitted in plan_claims(results, family_name):
+        if not budget.allows(per_run_s):
+            row["verdict"] = "skipped: time budget"
+            results.note(f"skip {family.title} {claim.label} @ {cap_gib:g} GiB: time budget")
             results.write()
+            continue
+        request = fitted
+        if dry_run:
+            width, height, frames = DRY_SHAPE[family_name]
+            request = fitted.replace(width=width, height=height, num_frames=frames, resolution=min(width, height))
+        results.note(f"run {family.title} {claim.label} @ {cap_gib:g} GiB: {plan_text(fitted)}")
+        try:
+            output, phases, seconds = run_job(loaded, request, None if dry_run else int(cap_gib * GIB),
+                                              capper, meter, out_dir)
+        except Exception as exc:  # noqa: BLE001 - an OOM past the guard's attempts is a finding, not a crash
+            row["verdict"] = f"FAIL: {type(exc).__name__}: {str(exc)[:160]}"
+            results.failures.append(f"{family.title} {claim.label} @ {cap_gib:g} GiB: {row['verdict']}")
+            results.write()
+            continue
+        ran = output.request
+        ran_prediction = predict(memory_model(family_name), fitted.with_plan(ran.plan), dtype=family.cuda_dtype)
+        context = capper.context_bytes
+        reserved = max(r for _, r in phases.values()) if phases else 0
+        allocated = max(a for a, _ in phases.values()) if phases else 0
+        row.update(measured=gib(reserved + context), allocated=gib(allocated + context))
+        if output.attempts:      # the engine's own choice ran out of memory: the claim failed as stated
+            row["plan"] += f" -> OOM x{len(output.attempts)}, ran {plan_text(ran)}"
+            results.failures.append(f"{family.title} {claim.label} @ {cap_gib:g} GiB: the chosen plan ran out of "
+                                    f"memory ({output.attempts[0]['phase']}); the guard ran {plan_text(ran)}")
+        if dry_run:
+            row.update(error="", verdict=f"dry run ({request.width}x{request.height}x{request.num_frames} tiny, "
+                                         f"{seconds:.1f} s)")
+        else:
+            ok, error = verdict(ran_prediction.footprint_bytes, reserved + context)
+            row.update(error=f"{error:+.1%}", verdict=("ok" if ok else "OFF") + f" ({seconds:.0f} s)")
+        by_phase = {p.phase: p.total_bytes for p in ran_prediction.phases}
+        for phase, (alloc, res) in phases.items():
+            covered = [by_phase[p] for p in EVENT_COVERS.get(phase, (phase,)) if p in by_phase]
+            results.phases.append([family.title, claim.label, f"{cap_gib:g}", phase,
+                                   gib(max(covered)) if covered else "", gib(res + context), gib(alloc + context)])
+        runs.append({"claim": claim, "cap_gib": cap_gib, "request": fitted.with_plan(ran.plan),
+                     "reserved": reserved, "allocated": allocated, "row": row, "phases": phases})
+        results.write()
     return runs
 
 
@@ -685,7 +712,7 @@ def oom_drill(results: Results, loaded, capper: Cap, out_dir: Path, logs_dir: Pa
     results.drill = drill
     try:
         output, _, _ = run_job(loaded, forced, cap, capper, meter, out_dir,
-                               policy=FallbackPolicy(auto=True, max_attempts=8))
+                               policy=FallbackPolicy(auto=True, max_attempts=12))
     except Exception as exc:  # noqa: BLE001 - the guard gave up: record it
         attempts = getattr(exc, "report", {}).get("attempts", [])
         drill.update(ooms=len(attempts), final_plan=f"failed: {type(exc).__name__}: {str(exc)[:200]}",
@@ -768,11 +795,17 @@ def calibrate_and_judge(results: Results, runs: list[dict], context: int) -> Non
     torch.cuda.set_per_process_memory_fraction(1.0)
     path = calibrate.calibrate(log=results.note)
     overhead = allocator_overhead(runs)
-    terms = {**getattr(results, "_measured_terms", {}), "allocator_overhead": overhead}
+    terms = {**results.measured_terms, "allocator_overhead": overhead}
     results.terms["allocator_overhead (reserved / allocated)"] = [
         f"x{memory_model(I2VGEN).constants.activation_overhead:.2f} on activations",
         f"x{overhead:.3f} on the whole job" if overhead else "no job ran"]
     calibrate.store_measured_terms(terms, path)
+    if results.path.parent.resolve() != Path(path).parent.resolve():     # e.g. the device's $OUT: bring it back
+        import shutil
+
+        shutil.copy(path, results.path.parent / "calibration.json")
+    gc.collect()
+    torch.cuda.empty_cache()
     results.calibration = json.loads(Path(path).read_text(encoding="utf-8"))
     for run in runs:
         family = by_name(run["claim"].family)
@@ -788,8 +821,8 @@ def calibrate_and_judge(results: Results, runs: list[dict], context: int) -> Non
     results.write()
 
 
-def release(loaded) -> None:
-    del loaded
+def free_memory() -> None:
+    """After the last reference to a pipeline is dropped: collect it and hand its CUDA blocks back."""
     gc.collect()
     with contextlib.suppress(Exception):
         import torch
@@ -846,19 +879,20 @@ def run(args) -> int:
                 oom_drill(results, i2vgen, capper, videos, logs_dir, dry_run)
             if not dry_run and budget.allows(45):
                 calibrate_and_judge(results, runs, context)
+            wan_reserve = per_run[WAN] * 4 + 60 if WAN in families else 0
+            if "speed" not in args.skip:
+                measure_speed(results, i2vgen, dry_run, budget, per_run[I2VGEN] + wan_reserve)
+            i2vgen = None
+            free_memory()             # its weights must not count against the Wan caps
         if WAN in families and budget.allows(per_run[WAN]):
             wan = load(WAN, dry_run)
             results.note(f"loaded {wan.report.model} in {wan.report.load_seconds:.1f} s")
             wan_runs = measure_claims(results, WAN, wan, capper, budget, videos, dry_run, per_run[WAN])
-            release(wan)
             wan = None
+            free_memory()
             if not dry_run and wan_runs:
                 judge_with_measured_context(results, wan_runs, context)
             runs += wan_runs
-        if i2vgen is not None and "speed" not in args.skip:
-            measure_speed(results, i2vgen, dry_run, budget, per_run[I2VGEN])
-        release(i2vgen)
-        i2vgen = None
         if not dry_run and not results.calibration:
             results.note("calibration not reached within the time budget")
     results.note(f"done in {budget.seconds - budget.left():.0f} s")

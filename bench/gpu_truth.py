@@ -758,15 +758,21 @@ def measure_speed(results: Results, loaded, dry_run: bool, budget: Budget, per_r
             continue
         request = base.replace(**plans[name])
         marks: list[float] = []
-        prepare(loaded, request)
         sync = (lambda: None) if dry_run else __import__("torch").cuda.synchronize
-        sync()
-        started = time.perf_counter()
-        pl.sample_latents(loaded, input_image(width, height), request, 0,
-                          lambda phase, index, total: marks.append(time.perf_counter()) if phase == "denoise" else None)
-        sync()
+        try:
+            prepare(loaded, request)
+            sync()
+            started = time.perf_counter()
+            pl.sample_latents(loaded, input_image(width, height), request, 0,
+                              lambda phase, *_: marks.append(time.perf_counter()) if phase == "denoise" else None)
+            sync()
+        except Exception as exc:  # noqa: BLE001 - one plan failing must not end the run
+            results.speed.append({"plan": name, "seconds": "", "ratio": "", "note": f"FAIL: {exc!r:.160}"})
+            results.failures.append(f"speed {name}: {exc!r:.200}")
+            pl.release_after_failure(loaded)
+            continue
         seconds = time.perf_counter() - (marks[-1] if len(marks) >= STEPS else started)
-        plain = plain or seconds
+        plain = plain or seconds       # the first plan that ran is plain (or the nearest to it)
         results.speed.append({"plan": name, "seconds": f"{seconds:.3f}", "ratio": f"{seconds / plain:.2f}",
                               "note": ("dry run (tiny, CPU)" if dry_run else f"{width}x{height}x{frames}")
                               + (f", chunk {smallest}" if name == "chunked" else "")})
@@ -862,39 +868,13 @@ def run(args) -> int:
                            f"CUDA {torch.version.cuda}; " + machine_line())
     import tempfile
 
-    with tempfile.TemporaryDirectory(prefix="i2v-truth-") as tmp:
-        videos = Path(tmp)
-        results.note(f"start ({'dry run' if dry_run else 'GPU'}), budget {args.budget_s:.0f} s")
-        context = measure_context(results, dry_run)
-        capper = Cap(dry_run, context)
+    try:
+        with tempfile.TemporaryDirectory(prefix="i2v-truth-") as tmp:
+            measure_all(args, results, budget, Path(tmp), logs_dir, per_run)
+    except Exception as exc:  # noqa: BLE001 - write what was measured, then fail loudly
+        results.failures.append(f"the run stopped: {exc!r:.300}")
         results.write()
-        runs: list[dict] = []
-        families = [f for f in (I2VGEN, WAN) if f in args.families]
-        i2vgen = None
-        if I2VGEN in families:
-            i2vgen = load(I2VGEN, dry_run)
-            results.note(f"loaded {i2vgen.report.model} in {i2vgen.report.load_seconds:.1f} s")
-            runs += measure_claims(results, I2VGEN, i2vgen, capper, budget, videos, dry_run, per_run[I2VGEN])
-            if budget.allows(per_run[I2VGEN] * 2):
-                oom_drill(results, i2vgen, capper, videos, logs_dir, dry_run)
-            if not dry_run and budget.allows(45):
-                calibrate_and_judge(results, runs, context)
-            wan_reserve = per_run[WAN] * 4 + 60 if WAN in families else 0
-            if "speed" not in args.skip:
-                measure_speed(results, i2vgen, dry_run, budget, per_run[I2VGEN] + wan_reserve)
-            i2vgen = None
-            free_memory()             # its weights must not count against the Wan caps
-        if WAN in families and budget.allows(per_run[WAN]):
-            wan = load(WAN, dry_run)
-            results.note(f"loaded {wan.report.model} in {wan.report.load_seconds:.1f} s")
-            wan_runs = measure_claims(results, WAN, wan, capper, budget, videos, dry_run, per_run[WAN])
-            wan = None
-            free_memory()
-            if not dry_run and wan_runs:
-                judge_with_measured_context(results, wan_runs, context)
-            runs += wan_runs
-        if not dry_run and not results.calibration:
-            results.note("calibration not reached within the time budget")
+        raise
     results.note(f"done in {budget.seconds - budget.left():.0f} s")
     results.write()
     print(f"wrote {results.path}")
@@ -903,6 +883,42 @@ def run(args) -> int:
                                                "terms": results.terms, "speed": results.speed,
                                                "failures": results.failures}, indent=1), encoding="utf-8")
     return 1 if (results.failures and not dry_run) else 0
+
+
+def measure_all(args, results: Results, budget: Budget, videos: Path, logs_dir: Path, per_run: dict) -> None:
+    """The pieces of work in order of value, each asking the budget first."""
+    dry_run = args.dry_run
+    results.note(f"start ({'dry run' if dry_run else 'GPU'}), budget {args.budget_s:.0f} s")
+    context = measure_context(results, dry_run)
+    capper = Cap(dry_run, context)
+    results.write()
+    runs: list[dict] = []
+    families = [f for f in (I2VGEN, WAN) if f in args.families]
+    i2vgen = None
+    if I2VGEN in families:
+        i2vgen = load(I2VGEN, dry_run)
+        results.note(f"loaded {i2vgen.report.model} in {i2vgen.report.load_seconds:.1f} s")
+        runs += measure_claims(results, I2VGEN, i2vgen, capper, budget, videos, dry_run, per_run[I2VGEN])
+        if budget.allows(per_run[I2VGEN] * 2):
+            oom_drill(results, i2vgen, capper, videos, logs_dir, dry_run)
+        if not dry_run and budget.allows(45):
+            calibrate_and_judge(results, runs, context)
+        wan_reserve = per_run[WAN] * 4 + 60 if WAN in families else 0
+        if "speed" not in args.skip:
+            measure_speed(results, i2vgen, dry_run, budget, per_run[I2VGEN] + wan_reserve)
+        i2vgen = None
+        free_memory()             # its weights must not count against the Wan caps
+    if WAN in families and budget.allows(per_run[WAN]):
+        wan = load(WAN, dry_run)
+        results.note(f"loaded {wan.report.model} in {wan.report.load_seconds:.1f} s")
+        wan_runs = measure_claims(results, WAN, wan, capper, budget, videos, dry_run, per_run[WAN])
+        wan = None
+        free_memory()
+        if not dry_run and wan_runs:
+            judge_with_measured_context(results, wan_runs, context)
+        runs += wan_runs
+    if not dry_run and not results.calibration:
+        results.note("calibration not reached within the time budget")
 
 
 def judge_with_measured_context(results: Results, runs: list[dict], context: int) -> None:

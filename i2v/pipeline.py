@@ -407,15 +407,45 @@ def configure_memory_knobs(loaded: LoadedPipeline, request: GenerationRequest) -
     runtime.apply_exact_parts(pipe, request)
 
 
+UNPLACED = "unplaced"     # LoadedPipeline.offload after a reload on CUDA: on the CPU until a plan places it
+
+
 def reload_weights(loaded: LoadedPipeline) -> None:
-    """Load the pipeline again (same model, same load plan): the way back from fp8 storage or group offload."""
+    """Load the pipeline again (same model, same load plan): the way back from fp8 storage or group offload.
+
+    The old pipeline is released first (two copies of Wan's ~22 GB would not fit most hosts), and on CUDA the new
+    one stays on the CPU: configure_memory_knobs places it for the plan (all of it on a small card would not fit)."""
+    import gc
+
     log.info("reloading the weights to leave fp8 storage / group offloading")
+    old, loaded.pipe = loaded.pipe, None
+    try:
+        old.remove_all_hooks()
+    except Exception:  # noqa: BLE001 - best effort: the old pipeline is dropped either way
+        log.exception("removing the old pipeline's hooks failed")
+    del old
+    gc.collect()
+    _empty_cuda_cache()
     pipe = _build_pipe(loaded.choice, loaded.plan, loaded.runtime)
     pipe.set_progress_bar_config(disable=True)
     apply_optimisations(pipe, loaded.plan, loaded.runtime)
-    pipe.to(loaded.plan.device)
+    if loaded.plan.device == "cuda":
+        loaded.offload = UNPLACED
+    else:
+        pipe.to(loaded.plan.device)
+        loaded.offload = "none"
     loaded.pipe, loaded.hooks = pipe, PhaseHooks(pipe, loaded.runtime)
-    loaded.offload, loaded.weights_dtype = "none", "fp16"
+    loaded.weights_dtype = "fp16"
+
+
+def _empty_cuda_cache() -> None:
+    try:
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.empty_cache()
+    except Exception:  # noqa: BLE001 - nothing to hand back
+        log.exception("empty_cache failed")
 
 
 def sample_latents(loaded: LoadedPipeline, image, request: GenerationRequest, seed: int, listener: PhaseListener | None,

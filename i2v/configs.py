@@ -8,6 +8,7 @@ from pathlib import Path
 from i2v.core.memory import MemoryConstants, MemoryModel, load_model, parse_constants
 from i2v.core.presets import Preset, parse_presets
 from i2v.core.tiers import Tier, parse_tiers
+from i2v.core.units import GIB
 from i2v.paths import configs_dir
 
 PROFILE_FILE = "memory_profile.json"
@@ -41,7 +42,15 @@ def load_calibration(folder: Path | None = None) -> dict | None:
 
 
 def load_constants(folder: Path | None = None) -> MemoryConstants:
-    return parse_constants(read_toml(_dir(folder) / MEMORY_FILE))
+    """configs/memory.toml, with the CUDA context measured on a GPU (bench/gpu_truth.py stores it in the
+    calibration's "measured_terms") in place of the assumed one: it belongs to the machine, so every model's
+    predictions use it, calibrated or not."""
+    data = dict(read_toml(_dir(folder) / MEMORY_FILE))
+    measured = (load_calibration(folder) or {}).get("measured_terms") or {}
+    context = measured.get("cuda_context_bytes")
+    if isinstance(context, (int, float)) and not isinstance(context, bool) and context > 0:
+        data["cuda_context_gib"] = round(context / GIB, 4)
+    return parse_constants(data)
 
 
 def load_memory_model(folder: Path | None = None) -> MemoryModel:

@@ -152,3 +152,23 @@ def test_cpu_predictions_have_no_cuda_context(model):
     cpu = predict(for_device(model, "cpu"), request())
     assert all(p.context_bytes == 0 for p in cpu.phases)
     assert cpu.peak_bytes < predict(for_device(model, "cuda"), request()).peak_bytes
+
+
+def test_a_measured_cuda_context_replaces_the_assumed_one_for_every_model(tmp_path):
+    """bench/gpu_truth.py stores the CUDA context it measured in the calibration's measured_terms: the constants
+    then use it (for every family's model, calibrated or not); without it, memory.toml's assumption stands."""
+    import json
+    import shutil
+
+    from i2v import configs
+    from i2v.core.units import GIB
+
+    for name in ("memory.toml", "memory_profile.json"):
+        shutil.copy(configs.configs_dir() / name, tmp_path / name)
+    assumed = configs.load_constants(tmp_path).cuda_context_gib
+    (tmp_path / "calibration.json").write_text(json.dumps(
+        {"factors": {}, "measured_terms": {"cuda_context_bytes": int(0.85 * GIB), "allocator_overhead": 1.1}}))
+    assert configs.load_constants(tmp_path).cuda_context_gib == pytest.approx(0.85)
+    assert assumed != pytest.approx(0.85)
+    uncalibrated = configs.memory_model_for(configs.load_profile(tmp_path), calibrated=False, folder=tmp_path)
+    assert uncalibrated.constants.cuda_context_gib == pytest.approx(0.85)

@@ -269,6 +269,20 @@ def test_stop_drops_a_waiting_job_only_when_none_of_mine_runs(tmp_path):
     assert "队列" in fns["leave_queue"](FakeRequest("zh-CN"))[1]
 
 
+def test_stop_of_a_job_that_ends_before_the_second_call_keeps_the_stopping_message(tmp_path):
+    """CI caught it: the running job stopped between Stop's two calls, and "Stopping…" was overwritten by
+    "left the queue" (a job that ran did not leave any queue)."""
+    service = FakeService(tmp_path, None)
+    fns = handlers(service)
+    request = FakeRequest("en-US")
+    service.running_for = {request.session_hash}
+    assert "Stopping" in fns["cancel"](request)
+    service.running_for = set()                       # the job ended at its next step, before leave_queue
+    assert fns["leave_queue"](request) == (gr.update(), gr.update())
+    first, message = fns["leave_queue"](request)      # the next Stop, with nothing running: the queue words
+    assert first != gr.update() and "queue" in message
+
+
 # --- message lifecycle, seeds, progress words (issue 13) ---------------------------------------------------------
 def test_the_users_own_stop_is_a_neutral_notice_on_the_page_and_an_error_for_api_clients(tmp_path):
     from i2v.runner import GenerationCancelled

@@ -228,6 +228,7 @@ class Handlers:
         self.uploads = Uploads()             # build_ui tells it which uploads the waiting jobs name
         self.waiting_jobs = lambda: 0        # build_ui: how many generate jobs wait in the queue
         self._model_notes: dict[str | None, tuple[str, float]] = {}   # session -> its last switch's outcome
+        self._stopped_running: set[str] = set()    # sessions whose Stop just reached a running job
 
     def on_unload(self, request: gr.Request) -> None:
         """The page went away: its uploaded images go (its running job is ended by CallerWatch)."""
@@ -417,13 +418,19 @@ class Handlers:
         lang, owner = lang_of(request), session_of(request)
         if not owner:                  # a bare HTTP call: it may not stop anyone's job
             return text(lang, "no_session")
-        return text(lang, "stopping") if self.service.cancel(owner=owner) else text(lang, "nothing_running")
+        if self.service.cancel(owner=owner):
+            self._stopped_running.add(owner)     # leave_queue (next in the chain) must leave "Stopping…" alone
+            return text(lang, "stopping")
+        return text(lang, "nothing_running")
 
     def leave_queue(self, request: gr.Request):
         """The page's Stop, after cancel: when none of this session's jobs is running, a new token (its change
         makes the page drop this tab's job from the queue) and the message saying so; a running job ends at
-        its next step with its own "Stopped" message instead."""
-        if self.service.has_job(session_of(request)):
+        its next step with its own "Stopped" message instead. Decided from what cancel did, not from whether
+        the job still runs: a job that stopped between the two calls must not read as one that left the queue."""
+        owner = session_of(request)
+        if owner in self._stopped_running or self.service.has_job(owner):
+            self._stopped_running.discard(owner)
             return gr.update(), gr.update()
         return str(time.monotonic_ns()), text(lang_of(request), "left_queue")
 

@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from i2v import cli_memory, credentials, paths
+from i2v import cli_download, cli_memory, cli_service, credentials, paths
 from i2v.cli_memory import add_plan_arguments
 from i2v.core import env
 from i2v.core.errors import I2VError
@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_flag(models)
     models.set_defaults(func=cmd_models)
 
-    cli_memory.add_parsers(sub)
+    for commands in (cli_memory, cli_download, cli_service):    # each module registers its own commands
+        commands.add_parsers(sub)
     return parser
 
 

@@ -440,7 +440,21 @@ def family_dtypes(family: str) -> tuple[str, ...]:
         from i2v.models.wan_trace import DTYPES as WAN_DTYPES
 
         return WAN_DTYPES
-    return DTYPES
+    tracer = _family_tracer(family)
+    return tuple(tracer.DTYPES) if tracer is not None else DTYPES
+
+
+def _family_tracer(family: str):
+    """The tracing module a family record names (Family.trace), None for a family traced here."""
+    import importlib
+
+    from i2v.models import by_name
+
+    try:
+        module = by_name(family).trace
+    except KeyError:
+        return None
+    return importlib.import_module(module) if module else None
 
 
 def trace_family_profile(family: str, configs: dict[str, dict], dtypes=None,
@@ -452,6 +466,9 @@ def trace_family_profile(family: str, configs: dict[str, dict], dtypes=None,
         from i2v.models.wan_trace import trace_configs as trace_wan
 
         return trace_wan(configs, dtypes, log=log)
+    tracer = _family_tracer(family)
+    if tracer is not None:
+        return tracer.trace_configs(configs, dtypes, log=log)
     if family != I2VGEN_XL_FAMILY:
         raise ValueError(f"no profile tracer for model family {family!r}")
     return trace_configs(configs, dtypes, log=log)

@@ -37,6 +37,7 @@ class Family:
     index_keys: Mapping[str, Any] = field(default_factory=dict)   # model_index.json entries that must match
     arch_keys: Mapping[str, Mapping[str, Any]] | None = None      # per component: keys deciding its size
     preview_factors: tuple[tuple[float, ...], ...] | None = None  # latent channel -> RGB (live preview)
+    trace: str | None = None              # module tracing its profile on meta (DTYPES, trace_configs)
     notes: str = ""
 
     @property

@@ -211,7 +211,7 @@ def estimate_markdown(estimate: dict | None, lang: str) -> str:
         return text(lang, "estimate_unavailable")
     device = estimate.get("device") or "cuda"
     label_key = "label_" + str(estimate.get("label", "predicted"))
-    line = text(lang, "estimate", peak=float(estimate["peak_gib"]), available=float(estimate.get("available_gib") or 0),
+    line = text(lang, "estimate_line", peak=float(estimate["peak_gib"]), available=float(estimate.get("available_gib") or 0),
                 label=text(lang, label_key) if label_key in MESSAGES["en"] else text(lang, "label_predicted"))
     offload = estimate.get("offload")
     if not estimate.get("fits", True):

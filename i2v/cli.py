@@ -211,7 +211,7 @@ def _remove_pid_file(path: Path | None) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from i2v import serving, video
+    from i2v import health, serving, video
     from i2v.image_input import upload_limit_mib
     from i2v.ui import build_ui
 
@@ -245,6 +245,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app_kwargs = serving.app_kwargs(host, login_throttle=auth is not None,
                                     max_body_bytes=serving.body_limit_bytes(upload_limit_mib()))
     app_kwargs["middleware"].append(stream_watch())     # a client whose event stream ended: its job stops
+    app_kwargs["routes"] = [health.route(service)]      # GET /healthz, before Gradio's own routes
     try:
         # Gradio takes the host as a URL names it ('[::1]') and binds it without the brackets
         try:

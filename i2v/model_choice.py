@@ -26,7 +26,7 @@ def known_names() -> list[str]:
 
 
 def _cached(repo_id: str) -> bool:
-    from i2v.pipeline import _cached_snapshot      # local-only: never the network
+    from i2v.model_source import _cached_snapshot      # local-only: never the network
 
     return _cached_snapshot(repo_id) is not None
 
@@ -66,7 +66,7 @@ def choices(spec: str | None, report: dict | None = None, cached=_cached) -> lis
 def check(spec) -> "object":
     """The ModelChoice a spec resolves to (i2v.pipeline.choose_model); RequestError naming "model" if this app
     does not know it or cannot use it here."""
-    from i2v.pipeline import ModelUnavailable, choose_model
+    from i2v.model_source import ModelUnavailable, choose_model
 
     if not isinstance(spec, str) or not spec.strip():
         raise RequestError("model_unknown", field=FIELD, value=repr(spec)[:40], choices=", ".join(known_names()))

@@ -145,7 +145,7 @@ def source_for(kind: str, name: str, family: str | None = None) -> ModelSource:
         return ModelSource("local", name, None, f"{name} lacks a component's config.json: "
                                                  + _fallback_note(record), record.name)
     if kind == "hub":                       # loaded from the Hub: its snapshot is in the local cache now
-        from i2v.pipeline import _cached_snapshot
+        from i2v.model_source import _cached_snapshot
 
         snapshot = _cached_snapshot(name)
         if snapshot and folder_configs(Path(snapshot), record) is not None:
@@ -158,7 +158,7 @@ def resolve_spec(spec: str | None) -> ModelSource:
     """The source for --model / I2V_MODEL (auto, an alias, a tiny variant, a repo id, a folder) as the loader
     will choose it (i2v.pipeline.choose_model: the local cache, then the Hub within a few seconds)."""
     from i2v.models import interpret
-    from i2v.pipeline import ModelUnavailable, choose_model
+    from i2v.model_source import ModelUnavailable, choose_model
 
     try:
         choice = choose_model(spec or "auto")

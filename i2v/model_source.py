@@ -1,0 +1,140 @@
+"""Which weights `--model` / I2V_MODEL means and where they come from: auto, a family alias, a tiny variant, a
+local diffusers folder, or a Hub repo id (the local cache first, then the Hub within a few seconds). A "hub"
+choice is fetched by i2v.downloads (watched, resumed, verified) before from_pretrained reads the local snapshot.
+Kept apart from i2v.pipeline so the loader stays about loading.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from i2v.core.errors import I2VError
+from i2v.core.settings import MODEL_REPO_ID
+from i2v.models import DEFAULT_FAMILY, Family, UnknownFamily, by_name, family_of_folder, interpret
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REPO_ID = MODEL_REPO_ID
+HUB_PROBE_TIMEOUT_S = 3.0
+
+
+def real_weights_hint(family: Family = DEFAULT_FAMILY) -> str:
+    """How to get a family's real weights (the tiny model's banner and the unavailable-model message)."""
+    spec = "auto" if family is DEFAULT_FAMILY else family.aliases[0]
+    return (f"To use the real model, download it once with network access: `python main.py download "
+            f"{family.aliases[0]}` (or `huggingface-cli download {family.repo_id}`; about "
+            f"{family.size_on_disk_gib:g} GiB), or pass "
+            f"`--model /path/to/a/diffusers/folder`, then restart with `--model {spec}` or "
+            f"`--model {family.repo_id}`.")
+
+
+GET_REAL_WEIGHTS_HINT = real_weights_hint()
+
+
+class ModelUnavailable(I2VError, RuntimeError):
+    """The requested model cannot be loaded here (not cached and the hub is unreachable)."""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Choosing the model
+# ----------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelChoice:
+    spec: str              # what the user asked for (auto / an alias / a tiny variant / repo id / folder)
+    kind: str              # "tiny" | "local" | "hub"
+    source: str            # path or repo id actually loaded (the tiny alias for a tiny model)
+    banner: str | None = None   # shown in the UI and the log when the output will be noise
+    family: str = DEFAULT_FAMILY.name   # the model family's name (i2v/models)
+    repo: str | None = None             # the Hub repo id it stands for, when known
+
+    @property
+    def family_record(self) -> Family:
+        return by_name(self.family)
+
+    @property
+    def is_placeholder(self) -> bool:
+        return self.kind == "tiny"
+
+
+def tiny_banner(reason: str, family: Family = DEFAULT_FAMILY) -> str:
+    title = "" if family is DEFAULT_FAMILY else f"{family.title} "
+    return (
+        f"Running the built-in TINY {title}test model ({reason}): its output is random noise, not a real video. "
+        + real_weights_hint(family)
+    )
+
+
+def _cached_snapshot(repo_id: str) -> str | None:
+    """Path of a complete local snapshot of repo_id in the HF cache, without touching the network."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(repo_id, local_files_only=True)
+    except Exception:  # noqa: BLE001 - any failure means "not available locally"
+        return None
+
+
+def _hub_reachable(repo_id: str, timeout_s: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """True if the Hub answers about repo_id within timeout_s (never hangs; honours HF_HUB_OFFLINE)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        import requests
+
+        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+        response = requests.head(f"{endpoint}/api/models/{repo_id}", timeout=timeout_s, allow_redirects=True)
+        return response.status_code < 500
+    except Exception:  # noqa: BLE001 - unreachable for any reason
+        return False
+
+
+def _family_of_snapshot(snapshot: str, fallback: Family) -> Family:
+    try:
+        return family_of_folder(Path(snapshot))
+    except UnknownFamily:
+        return fallback
+
+
+def choose_model(spec: str) -> ModelChoice:
+    """Resolve --model / I2V_MODEL: auto, a family alias (wan2.2-ti2v-5b), a tiny variant (tiny,
+    tiny-wan2.2-ti2v-5b), a local diffusers folder, or a Hub repo id; the family comes with it."""
+    spec = (spec or "auto").strip()
+    meaning = interpret(spec)
+    family = meaning.family
+    if meaning.kind == "tiny":
+        return ModelChoice(spec, "tiny", meaning.target, tiny_banner(f"--model {spec}", family), family.name,
+                           family.repo_id)
+    path = Path(spec).expanduser()
+    if meaning.kind == "folder":
+        if not (path / "model_index.json").is_file():
+            raise ModelUnavailable(f"{path} is not a diffusers model folder (no model_index.json)")
+        try:
+            family = family_of_folder(path)
+        except UnknownFamily as exc:
+            raise ModelUnavailable(str(exc)) from None
+        return ModelChoice(spec, "local", str(path.resolve()), family=family.name)
+    repo_id = meaning.target
+    snapshot = _cached_snapshot(repo_id)
+    if snapshot:
+        return ModelChoice(spec, "local", snapshot, family=_family_of_snapshot(snapshot, family).name, repo=repo_id)
+    if _hub_reachable(repo_id):
+        return ModelChoice(spec, "hub", repo_id, family=family.name, repo=repo_id)
+    if spec == "auto":
+        reason = f"{repo_id} is not in the local cache and the Hub is unreachable"
+        return ModelChoice(spec, "tiny", family.tiny_alias, tiny_banner(reason, family), family.name, repo_id)
+    raise ModelUnavailable(f"{repo_id} is not in the local Hugging Face cache and the Hub is unreachable. "
+                           + real_weights_hint(family))
+
+
+def fetch_if_hub(choice: ModelChoice, on_progress: Callable | None = None) -> ModelChoice:
+    """A "hub" choice downloaded through i2v.downloads (progress in the log, resumable, verified) and turned into
+    the local snapshot it left in the Hugging Face cache; any other choice as it is."""
+    if choice.kind != "hub":
+        return choice
+    from i2v import downloads
+
+    snapshot = downloads.download(choice.source, family=choice.family_record, on_progress=on_progress)
+    return replace(choice, kind="local", source=str(snapshot), repo=choice.repo or choice.source)

@@ -4,7 +4,7 @@ The committed configs/memory_profile.json is the full-size model's (configs/mode
 tiny one, a diffusers folder with other dimensions) is traced from its own configs (`trace_configs`, run in a
 subprocess by i2v/profiles.py, which caches the result by the configs' hash). Small models get a small grid.
 
-Method (docs/facts.md, "Measuring memory without a GPU"): build each component from its config on ``torch.device("meta")`` (no weights),
+Method (docs/facts.md, "Measuring memory without a GPU"; the machinery is i2v/trace_tools.py): build each component from its config on ``torch.device("meta")`` (no weights),
 run one phase under a TorchDispatchMode that adds the bytes of every new output storage and subtracts them
 when the storage dies (weakref finalizer); the running maximum is the activation peak of that phase.
 Storages that existed before the trace (weights, inputs) are excluded. SDPA is modelled as a fused kernel
@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import json
 import time
-import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from i2v.core.memory import (
     PHASES,
@@ -33,6 +32,9 @@ from i2v.core.phases import DECODE, DECODE_TILED
 from i2v.core.units import GIB
 from i2v.configs import PROFILE_FILE
 from i2v.paths import configs_dir, model_config_dir
+from i2v.trace_tools import (  # noqa: F401  (re-exported: the tracers' one import)
+    FP8_STORAGE, _fused_sdpa_mode, _torch_dtype, _zeros, count_flops, fp8_weight_bytes, trace_peak, weight_figures,
+)
 
 DTYPES = ("fp16", "fp32")
 CLIP_IMAGE_SIZE = 224          # the pipeline resizes the conditioning image to the CLIP crop size
@@ -54,7 +56,6 @@ UNET_VARIANTS = (("cfg", 2), ("nocfg", 1))
 CHUNK_BUDGETS = (4096, 16384, 65536)
 CHUNKED_POINTS = {"fp16": ((256, 256, 8), (512, 512, 16), (1280, 704, 16), (1024, 1024, 32)),
                   "fp32": ((256, 256, 8), (512, 512, 16), (1280, 704, 16))}
-FP8_STORAGE = "float8_e4m3fn"
 # The grid for a small model (the tiny one): meta tracing costs per operation, not per byte, so a small grid is
 # what keeps it to seconds; activations are ~linear in work, which memory.py interpolates. No chunked traces:
 # a chunk budget forced on a small model is predicted by the plain trace (an upper bound, core/memory.py).
@@ -66,102 +67,6 @@ COMPONENT_NAMES = ("unet", "vae", "text_encoder", "image_encoder")
 
 def default_profile_path() -> Path:
     return configs_dir() / PROFILE_FILE
-
-
-def _torch_dtype(name: str):
-    import torch
-
-    return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[name]
-
-
-# ---------------------------------------------------------------- tracing machinery
-def _storage_key(tensor) -> int:
-    return tensor.untyped_storage()._cdata
-
-
-def _fused_sdpa_mode():
-    """A TorchFunctionMode that replaces SDPA by an output-sized result (what fused kernels allocate)."""
-    import torch
-    import torch.nn.functional as F
-    from torch.overrides import TorchFunctionMode
-
-    class FusedSDPA(TorchFunctionMode):
-        def __torch_function__(self, func, types, args=(), kwargs=None):
-            kwargs = kwargs or {}
-            if func is F.scaled_dot_product_attention:
-                # positional (I2VGen-XL's processors) or by keyword (diffusers' attention dispatch, Wan)
-                query = args[0] if args else kwargs["query"]
-                value = args[2] if len(args) > 2 else kwargs["value"]
-                shape = tuple(query.shape[:-1]) + (value.shape[-1],)
-                return torch.empty(shape, dtype=query.dtype, device=query.device)
-            return func(*args, **kwargs)
-
-    return FusedSDPA()
-
-
-def _peak_mode(excluded: set[int]):
-    """A TorchDispatchMode counting live bytes of storages created under it; .peak is the running maximum."""
-    import torch
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils._pytree import tree_flatten
-
-    class PeakTracker(TorchDispatchMode):
-        def __init__(self):
-            super().__init__()
-            self.live = 0
-            self.peak = 0
-            self.tracked: set[int] = set()
-
-        def _release(self, key: int, nbytes: int) -> None:
-            self.tracked.discard(key)
-            self.live -= nbytes
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            for tensor in tree_flatten(out)[0]:
-                if not isinstance(tensor, torch.Tensor):
-                    continue
-                storage = tensor.untyped_storage()
-                key = storage._cdata
-                if key in excluded or key in self.tracked:
-                    continue
-                nbytes = storage.nbytes()
-                self.tracked.add(key)
-                self.live += nbytes
-                weakref.finalize(storage, self._release, key, nbytes)
-            self.peak = max(self.peak, self.live)
-            return out
-
-    return PeakTracker()
-
-
-def trace_peak(module, run: Callable[[], Any], inputs: Iterable = (), fused_sdpa: bool = True) -> int:
-    """Activation peak in bytes of run() (weights and the given inputs excluded).
-
-    fused_sdpa=False lets a real device run its own SDPA kernel (the slow test measures a real CPU run).
-    """
-    import contextlib
-
-    import torch
-
-    excluded = {_storage_key(t) for t in list(module.parameters()) + list(module.buffers())}
-    excluded |= {_storage_key(t) for t in inputs if isinstance(t, torch.Tensor)}
-    tracker = _peak_mode(excluded)
-    with torch.no_grad(), (_fused_sdpa_mode() if fused_sdpa else contextlib.nullcontext()), tracker:
-        result = run()
-        del result
-    return tracker.peak
-
-
-def count_flops(run: Callable[[], Any]) -> int:
-    """FLOPs of run(); SDPA runs as its composite here so attention FLOPs are counted (meta: no memory)."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        run()
-    return counter.get_total_flops()
 
 
 # ---------------------------------------------------------------- the components on meta
@@ -213,26 +118,8 @@ def build_meta_model(dtype: str = "fp16", folder: Path | None = None, device: st
     return model
 
 
-def weight_figures(module) -> dict[str, int]:
-    """Bytes of all weights, and of the largest module holding weights directly (~what sequential offload keeps)."""
-    total = sum(t.numel() * t.element_size() for t in list(module.parameters()) + list(module.buffers()))
-    largest = 0
-    for sub in module.modules():
-        own = list(sub.parameters(recurse=False)) + list(sub.buffers(recurse=False))
-        largest = max(largest, sum(t.numel() * t.element_size() for t in own))
-    params = sum(p.numel() for p in module.parameters())
-    return {"bytes": total, "largest_module_bytes": largest, "params": params}
-
-
 # ---------------------------------------------------------------- one phase each
 # Each takes peak_fn(module, run, inputs) -> bytes: trace_peak on meta; calibrate passes a CUDA measurement.
-def _zeros(shape, like):
-    """Zeros of the module's dtype on the module's device (meta when tracing)."""
-    import torch
-
-    return torch.zeros(shape, dtype=like.dtype, device=like.device)
-
-
 def trace_text_encode(model: MetaModel, peak_fn=None) -> int:
     import torch
 
@@ -296,16 +183,6 @@ def plan_table(budget: int, cfg_split: bool) -> str:
     if not budget:
         return "denoise_cfg_split" if cfg_split else "denoise_cfg"
     return f"denoise_cfg_chunk{budget}" + ("_split" if cfg_split else "")
-
-
-def fp8_weight_bytes(module, compute_dtype: str) -> int:
-    """Weight bytes after diffusers' layerwise casting to fp8 storage (its own rules for what is cast).
-    Casts the module: call it last on a meta model."""
-    import torch
-
-    module.enable_layerwise_casting(storage_dtype=getattr(torch, FP8_STORAGE),
-                                    compute_dtype=_torch_dtype(compute_dtype))
-    return sum(t.numel() * t.element_size() for t in list(module.parameters()) + list(module.buffers()))
 
 
 def trace_vae_decode(model: MetaModel, width: int, height: int, chunk: int, tiling: bool = False,

@@ -14,6 +14,8 @@ from i2v.core.phases import PROGRESS_PHASES as PHASES
 from i2v.core.settings import RESERVED_WARNING_SHARE
 from i2v.runner import FAILED, LOADING, NOT_LOADED, READY
 from i2v.core.units import GIB
+from i2v.core.words.plan_text import (PLAN_WORDS, mem, offload_words, plan_text,  # noqa: F401
+                                      value_text)
 
 
 
@@ -30,14 +32,7 @@ def gib(value) -> str:
 
 
 MODEL_STATUSES = (NOT_LOADED, LOADING, READY, FAILED)      # each has a model_status_* and worker_status_* text
-PLAN_KEYS = ("offload", "cfg_split", "chunk_tokens", "weights_dtype", "decode_chunk", "vae_tiling", "text_encoder_cpu")
 LOSSY_FIELDS = ("weights_dtype", "vae_tiling")
-SETTINGS_FIELDS = ("resolution", "num_frames", "width", "height")
-
-
-def mem(lang: str, device: str | None = "cuda") -> str:
-    """'GPU memory' on a machine with a GPU, plain 'memory' without one."""
-    return text(lang, "mem_cuda" if device == "cuda" else "mem_cpu")
 
 
 def _is_tiny(state: dict) -> bool:
@@ -105,55 +100,6 @@ def values_text(values: dict, lang: str) -> str:
     return ", ".join(f"{labels.get(f'setting_{k}', k)} {v}" for k, v in shown.items())
 
 
-# --- the plan, one formatter per key ---------------------------------------------------------------------
-def offload_words(value, lang: str, device: str | None = "cuda") -> str:
-    key = f"plan_offload_{value}"
-    return text(lang, key, mem=mem(lang, device)) if key in MESSAGES["en"] else str(value)
-
-
-def cfg_split_words(value, lang: str, device: str | None = "cuda") -> str:
-    return text(lang, "plan_cfg_split") if value else ""
-
-
-def tokens_text(tokens: int) -> str:
-    tokens = int(tokens)
-    return f"{tokens // 1024}K" if tokens >= 1024 and tokens % 1024 == 0 else str(tokens)
-
-
-def chunk_tokens_words(value, lang: str, device: str | None = "cuda") -> str:
-    return text(lang, "plan_chunks", tokens=tokens_text(value)) if value else ""
-
-
-def weights_dtype_words(value, lang: str, device: str | None = "cuda") -> str:
-    return text(lang, "plan_fp8") if value == "fp8" else ""
-
-
-def decode_chunk_words(value, lang: str, device: str | None = "cuda") -> str:
-    return text(lang, "plan_decode", frames=value) if value else ""
-
-
-def vae_tiling_words(value, lang: str, device: str | None = "cuda") -> str:
-    return text(lang, "plan_tiling") if value else ""
-
-
-def text_encoder_cpu_words(value, lang: str, device: str | None = "cuda") -> str:
-    return text(lang, "plan_text_encoder_cpu") if value else ""
-
-
-PLAN_WORDS = {"offload": offload_words, "cfg_split": cfg_split_words, "chunk_tokens": chunk_tokens_words,
-              "weights_dtype": weights_dtype_words, "decode_chunk": decode_chunk_words,
-              "decode_chunk_size": decode_chunk_words, "vae_tiling": vae_tiling_words,
-              "text_encoder_cpu": text_encoder_cpu_words}
-
-
-def plan_text(plan: dict | None, lang: str, device: str | None = "cuda") -> str:
-    """The plan in plain words: 'weights streamed from RAM (group offload); CFG halves run one after the other'."""
-    if not plan:
-        return ""
-    parts = [PLAN_WORDS[key](plan[key], lang, device) for key in PLAN_KEYS if key in plan]
-    return ("；" if lang == "zh" else "; ").join(p for p in parts if p)
-
-
 def field_text(field: str, lang: str) -> str:
     """A field's name as the user knows it: the settings label, or the plan part's name."""
     from i2v.i18n import EN, ZH
@@ -162,17 +108,6 @@ def field_text(field: str, lang: str) -> str:
     if f"setting_{field}" in labels:
         return labels[f"setting_{field}"]
     return text(lang, f"field_{field}") if f"field_{field}" in MESSAGES["en"] else str(field)
-
-
-def value_text(field: str, value, lang: str, device: str | None = "cuda") -> str:
-    if field in PLAN_WORDS:
-        words = PLAN_WORDS[field](value, lang, device)
-        if words:
-            return words
-        return text(lang, "plan_fp16") if field == "weights_dtype" else text(lang, "plan_off")
-    if isinstance(value, bool):
-        return text(lang, "plan_on" if value else "plan_off")
-    return str(value)
 
 
 def reason_key(adj: dict) -> str:

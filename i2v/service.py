@@ -16,31 +16,24 @@ from pathlib import Path
 from typing import Any, Callable
 
 from i2v import exports, sidecar, video
-from i2v.core.errors import I2VError
+from i2v.core import words
+from i2v.core.errors import BusyError, GenerationCancelled, GenerationFailed, I2VError, OutOfMemoryFailure, RequestError
 from i2v.core.plans import PlanError, check_forced
-from i2v.core.request import GenerationRequest, RequestError, build_request
+from i2v.core.request import GenerationRequest, build_request
 from i2v.core.settings import IMAGE_FIELD, MAX_ASPECT_RATIO, MAX_SEED, RESERVED_WARNING_SHARE, SETTINGS
 from i2v.advisor import Advisor
-from i2v.runner import FallbackPolicy, GenerationCancelled, GenerationFailed, LocalRunner, OutOfMemoryFailure, READY
+from i2v.runner import FallbackPolicy, LocalRunner, READY
 from i2v.core.units import GIB
 
 log = logging.getLogger(__name__)
 
 # Share of the progress bar given to each phase (denoising dominates real runs).
 PROGRESS_SPANS = {"load": (0.0, 0.0), "attempt": (0.0, 0.0), "text_encode": (0.0, 0.02), "image_encode": (0.02, 0.05), "denoise": (0.05, 0.90), "decode": (0.90, 0.98)}
-PHASE_LABELS = {"load": "Loading model", "attempt": "Out of memory: retrying with less (attempt)", "text_encode": "Encoding prompt", "image_encode": "Encoding image", "denoise": "Denoising",
-                "decode": "Decoding frames", "save": "Writing MP4"}
-
-
 PHASE_UNITS = {"denoise": "steps", "decode": "chunks", "text_encode": "calls", "image_encode": "calls"}
 
 
 OOM_LOG_NAME = "oom.jsonl"
 BUSY_WAIT_S = 30.0          # a Generate arriving while a job finishes its Stop waits this long before "busy"
-
-
-class BusyError(I2VError, RuntimeError):
-    """Another generation is running (the UI queue normally prevents this)."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +49,12 @@ class ProgressUpdate:
 
     @property
     def label(self) -> str:
-        name = PHASE_LABELS.get(self.phase, self.phase)
+        return self.text("en")
+
+    def text(self, lang: str) -> str:
+        """'Denoising 3/20' in lang, from the catalogue's progress_* words."""
+        key = f"progress_{self.phase}"
+        name = words.render(key, lang) if words.has(key) else self.phase
         return f"{name} {self.index}/{self.total}" if self.total else name
 
 
@@ -99,8 +97,8 @@ def memory_figures(snapshot: dict) -> dict:
         "process_gib": round((snapshot.get("process_used_bytes") or 0) / gib, 2),
     }
     if total and reserved > RESERVED_WARNING_SHARE * total:
-        figures["warning"] = (f"PyTorch holds {reserved / gib:.1f} GiB reserved (over "
-                              f"{RESERVED_WARNING_SHARE:.0%} of {total / gib:.1f} GiB): clear the cache or unload")
+        figures["warning"] = words.render("reserved_warning", "en", reserved=f"{reserved / gib:.1f} GiB",
+                                          total=f"{total / gib:.1f} GiB", share=f"{RESERVED_WARNING_SHARE:.0%}")
     return figures
 
 

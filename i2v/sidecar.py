@@ -10,25 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from i2v.core.request import GenerationRequest
+from i2v.core.words.plan_text import plan_text
 
 
-def plan_words(plan) -> str:
-    """The plan that ran, in plain English (the UI renders it in the page's language from the plan object)."""
-    parts = [{"none": "all weights on the GPU", "model": "each component moved to the GPU while it runs",
-              "group": "weights streamed from RAM layer by layer",
-              "sequential": "weights moved in module by module (slowest)"}[plan.offload]]
-    if plan.cfg_split:
-        parts.append("guidance halves run one after the other (exact)")
-    if plan.chunk_tokens:
-        parts.append(f"denoiser run in chunks of {plan.chunk_tokens} tokens (exact)")
-    if plan.weights_dtype == "fp8":
-        parts.append("fp8 weights (lossy)")
-    parts.append(f"VAE decodes {plan.decode_chunk} frame(s) at a time")
-    if plan.vae_tiling:
-        parts.append("VAE tiling (lossy)")
-    if getattr(plan, "text_encoder_cpu", False):
-        parts.append("text encoder run on the CPU (exact)")
-    return "; ".join(parts)
+def plan_words(plan, lang: str = "en") -> str:
+    """The plan that ran, in words from the catalogue (the page renders it in its own language from "plan")."""
+    return plan_text(plan.as_dict(), lang, device="cuda")
 
 
 def base(seed: int, adjustments: list[dict], input_notes: list[str]) -> dict[str, Any]:

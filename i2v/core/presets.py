@@ -18,17 +18,13 @@ from i2v.core.settings import SETTINGS_BY_NAME
 from i2v.core.tables import ConfigError, check_only_key, check_rows
 from i2v.core.tiers import Tier
 from i2v.core.units import GIB
+from i2v.core.words import render
 
 DEFAULT_IMAGE_SIZE = (1280, 720)   # without an input image, assume 16:9 landscape (the model's training shape)
 STATUS_BY_OFFLOAD = {"none": "fits", "model": "fits_with_offload", "group": "fits_with_offload",
                      "sequential": "fits_sequential"}
-STATUS_LABELS = {
-    "fits": "fits",
-    "fits_with_offload": "fits with weights offloaded to RAM",
-    "fits_sequential": "fits only with sequential offload (very slow)",
-    "fits_lossy": "fits only with a lossy technique (fp8 weights or VAE tiling)",
-    "does_not_fit": "does not fit",
-}
+STATUS_LABELS = {status: render(f"preset_{status}")     # English; the page says them in its language
+                 for status in ("fits", "fits_with_offload", "fits_sequential", "fits_lossy", "does_not_fit")}
 # Recommendation classes, best first: exact at a good speed (weights on the GPU or streamed), then sequential
 # offload, then lossy plans. Within the best class present, the highest preset is recommended.
 STATUS_RANK = (("fits", "fits_with_offload"), ("fits_sequential",), ("fits_lossy",))

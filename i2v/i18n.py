@@ -11,16 +11,16 @@ from functools import lru_cache
 
 from i2v.core import words
 from i2v.core.settings import SETTINGS
-from i2v.core.words import page
+from i2v.core.words import downloads, page
 
 LANGS = ("en", "zh")
 
 _ZH_SETTINGS = {s.name: (s.label_zh, s.help_zh) for s in SETTINGS}   # Chinese text lives in the settings table
 
-EN = {**page.EN,
+EN = {**page.EN, **downloads.PAGE_EN,
       **{f"setting_{s.name}": s.label for s in SETTINGS},
       **{f"setting_{s.name}_help": s.help for s in SETTINGS}}
-ZH = {**page.ZH,
+ZH = {**page.ZH, **downloads.PAGE_ZH,
       **{f"setting_{name}": label for name, (label, _) in _ZH_SETTINGS.items()},
       **{f"setting_{name}_help": help_ for name, (_, help_) in _ZH_SETTINGS.items()}}
 

@@ -211,7 +211,7 @@ def _remove_pid_file(path: Path | None) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from i2v import health, serving, video
+    from i2v import health, log_retention, serving, video
     from i2v.image_input import upload_limit_mib
     from i2v.ui import build_ui
 
@@ -230,6 +230,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.max_upload_mib is not None:
         os.environ["I2V_MAX_UPLOAD_MIB"] = repr(args.max_upload_mib)
     log_file = setup_logging(args.verbose)
+    log_retention.bound_logs(paths.logs_dir())
     _write_pid_file(args.pid_file)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -263,9 +264,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         idle_minutes = float(env.value("I2V_IDLE_UNLOAD_MINUTES", os.environ))
         last_idle_check = time.monotonic()
         while not stop.wait(STOP_POLL_S):   # a timed wait, so a signal delivered to another thread is still seen
-            if idle_minutes > 0 and time.monotonic() - last_idle_check > IDLE_CHECK_S:
+            if time.monotonic() - last_idle_check > IDLE_CHECK_S:
                 last_idle_check = time.monotonic()
-                service.unload_if_idle(idle_minutes)
+                log_retention.bound_logs(paths.logs_dir())      # oom.jsonl kept within its size
+                if idle_minutes > 0:
+                    service.unload_if_idle(idle_minutes)
         log.info("shutdown requested")
         _shutdown(service)
         # the worker exits while the web server closes: SIGTERM to an idle app returns within 2 s
@@ -304,8 +307,8 @@ def _shutdown(service) -> None:
 def cmd_generate(args: argparse.Namespace) -> int:
     from i2v.cli_memory import forced_plan
     from i2v.core.plans import PlanError
-    from i2v.runner import GenerationCancelled
-    from i2v.service import GenerationFailed, RequestError, result_summary
+    from i2v.core.errors import GenerationCancelled, GenerationFailed, RequestError
+    from i2v.service import result_summary
 
     setup_logging(args.verbose)
 

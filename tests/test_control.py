@@ -122,3 +122,22 @@ def test_the_app_command_writes_its_own_pid_file():
     command = control.app_command(options, python="py")
     assert command[:3] == ["py", "main.py", "serve"] and command[command.index("--pid-file") + 1] == str(
         options.pid_file) and command[-2:] == ["--model", "tiny"]
+
+
+@pytest.mark.parametrize("command, code", [("start", 0), ("restart", 1), ("stop", 1)])
+def test_a_systemd_managed_app_is_left_to_systemctl(monkeypatch, capsys, command, code):
+    from i2v import systemctl
+
+    monkeypatch.setattr(systemctl, "managing_scope", lambda root: True)
+    monkeypatch.setattr(control, "start", lambda options: pytest.fail("started beside systemd"))
+    monkeypatch.setattr(control, "stop", lambda *a, **k: pytest.fail("stopped behind systemd's back"))
+    assert control.main([command]) == code
+    out = capsys.readouterr()
+    assert "systemctl --user restart i2v" in out.out + out.err
+
+
+def test_without_systemd_the_scripts_act_as_before(monkeypatch):
+    from i2v import systemctl
+
+    monkeypatch.setattr(systemctl, "systemctl", lambda args, user_unit: None)    # no systemctl here
+    assert control.systemd_notice(control.parse_options([], environ={})[1]) is None

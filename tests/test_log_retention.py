@@ -1,0 +1,37 @@
+"""Logs bounded for an app left running: oom.jsonl rotates past a (small, here) size keeping a few, app_*.log
+keeps the newest few, and the OOM summary reads across the rotated files, newest first."""
+from __future__ import annotations
+
+import json
+import os
+
+from i2v import log_retention
+
+
+def test_oom_log_rotates_past_its_size_and_keeps_a_few(tmp_path):
+    path = tmp_path / "oom.jsonl"
+    for index in range(41):        # the last one starts a fresh file
+        with open(path, "a", encoding="utf-8") as handle:     # as the service writes it: opened per record
+            handle.write(json.dumps({"time": f"t{index:02d}", "phase": "denoise", "outcome": "failed"}) + "\n")
+        log_retention.rotate_if_larger(path, max_bytes=200, keep=2)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["oom.jsonl", "oom.jsonl.1", "oom.jsonl.2"]
+    assert all(p.stat().st_size <= 200 + 100 for p in tmp_path.iterdir())   # one record past the limit at most
+    newest = log_retention.recent_ooms(tmp_path, limit=6)
+    assert [r["time"] for r in newest] == [f"t{i:02d}" for i in range(40, 34, -1)]   # across rotated files
+    assert log_retention.oom_summary(tmp_path, limit=1) == ["t40 phase denoise -> failed"]
+    assert not log_retention.rotate_if_larger(tmp_path / "missing.jsonl", max_bytes=1)
+
+
+def test_only_the_newest_app_logs_are_kept_and_the_current_one_never_removed(tmp_path):
+    for index in range(6):
+        log = tmp_path / f"app_2026010{index}_000000.log"
+        log.write_text("x")
+        os.utime(log, (1000 + index, 1000 + index))
+    current = tmp_path / "app_20260100_000000.log"        # the oldest by time, but being written now
+    (tmp_path / "i2v.log").write_text("not an app log")
+    removed = log_retention.keep_newest(tmp_path, keep=3, spare=current)
+    assert sorted(p.name for p in removed) == ["app_20260101_000000.log", "app_20260102_000000.log"]
+    assert sorted(p.name for p in tmp_path.glob("app_*.log")) == [
+        "app_20260100_000000.log", "app_20260103_000000.log", "app_20260104_000000.log", "app_20260105_000000.log"]
+    assert (tmp_path / "i2v.log").exists()

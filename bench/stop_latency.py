@@ -70,7 +70,7 @@ def make_request():
 
 def stop_once(worker, image, request, fraction: float, out_dir: Path) -> dict:
     """One job, Stop pressed `fraction` of a step into step 2; seconds from Stop to the error and to idle."""
-    from i2v.runner import GenerationCancelled
+    from i2v.core.errors import GenerationCancelled
 
     step_starts: list[float] = []
     step_two = threading.Event()

@@ -19,18 +19,15 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from i2v.core.errors import I2VError
-from i2v.runner import GenerationCancelled, GenerationFailed, ModelState, OutOfMemoryFailure, RunOutput
+from i2v.core.errors import BusyError, ClusterUnavailable, I2VError, WorkerLost
+from i2v.core.wire import from_wire, to_wire
+from i2v.runner import ModelState, RunOutput
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.1                   # how often the server asks a running actor for new progress events
 CALL_TIMEOUT_S = 30.0          # control calls (card, memory, state) to an actor
 ACTOR_CONCURRENCY = 4          # a running job, plus progress, Stop and memory calls beside it
-
-
-class ClusterUnavailable(I2VError, RuntimeError):
-    """Ray is missing, or the cluster cannot be reached or offers no worker."""
 
 
 def _reachable(address: str, timeout_s: float = 5.0) -> bool:
@@ -48,12 +45,9 @@ class WorkerActor:
     """One GPU worker: a LocalRunner in the actor's process. Plain class; wrapped by ray.remote in RayRunner."""
 
     def __init__(self, model_spec: str, environ: dict[str, str]):
-        os.environ.update(environ)          # e.g. I2V_VRAM_LIMIT_GIB, or a simulated card in tests
-        from i2v import gpu
-        from i2v.runner import LocalRunner
+        from i2v.runner import start_in_worker
 
-        gpu.prepare_cuda_environment(os.environ)
-        self.runner = LocalRunner(model_spec)
+        self.runner = start_in_worker(model_spec, environ)   # e.g. I2V_VRAM_LIMIT_GIB, or a simulated card in tests
         self._events: list[tuple[str, int, int]] = []
         self._lock = threading.Lock()
 
@@ -88,9 +82,8 @@ class WorkerActor:
         return 0
 
     def run(self, image, request, seed: int, auto: bool, max_attempts: int) -> dict:
-        """Run one job; the MP4 comes back as bytes (the server keeps the outputs). Failures come back as
-        a kind and a message, never as a traceback."""
-        from i2v.core.request import RequestError
+        """Run one job; the MP4 comes back as bytes (the server keeps the outputs). A failure comes back as
+        i2v.core.wire writes it (type, key, params), never as a traceback."""
         from i2v.runner import FallbackPolicy
 
         with self._lock:
@@ -104,15 +97,11 @@ class WorkerActor:
             try:
                 output = self.runner.run(image, request, seed, on_event, out_dir=Path(folder),
                                          policy=FallbackPolicy(auto, max_attempts))
-            except OutOfMemoryFailure as exc:
-                return {"error": "oom", "message": str(exc), "report": exc.report, "suggestion": exc.suggestion}
-            except GenerationCancelled as exc:
-                return {"error": "cancelled", "message": str(exc)}
-            except RequestError as exc:
-                return {"error": "request", "key": exc.key, "params": exc.params}
+            except I2VError as exc:          # ours (out of memory, Stop, a bad request)
+                return {"error": to_wire(exc)}
             except Exception as exc:  # noqa: BLE001 - reported to the server, traceback in this actor's log
                 log.exception("generation failed in the Ray worker")
-                return {"error": "failed", "message": f"{type(exc).__name__}: {exc}"}
+                return {"error": to_wire(exc, where=socket.gethostname())}
             return {"video": output.video_path.read_bytes(), "frames": output.request.num_frames,
                     "timings": output.timings, "request": output.request, "attempts": output.attempts,
                     "denoise_steps_run": output.denoise_steps_run, "state": self.runner.state().as_dict()}
@@ -229,7 +218,6 @@ class RayRunner:
             out_path: Path | None = None, policy=None, job: str | None = None, sidecar: dict | None = None) -> RunOutput:
         from i2v import sidecar as sidecar_info
         from i2v import video
-        from i2v.core.request import RequestError
         from i2v.runner import FallbackPolicy
 
         policy = policy or FallbackPolicy()
@@ -259,23 +247,13 @@ class RayRunner:
                 where = worker.card.get("host", "?")
                 self._replace(worker, type(exc).__name__)
                 self._state = ModelState(spec=self.model_spec, message="a worker was replaced")
-                from i2v.worker import WorkerLost
-
                 raise WorkerLost(f"the GPU worker on {where} was lost during the job (its process or node went "
                                  "away); nothing was saved. A new worker is starting: try again.") from None
         finally:
             if not reserved:
                 self.release(job)
         if "error" in reply:
-            kind = reply["error"]
-            if kind == "oom":
-                raise OutOfMemoryFailure(reply["message"], reply["report"] or {}, reply["suggestion"])
-            if kind == "cancelled":
-                raise GenerationCancelled(reply["message"])
-            if kind == "request":
-                raise RequestError(reply["key"], **(reply["params"] or {}))
-            raise GenerationFailed(f"generation failed on {worker.card.get('host', '?')}: {reply['message']}. "
-                                   "Details are in the Ray worker's log.")
+            raise from_wire(reply["error"])      # the actor's own type, key and params (i2v.core.wire)
         self._state = ModelState(**reply["state"])
         index = self.workers.index(worker)
         where = {"worker": index, "name": worker.card.get("name"), "host": worker.card.get("host"),
@@ -312,8 +290,6 @@ class RayRunner:
     def switch_model(self, spec: str) -> int:
         """Run `spec` from the next job on: each actor is replaced by one started with it (ray.kill frees its
         process and card); the new model loads on first use. Refused while an actor holds a job."""
-        from i2v.service import BusyError
-
         with self._lock:
             if any(w.busy for w in self.workers):
                 raise BusyError("model_busy", field="model")

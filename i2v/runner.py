@@ -14,25 +14,15 @@ from i2v import guard
 from i2v import pipeline as pl
 from i2v import sidecar as sidecar_info
 from i2v import video
-from i2v.core.errors import I2VError
+from i2v.core.errors import GenerationCancelled, OutOfMemoryFailure
 from i2v.core.request import GenerationRequest
 from i2v.core.settings import AUTO_FALLBACK, MAX_ATTEMPTS
-from i2v.core.units import format_bytes
 
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[[str, int, int], None]   # (phase, index, total)
 
 NOT_LOADED, LOADING, READY, FAILED = "not loaded", "loading", "ready", "failed"
-
-
-class GenerationFailed(I2VError, RuntimeError):
-    """An unexpected failure; the message is safe to show, the traceback is in the log."""
-
-
-class GenerationCancelled(I2VError):
-    """The user pressed Stop (or the app is shutting down); raised at the next phase boundary, step, or layer
-    inside a step (i2v.cancel_points)."""
 
 
 @dataclass
@@ -66,42 +56,17 @@ class FallbackPolicy:
     max_attempts: int = MAX_ATTEMPTS
 
 
-class OutOfMemoryFailure(GenerationFailed):
-    """Out of memory with no attempt left: says what failed and carries a configuration predicted to fit."""
-
-    def __init__(self, message: str, report: dict, suggestion: dict | None):
-        super().__init__(message)
-        self.report, self.suggestion = report, suggestion
-
-    @classmethod
-    def after(cls, request: GenerationRequest, attempts: list[dict], dtype: str, device: str,
-              auto: bool, family: str | None = None) -> "OutOfMemoryFailure":
-        last = attempts[-1]
-        free = last["memory_after"].get("budget_bytes") or last["memory_after"].get("free_bytes") or 0
-        suggestion = suggest_after_oom(request, free, dtype, device, family)
-        where = f"out of memory during {last['phase']}"
-        tries = f" after {len(attempts)} attempts" if auto else " (automatic fallback is off)"
-        hint = (f"; predicted to fit the {format_bytes(free)} free after cleanup: {describe_request(suggestion)}"
-                if suggestion else "; nothing smaller is predicted to fit the memory free after cleanup")
-        report = {"phase": last["phase"], "requested": request.as_dict(), "attempts": attempts,
-                  "memory_before": last["memory_before"], "memory_after": last["memory_after"],
-                  "suggestion": suggestion}
-        return cls(f"{where}{tries}{hint}.", report, suggestion)
-
-
-def describe_request(values: dict) -> str:
-    parts = [f"{values['resolution']}p", f"{values['num_frames']} frames"]
-    if values.get("offload", "none") != "none":
-        parts.append(f"{values['offload']} CPU offload")
-    if values.get("cfg_split"):
-        parts.append("guidance halves run one after the other")
-    if values.get("chunk_tokens"):
-        parts.append(f"UNet in chunks of {values['chunk_tokens']} tokens")
-    if values.get("weights_dtype") == "fp8":
-        parts.append("fp8 weights")
-    if values.get("vae_tiling"):
-        parts.append("VAE tiling")
-    return ", ".join(parts)
+def oom_failure(request: GenerationRequest, attempts: list[dict], dtype: str, device: str,
+                family: str | None = None) -> OutOfMemoryFailure:
+    """The failure after the last attempt: what failed, its report, and a configuration predicted to fit the
+    memory measured after cleanup (None when nothing smaller is)."""
+    last = attempts[-1]
+    free = last["memory_after"].get("budget_bytes") or last["memory_after"].get("free_bytes") or 0
+    suggestion = suggest_after_oom(request, free, dtype, device, family)
+    report = {"phase": last["phase"], "requested": request.as_dict(), "attempts": attempts,
+              "memory_before": last["memory_before"], "memory_after": last["memory_after"],
+              "free_bytes": free, "suggestion": suggestion}
+    return OutOfMemoryFailure.of(last["phase"], len(attempts), device, report, suggestion)
 
 
 def _memory_model(device: str, family: str | None = None):
@@ -139,6 +104,18 @@ def suggest_after_oom(request: GenerationRequest, free_bytes: int, dtype: str, d
         return None
     found = fallback.suggest_config(start[0], free_bytes, model, dtype, rules=rules)
     return found[0].as_dict() if found else None
+
+
+def start_in_worker(model_spec: str, environ: dict[str, str] | None = None) -> "LocalRunner":
+    """The start-up every worker shares (a local worker process, a Ray actor): its environment in place and
+    CUDA prepared before torch starts it, then a LocalRunner (the model loads on first use)."""
+    import os
+
+    from i2v import gpu
+
+    os.environ.update(environ or {})
+    gpu.prepare_cuda_environment(os.environ)
+    return LocalRunner(model_spec)
 
 
 @runtime_checkable
@@ -308,8 +285,8 @@ class LocalRunner:
                 next_request = fallback_after_oom(current, failure["phase"], self.memory_dtype(loaded),
                                                   loaded.choice.family)
             if next_request is None:
-                raise OutOfMemoryFailure.after(current, attempts, self.memory_dtype(loaded), loaded.plan.device,
-                                               policy.auto, loaded.choice.family)
+                raise oom_failure(current, attempts, self.memory_dtype(loaded), loaded.plan.device,
+                                  loaded.choice.family)
             current, description = next_request
             attempts[-1]["fallback"] = description
         loaded.hooks.start(None, 0)

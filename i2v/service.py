@@ -17,12 +17,12 @@ from typing import Any, Callable
 
 from i2v import exports, sidecar, video
 from i2v.core import words
-from i2v.core.errors import I2VError
+from i2v.core.errors import BusyError, GenerationCancelled, GenerationFailed, I2VError, OutOfMemoryFailure, RequestError
 from i2v.core.plans import PlanError, check_forced
-from i2v.core.request import GenerationRequest, RequestError, build_request
+from i2v.core.request import GenerationRequest, build_request
 from i2v.core.settings import IMAGE_FIELD, MAX_ASPECT_RATIO, MAX_SEED, RESERVED_WARNING_SHARE, SETTINGS
 from i2v.advisor import Advisor
-from i2v.runner import FallbackPolicy, GenerationCancelled, GenerationFailed, LocalRunner, OutOfMemoryFailure, READY
+from i2v.runner import FallbackPolicy, LocalRunner, READY
 from i2v.core.units import GIB
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,6 @@ PHASE_UNITS = {"denoise": "steps", "decode": "chunks", "text_encode": "calls", "
 
 OOM_LOG_NAME = "oom.jsonl"
 BUSY_WAIT_S = 30.0          # a Generate arriving while a job finishes its Stop waits this long before "busy"
-
-
-class BusyError(I2VError, RuntimeError):
-    """Another generation is running (the UI queue normally prevents this)."""
 
 
 @dataclass(frozen=True)

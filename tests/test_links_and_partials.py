@@ -224,7 +224,7 @@ def test_a_worker_killed_while_saving_leaves_no_partial_file(tmp_path, secret):
     from i2v.core import faults
     from i2v.core.request import build_request
     from i2v.worker import WorkerRunner
-    from i2v.worker.supervisor import WorkerLost
+    from i2v.core.errors import WorkerLost
     from i2v.worker.watchdog import WatchdogSettings
 
     outputs = tmp_path / "outputs"

@@ -48,7 +48,7 @@ def test_a_bad_spec_is_refused_naming_the_field_and_nothing_changes(service):
 
 
 def test_switching_is_refused_while_a_job_runs(service, sample_image):
-    from i2v.service import BusyError
+    from i2v.core.errors import BusyError
 
     denoising, outcome = threading.Event(), {}
 
@@ -217,7 +217,7 @@ def test_switch_model_then_generate_with_wan_rows_through_the_api(app, sample_im
 def test_the_ray_backend_switches_by_replacing_its_actors():
     ray = pytest.importorskip("ray")
     from i2v.ray_backend import RayRunner
-    from i2v.service import BusyError
+    from i2v.core.errors import BusyError
 
     runner = RayRunner("tiny", worker_envs=[{}], num_cpus=0.5,
                        ray_init={"num_cpus": 2, "object_store_memory": 200 * 2**20})

@@ -7,9 +7,8 @@ import time
 
 import pytest
 
-from i2v.runner import GenerationCancelled
 from i2v.service import GenerationService
-from i2v.worker import WorkerLost
+from i2v.core.errors import GenerationCancelled, WorkerLost
 from tests.conftest import make_image
 
 ray = pytest.importorskip("ray")

@@ -5,8 +5,8 @@ import threading
 import pytest
 
 from i2v import video
-from i2v.runner import GenerationCancelled
-from i2v.service import RequestError, load_image
+from i2v.core.errors import GenerationCancelled, RequestError
+from i2v.service import load_image
 
 SMALL = dict(prompt="a boat on a lake", resolution=256, num_frames=4, fps=8, num_inference_steps=2, guidance_scale=7.0)
 
@@ -96,7 +96,7 @@ def test_cancel_stops_within_one_step_and_leaves_nothing(tiny_service, tiny_runn
 
 
 def test_one_job_at_a_time(tiny_service, sample_image):
-    from i2v.service import BusyError
+    from i2v.core.errors import BusyError
 
     started, release = threading.Event(), threading.Event()
 

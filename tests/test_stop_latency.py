@@ -18,7 +18,8 @@ import torch
 from PIL import Image
 
 from i2v.core.request import GenerationRequest
-from i2v.runner import READY, GenerationCancelled
+from i2v.core.errors import GenerationCancelled
+from i2v.runner import READY
 
 WAIT_S = 300            # bounds, not waits: a busy 2-core machine runs a tiny step in seconds
 STEPS = 2

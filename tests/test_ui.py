@@ -192,11 +192,10 @@ def test_adjustments_and_fallbacks_become_notices(tmp_path):
 
 
 def test_oom_shows_the_suggestion_and_its_button(tmp_path):
-    from i2v.runner import OutOfMemoryFailure
+    from i2v.core.errors import OutOfMemoryFailure
 
-    failure = OutOfMemoryFailure("out of memory during denoise (automatic fallback is off)",
-                                 {"phase": "denoise", "attempts": [{}]},
-                                 {"resolution": 256, "num_frames": 8, "offload": "model", "prompt": "a cat"})
+    failure = OutOfMemoryFailure.of("denoise", 1, "cuda", {"phase": "denoise", "attempts": [{}]},
+                                    {"resolution": 256, "num_frames": 8, "offload": "model", "prompt": "a cat"})
     fns = handlers(FakeService(tmp_path, failure))
     _, error, after = run_generate(fns)
     assert "Out of GPU memory while denoising" in str(error) and "Frames 8" in str(error)
@@ -218,7 +217,7 @@ def test_unexpected_errors_never_show_a_class_name(tmp_path, exc):
 
 
 def test_failures_reach_the_page_without_class_names(tmp_path):
-    from i2v.service import GenerationFailed
+    from i2v.core.errors import GenerationFailed
 
     fns = handlers(FakeService(tmp_path, GenerationFailed("generation failed: RuntimeError: boom. Details in logs/.")))
     _, error, after = run_generate(fns)
@@ -285,7 +284,7 @@ def test_stop_of_a_job_that_ends_before_the_second_call_keeps_the_stopping_messa
 
 # --- message lifecycle, seeds, progress words (issue 13) ---------------------------------------------------------
 def test_the_users_own_stop_is_a_neutral_notice_on_the_page_and_an_error_for_api_clients(tmp_path):
-    from i2v.runner import GenerationCancelled
+    from i2v.core.errors import GenerationCancelled
 
     fns = handlers(FakeService(tmp_path, GenerationCancelled("cancelled at step 3")))
     request = FakeRequest()
@@ -402,7 +401,7 @@ class SeedService(FakeService):
         self.seeds, self.stop_at = [], stop_at
 
     def generate(self, image, values, progress=None, owner=None):
-        from i2v.runner import GenerationCancelled
+        from i2v.core.errors import GenerationCancelled
 
         self.seeds.append(values["seed"])
         if len(self.seeds) == self.stop_at:

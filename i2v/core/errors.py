@@ -23,11 +23,19 @@ def echo(value: Any) -> str:
     return text if len(text) <= MAX_ECHO_CHARS else text[:MAX_ECHO_CHARS - 1] + "…"
 
 
+# Every field a message can name: (English label, Chinese label). Filled by the settings table when it is
+# imported (i2v.core.settings registers its rows), so this module needs nothing above it: no import loop.
+_FIELD_LABELS: dict[str, tuple[str, str]] = {}
+
+
+def register_field_labels(labels: Mapping[str, tuple[str, str]]) -> None:
+    """Make fields nameable by their labels (the settings table calls this for its rows)."""
+    _FIELD_LABELS.update(labels)
+
+
 def field_label(field: str, lang: str) -> str:
     """A field's label in lang, from the settings table (the image and unknown names as they are)."""
-    from i2v.core.settings import FIELD_LABELS
-
-    labels = FIELD_LABELS.get(field)
+    labels = _FIELD_LABELS.get(field)
     if labels is None:
         return field
     return labels[1] if lang == "zh" else labels[0]
@@ -69,3 +77,75 @@ def _rebuild(cls, key, params):
 def several(problems: list[I2VError], cls: type[I2VError] = I2VError) -> I2VError:
     """One error of class cls carrying several problems (all of a form's bad fields at once)."""
     return cls("problems", problems=list(problems))
+
+
+# --- the failures of a run (raised by the runner, the worker supervisor, Ray and the service) --------------
+class RequestError(I2VError, ValueError):
+    """Bad user input: a key and params naming the field; safe to show in either language."""
+
+
+class BusyError(I2VError, RuntimeError):
+    """Another generation is running (the UI queue normally prevents this)."""
+
+
+class GenerationFailed(I2VError, RuntimeError):
+    """An unexpected failure; the message is safe to show, the traceback is in the log."""
+
+
+class GenerationCancelled(I2VError):
+    """The user pressed Stop (or the app is shutting down); raised at the next phase boundary, step, or layer
+    inside a step (i2v.cancel_points)."""
+
+
+class WorkerLost(GenerationFailed):
+    """The worker (a local process or a Ray actor) hung or died and was replaced; says what was released."""
+
+
+class ClusterUnavailable(I2VError, RuntimeError):
+    """Ray is missing, or the cluster cannot be reached or offers no worker."""
+
+
+class OutOfMemoryFailure(GenerationFailed):
+    """Out of memory with no attempt left. Params (plain values, so it pickles and crosses the wire as they
+    are): phase, attempts (how many were made), device ('cuda' or not), report (what failed, memory before and
+    after, the attempts) and suggestion (settings predicted to fit the memory free after cleanup, or None)."""
+
+    KEY = "oom_mem"
+
+    @classmethod
+    def of(cls, phase: str, attempts: int, device: str, report: dict | None = None,
+           suggestion: dict | None = None) -> "OutOfMemoryFailure":
+        return cls(cls.KEY, phase=phase, attempts=attempts, device=device, report=report or {},
+                   suggestion=suggestion)
+
+    @property
+    def report(self) -> dict:
+        return self.params.get("report") or {}
+
+    @property
+    def suggestion(self) -> dict | None:
+        return self.params.get("suggestion")
+
+    def text(self, lang: str = "en") -> str:
+        """What failed, in the reader's language, and the settings predicted to fit (or that none are)."""
+        if self.key != self.KEY:
+            return super().text(lang)
+        phase = str(self.params.get("phase", "?"))
+        phase_words = words.render(f"phase_{phase}", lang) if words.has(f"phase_{phase}") else phase
+        mem = words.render("mem_cuda" if self.params.get("device") == "cuda" else "mem_cpu", lang)
+        head = words.render(self.KEY, lang, phase=phase_words, mem=mem, attempts=self.params.get("attempts", 1))
+        suggestion = self.suggestion
+        if not suggestion:
+            return f"{head} {words.render('oom_no_suggestion', lang)}"
+        requested = self.report.get("requested") or {}
+        changed = {name: value for name, value in suggestion.items()
+                   if requested.get(name) != value and name not in ("prompt", "negative_prompt")}
+        separator = "，" if lang == "zh" else ", "
+        values = separator.join(f"{field_label(name, lang)} {value}" for name, value in changed.items())
+        return f"{head} {words.render('oom_suggest', lang, values=values)}"
+
+
+# The types that cross a process boundary by name (i2v.core.wire); a type not listed arrives as GenerationFailed.
+WIRE_TYPES: dict[str, type[I2VError]] = {cls.__name__: cls for cls in (
+    I2VError, RequestError, BusyError, GenerationFailed, GenerationCancelled, WorkerLost, ClusterUnavailable,
+    OutOfMemoryFailure)}

@@ -5,7 +5,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from i2v.core.errors import I2VError, several
+from i2v.core.errors import I2VError, RequestError, several
 from i2v.core.family import DEFAULT_RULES, FamilyRules
 from i2v.core.plans import Plan
 from i2v.core.settings import (
@@ -19,10 +19,6 @@ from i2v.core.settings import (
     SIZE_MULTIPLE,
     WEIGHTS_DTYPES,
 )
-
-
-class RequestError(I2VError, ValueError):
-    """Bad user input: a key and params (i2v.core.errors) naming the field; safe to show in either language."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from i2v.core.errors import I2VError, echo
+from i2v.core.errors import I2VError, echo, register_field_labels
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,7 @@ FIELD_LABELS: dict[str, tuple[str, str]] = {
     IMAGE_FIELD: ("Input image", "输入图片"),
     **{s.name: (s.label, s.label_zh) for s in SETTINGS},
 }
+register_field_labels(FIELD_LABELS)        # errors name fields by these labels
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 

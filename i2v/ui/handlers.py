@@ -22,8 +22,8 @@ from i2v.core.settings import MAX_BATCH, MAX_SEED, SETTINGS
 from i2v.core.settings import SETTINGS_BY_NAME as S
 from i2v.i18n import lang_of, text
 from i2v.image_input import header_size
-from i2v.runner import GenerationCancelled
-from i2v.service import BusyError, GenerationFailed, ProgressUpdate, RequestError, resolve_seed
+from i2v.core.errors import BusyError, GenerationCancelled, GenerationFailed, RequestError
+from i2v.service import ProgressUpdate, resolve_seed
 from i2v.ui.liveness import CallerWatch
 from i2v.ui.uploads import Uploads
 from i2v.ui.format import (CUSTOM_PRESET, adjustment_text, current_model, duration_text, entry_family, mem, clean_message,

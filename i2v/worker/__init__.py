@@ -8,7 +8,6 @@ silent or Stop-ignoring one and starts a fresh one (the model reloads lazily), s
 without restarting the app.
 """
 from i2v.worker.supervisor import (
-    WorkerLost,
     WorkerPool,
     WorkerRunner,
     WorkerStats,
@@ -17,5 +16,5 @@ from i2v.worker.supervisor import (
 )
 from i2v.worker.watchdog import Watchdog, WatchdogSettings
 
-__all__ = ["Watchdog", "WatchdogSettings", "WorkerLost", "WorkerPool", "WorkerRunner", "WorkerStats",
+__all__ = ["Watchdog", "WatchdogSettings", "WorkerPool", "WorkerRunner", "WorkerStats",
            "fault_counter_from_env", "parse_gpus"]

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from i2v.core import env
 from i2v.core import faults as fault_rules
-from i2v.core.request import RequestError
-from i2v.runner import LOADING, READY, GenerationCancelled
+from i2v.core.wire import to_wire
+from i2v.runner import LOADING, READY
 from i2v.worker.protocol import DoneMsg, ErrorMsg, EventMsg, LoadMsg, QueryMsg, ReplyMsg, RunMsg, StateMsg
 
 log = logging.getLogger(__name__)
@@ -55,17 +55,12 @@ def _fire(kind: str, phase: str) -> None:
 
 def worker_main(conn, cancel_event, model_spec: str, gpu: str | None, logs_dir: str) -> None:
     """Entry point of the spawned worker process."""
-    if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-    from i2v import gpu as hardware
+    from i2v.runner import start_in_worker
 
-    hardware.prepare_cuda_environment(os.environ)     # before torch starts CUDA
+    runner = start_in_worker(model_spec, {"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # the server handles Ctrl-C and shuts us down
     _setup_worker_logging(Path(logs_dir))
     _exit_with_parent()
-    from i2v.runner import LocalRunner
-
-    runner = LocalRunner(model_spec)
     runner.cancel_event = _NeverSet() if env.value(IGNORE_CANCEL_ENV, os.environ) else cancel_event
     conn = _LockedConn(conn)
     _beat_while_loading(conn, runner)
@@ -161,7 +156,8 @@ def _load(conn, runner) -> None:
 
 
 def _run(conn, runner, message: RunMsg) -> None:
-    from i2v.runner import FallbackPolicy, OutOfMemoryFailure
+    from i2v.core.errors import I2VError
+    from i2v.runner import FallbackPolicy
 
     job_counts: dict[str, int] = {}
     attempt_counts: dict[str, int] = {}
@@ -187,12 +183,8 @@ def _run(conn, runner, message: RunMsg) -> None:
                             sidecar=message.sidecar)
         conn.send(DoneMsg(str(output.video_path), output.timings, runner.state().as_dict(),
                           output.request.as_dict(), output.attempts, output.denoise_steps_run, output.info))
-    except OutOfMemoryFailure as exc:
-        conn.send(ErrorMsg("oom", str(exc), runner.state().as_dict(), exc.report, exc.suggestion))
-    except GenerationCancelled as exc:
-        conn.send(ErrorMsg("cancelled", str(exc), runner.state().as_dict()))
-    except RequestError as exc:
-        conn.send(ErrorMsg("request", str(exc), runner.state().as_dict(), key=exc.key, params=exc.params))
+    except I2VError as exc:              # ours (out of memory, Stop, a bad request): its type, key and params
+        conn.send(ErrorMsg(to_wire(exc), runner.state().as_dict()))
     except Exception as exc:  # noqa: BLE001 - reported to the server, traceback in the worker log
         log.exception("generation failed in worker")
-        conn.send(ErrorMsg("failed", f"{type(exc).__name__}: {exc}", runner.state().as_dict()))
+        conn.send(ErrorMsg(to_wire(exc, where="worker"), runner.state().as_dict()))

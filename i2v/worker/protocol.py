@@ -64,10 +64,5 @@ class ReplyMsg:
 
 @dataclass(frozen=True)
 class ErrorMsg:
-    kind: str                           # cancelled | request | failed | oom
-    message: str
+    error: dict                         # the failure as i2v.core.wire.to_wire wrote it (type, key, params)
     state: dict
-    report: dict | None = None          # oom: what failed, memory before/after, attempts, suggestion
-    suggestion: dict | None = None
-    key: str | None = None              # request: the message id and params (i2v.core.errors), never parsed text
-    params: dict | None = None

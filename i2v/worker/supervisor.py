@@ -18,18 +18,12 @@ from pathlib import Path
 
 from i2v import files, paths, video
 from i2v.core import faults as fault_rules
-from i2v.core.request import GenerationRequest, RequestError
+from i2v.core.errors import GenerationCancelled, GenerationFailed, WorkerLost
+from i2v.core.request import GenerationRequest
+from i2v.core.wire import from_wire
 from i2v.core.units import GIB, format_bytes
 from i2v.gpu import process_memory_bytes
-from i2v.runner import (
-    LOADING,
-    NOT_LOADED,
-    EventCallback,
-    GenerationCancelled,
-    GenerationFailed,
-    ModelState,
-    RunOutput,
-)
+from i2v.runner import LOADING, NOT_LOADED, EventCallback, ModelState, RunOutput
 from i2v.worker.child import worker_main
 from i2v.worker.protocol import DoneMsg, ErrorMsg, EventMsg, LoadMsg, QueryMsg, ReplyMsg, RunMsg, StateMsg
 from i2v.worker.watchdog import Watchdog, WatchdogSettings
@@ -40,10 +34,6 @@ KILL_WAIT_S = 10.0
 EXIT_WAIT_S = 2.0          # at shutdown, after the job was cancelled: how long a worker may take to exit before SIGKILL
 MEMORY_SAMPLE_S = 1.0      # how often a heartbeat also samples the worker's memory
 POLL_S = 0.1
-
-
-class WorkerLost(GenerationFailed):
-    """The worker hung or died and was replaced; the message says what happened and what was released."""
 
 
 @dataclass
@@ -245,7 +235,7 @@ class WorkerRunner:
     def run(self, image, request: GenerationRequest, seed: int, on_event: EventCallback | None = None,
             out_dir: Path | None = None, out_path: Path | None = None, policy=None, job: str | None = None,
             sidecar: dict | None = None) -> RunOutput:
-        from i2v.runner import FallbackPolicy, OutOfMemoryFailure
+        from i2v.runner import FallbackPolicy
 
         policy = policy or FallbackPolicy()
         with self._io:
@@ -261,13 +251,7 @@ class WorkerRunner:
             return RunOutput(video_path=Path(reply.video_path), timings=reply.timings,
                              request=GenerationRequest(**reply.request), attempts=reply.attempts,
                              denoise_steps_run=reply.denoise_steps_run, info=reply.info)
-        if reply.kind == "oom":
-            raise OutOfMemoryFailure(reply.message, reply.report or {}, reply.suggestion)
-        if reply.kind == "cancelled":
-            raise GenerationCancelled(reply.message)
-        if reply.kind == "request":
-            raise RequestError(reply.key, **(reply.params or {})) if reply.key else RequestError(reply.message)
-        raise GenerationFailed(f"generation failed: {reply.message}. Details are in logs/worker.log.")
+        raise from_wire(reply.error)           # the worker's own type, key and params (i2v.core.wire)
 
     # --- supervision -------------------------------------------------------------------------------------
     def _converse(self, on_event: EventCallback | None):

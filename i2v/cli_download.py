@@ -1,6 +1,134 @@
-"""The `download` command(s) of main.py (registered by i2v.cli). Kept in its own module so cli.py stays small."""
+"""The `download` command of main.py (registered by i2v.cli): a model's weights into the Hugging Face cache with
+a progress bar (one line per file when stderr is not a terminal), free disk checked first, resumable, verified.
+Kept in its own module so cli.py stays small."""
 from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+
+EXIT_OK, EXIT_FAIL = 0, 1
+BAR_WIDTH = 30
+LINE_EVERY_S = 2.0        # without a terminal: a progress line at most this often
 
 
 def add_parsers(subparsers) -> None:
-    """Register this module's commands on main.py's argparse subparsers (none yet)."""
+    """Register `download` on main.py's argparse subparsers."""
+    from i2v.models import FAMILIES
+
+    aliases = ", ".join(f.aliases[0] for f in FAMILIES)
+    dl = subparsers.add_parser("download", help="download a model's weights (resumable, verified) for --model")
+    dl.add_argument("model", help=f"a family alias ({aliases}), 'auto' or a Hugging Face repo id (owner/name)")
+    dl.add_argument("--revision", default="main", help="a branch, tag or commit of the repo (default: main)")
+    dl.add_argument("--dir", default=None, metavar="D",
+                    help="the Hugging Face cache folder to download into (default: HF_HUB_CACHE, else HF_HOME/hub)")
+    dl.add_argument("--json", action="store_true", help="print the result as JSON")
+    dl.set_defaults(func=cmd_download)
+
+
+def _size(n: float) -> str:
+    """Bytes as the Hub shows them: GB (10^9) from 1 GB, else MB."""
+    return f"{n / 1e9:.2f} GB" if abs(n) >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def progress_line(p) -> str:
+    """`[#####.....] 1.20 of 4.60 GB  35.2 MB/s  ETA 1:40  unet/…` (the bar and the figures of bytes written)."""
+    fraction = p.done / p.total if p.total else 1.0
+    filled = int(round(BAR_WIDTH * fraction))
+    return (f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {_size(p.done)} of {_size(p.total)}  "
+            f"{p.rate / 1e6:.1f} MB/s  ETA {_eta(p.eta_s)}  {p.file}")
+
+
+class Console:
+    """Progress on stderr: a bar redrawn in place on a terminal, else a line every few seconds."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream, self.tty, self.last = stream, stream.isatty(), 0.0
+
+    def __call__(self, p) -> None:
+        now = time.monotonic()
+        if self.tty:
+            self.stream.write("\r" + progress_line(p)[:200])
+        elif now - self.last >= LINE_EVERY_S or p.state != "downloading":
+            self.stream.write(progress_line(p) + "\n")
+        else:
+            return
+        self.last = now
+        self.stream.flush()
+
+    def end(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def _files_to_stderr() -> logging.Handler:
+    """The per-file lines of i2v.downloads (and huggingface_hub's resume warnings) on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setLevel(logging.INFO)
+    for name in ("i2v.downloads",):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+    return handler
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from i2v import downloads
+    from i2v.core.errors import I2VError
+    from i2v.core.words import default_lang
+    from i2v.models import interpret
+
+    if args.dir:
+        os.environ["HF_HUB_CACHE"] = os.path.abspath(os.path.expanduser(args.dir))
+    meaning = interpret(args.model)
+    if meaning.kind not in ("repo", "auto"):
+        print(f"error: {args.model} is not a family alias or a repo id (a folder needs no download; a tiny "
+              f"model is built offline)", file=sys.stderr)
+        return EXIT_FAIL
+    repo_id, family = meaning.target, meaning.family
+    lang = default_lang()
+    _files_to_stderr()
+    console = Console()
+
+    def planned(the_plan, needed: int) -> None:
+        print(f"{repo_id}@{the_plan.commit[:8]}: {len(the_plan.files)} files ({the_plan.variant or 'default'} "
+              f"weights), {_size(the_plan.total_bytes)}, {_size(needed)} still to fetch, "
+              f"into {downloads.repo_entry(repo_id)}", file=sys.stderr)
+
+    try:
+        snapshot = downloads.download(repo_id, args.revision, family=family, on_progress=console, on_plan=planned)
+    except I2VError as exc:
+        console.end()
+        print(f"error: {exc.text(lang)}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        console.end()
+        print(f"\n{downloads.DownloadError('download_cancelled', repo=repo_id).text(lang)}", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - network and Hub errors: said in one line, resumable
+        console.end()
+        detail = f"{type(exc).__name__}: {exc}"
+        print(f"error: {downloads.DownloadError('download_failed', repo=repo_id, detail=detail).text(lang)}",
+              file=sys.stderr)
+        return EXIT_FAIL
+    console.end()
+    spec = args.model if not args.dir else str(snapshot)
+    summary = {"repo": repo_id, "revision": args.revision, "snapshot": str(snapshot), "family": family.name,
+               "model_flag": f"--model {spec}"}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"ready: {snapshot}\nstart the app with: python main.py --model {spec}")
+    return EXIT_OK

@@ -129,12 +129,13 @@ def choose_model(spec: str) -> ModelChoice:
                            + real_weights_hint(family))
 
 
-def fetch_if_hub(choice: ModelChoice, on_progress: Callable | None = None) -> ModelChoice:
-    """A "hub" choice downloaded through i2v.downloads (progress in the log, resumable, verified) and turned into
-    the local snapshot it left in the Hugging Face cache; any other choice as it is."""
+def fetch_if_hub(choice: ModelChoice, variant: str | None = None, on_progress: Callable | None = None) -> ModelChoice:
+    """A "hub" choice downloaded through i2v.downloads (the variant the load plan reads; progress in the log,
+    resumable, verified) and turned into the local snapshot it left in the Hugging Face cache; any other choice
+    as it is."""
     if choice.kind != "hub":
         return choice
     from i2v import downloads
 
-    snapshot = downloads.download(choice.source, family=choice.family_record, on_progress=on_progress)
+    snapshot = downloads.download(choice.source, variant=variant, on_progress=on_progress or downloads.log_progress)
     return replace(choice, kind="local", source=str(snapshot), repo=choice.repo or choice.source)

@@ -177,11 +177,11 @@ def _build_pipe(choice: ModelChoice, plan: LoadPlan, runtime):
 def load_pipeline(choice: ModelChoice, device: str | None = None) -> LoadedPipeline:
     """Load the chosen model on the device with the planned optimisations; returns it with its report."""
     started = time.perf_counter()
-    choice = fetch_if_hub(choice)          # a Hub repo: downloaded (watched, resumable, verified) first
     device = device or detect_device()
     family = choice.family_record
     runtime = family.load_runtime()
     plan = plan_load(device, device == "cuda" and xformers_importable(), family)
+    choice = fetch_if_hub(choice, plan.variant)   # a Hub repo: the planned variant downloaded (watched, verified)
     pipe = _build_pipe(choice, plan, runtime)
     pipe.set_progress_bar_config(disable=True)
     outcomes = apply_optimisations(pipe, plan, runtime)

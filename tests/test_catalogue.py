@@ -1,0 +1,259 @@
+"""One catalogue of words (i2v.core.words): every key in both languages with the same placeholders, and no
+user-facing English sentence written anywhere else in i2v/.
+
+The scan reads i2v/ with ast and flags string literals that look like sentences (four or more words, starting
+with a capital or ending in '.', '!' or '?'). Not flagged: docstrings, log calls (log.info/debug/warning/...:
+the logs are for developers), argparse help and descriptions (the CLI's --help stays in English, as the
+flags themselves do), the settings tables (core/settings.py and each family's rows in i2v/models/ carry their
+English and Chinese label side by side: the settings' own words) and core/env.py (the README's table of
+environment variables, for whoever deploys the app). KNOWN lists the sentences still written in place, in
+modules other engineers own, to be moved into the catalogue: a new one fails (remove an entry once it moved).
+"""
+import ast
+import re
+import string
+from pathlib import Path
+
+import pytest
+
+from i2v.core import errors, words
+from i2v.core.words import failures
+from tests.conftest import ROOT
+
+LOG_METHODS = {"debug", "info", "warning", "error", "exception", "critical", "log"}
+LOG_OWNERS = {"log", "logger", "logging"}
+ARGPARSE_CALLS = {"add_argument", "ArgumentParser", "add_parser", "add_subparsers", "add_argument_group",
+                  "add_mutually_exclusive_group"}
+WORD_TABLE_FILES = {"i2v/core/settings.py", "i2v/core/env.py", "i2v/models/wan.py", "i2v/models/ltx.py",
+                    "i2v/models/i2vgen_xl.py"}
+
+# Written text that must stay: the systemd unit file's own lines (its syntax, not a message).
+MUST_STAY = {
+    '# Written by `main.py service install`; `main.py s',        # i2v/service_unit.py
+}
+# Sentences still written in place (first 50 characters; {} stands for an f-string's value), in modules
+# other engineers own: to be moved into the catalogue. Matched by text, wherever the module moves them.
+KNOWN = {
+    'TemporalConvLayer has layers {}, expected {}',              # i2v/chunking.py
+    'PyTorch SDPA (xformers not installed)',                     # i2v/cli_doctor.py
+    'calibrate needs a CUDA GPU (it measures torch.cuda',        # i2v/cli_memory.py
+    'port {} is already in use by {}. Stop it or choose',        # i2v/control.py
+    '{} An earlier instance may still hold it: run rest',        # i2v/control.py
+    '--auth on a command line can be read by every loca',        # i2v/control_options.py
+    'commands:\n  start (default)  check the port (names',       # i2v/control_options.py
+    'CUDA context + library workspaces per process',             # i2v/core/memory_tables.py
+    'I2V_SIMULATED_DEVICE must be KIND,TOTAL_GIB,FREE_G',        # i2v/gpu.py
+    'I2V_VRAM_LIMIT_GIB must be a positive number of Gi',        # i2v/gpu.py
+    'Running the built-in TINY {}test model ({}): its o',        # i2v/model_source.py
+    'To use the real model, download it once with netwo',        # i2v/model_source.py
+    '{} is not in the local Hugging Face cache and the ',        # i2v/model_source.py
+    'CPU run: float32, since half-precision kernels on ',        # i2v/pipeline.py
+    'PyTorch SDPA (AttnProcessor2_0, the diffusers defa',        # i2v/pipeline.py
+    'PyTorch SDPA (xformers failed: {}: {})',                    # i2v/pipeline.py
+    'GPU 0 has only {} GiB free; the smallest preset ({',        # i2v/preflight.py
+    "PID file names {}, which is not this app's main.py",        # i2v/processes.py
+    "PID file {} holds no PID ('{}'); removed it",               # i2v/processes.py
+    'the GPU worker on {} was lost during the job (its ',        # i2v/ray_backend.py
+    'generation failed: {}: {}. Details are in logs/.',          # i2v/service.py
+    'Request too large: at most {} MiB per request (all',        # i2v/serving.py
+    'Too many failed logins: try again in {} s',                 # i2v/serving.py
+    'refusing to serve on {} without a password: anyone',        # i2v/serving.py
+    'cannot serve on {} port {}: {}. Use an address of ',        # i2v/serving_port.py
+    'cannot serve on {}: {}. Use an address of this mac',        # i2v/serving_port.py
+    'port {} on {} is already in use by {}. Stop it (`b',        # i2v/serving_port.py
+    'Queue is full. Max size is {} and size is {}.',             # i2v/ui/job_queue.py
+    'CUDA out of memory (injected by I2V_INJECT_OOM at ',        # i2v/worker/child.py
+    '{} and was restarted; {} ({}). Try again: the next',        # i2v/worker/supervisor.py
+}
+KEY_CHARS = 50
+
+
+def _literal(node) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+    return None
+
+
+def looks_like_a_sentence(text: str) -> bool:
+    tokens = [t for t in text.split() if re.search(r"[A-Za-z]{2}", t)]
+    stripped = text.strip()
+    return len(tokens) >= 4 and (stripped[:1].isupper() or stripped.endswith((".", "!", "?")))
+
+
+def _exempt_nodes(tree) -> set[int]:
+    """Docstrings, everything inside a log call or an argparse call, and an f-string's pieces."""
+    exempt = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                exempt.add(id(body[0].value))
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            owner = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else ""
+            if (name in LOG_METHODS and owner in LOG_OWNERS) or name in ARGPARSE_CALLS:
+                exempt.update(id(sub) for sub in ast.walk(node))
+        elif isinstance(node, ast.JoinedStr):
+            exempt.update(id(v) for v in node.values)
+    return exempt
+
+
+def sentences_in(source: str) -> list[str]:
+    tree = ast.parse(source)
+    exempt = _exempt_nodes(tree)
+    found = []
+    for node in ast.walk(tree):
+        text = None if id(node) in exempt else _literal(node)
+        if text is not None and looks_like_a_sentence(text):
+            found.append(text[:KEY_CHARS])
+    return found
+
+
+def _modules():
+    for path in sorted((ROOT / "i2v").rglob("*.py")):
+        rel = str(path.relative_to(ROOT))
+        if not rel.startswith("i2v/core/words/") and rel not in WORD_TABLE_FILES:
+            yield rel, path.read_text(encoding="utf-8")
+
+
+def test_the_scan_sees_a_sentence_and_spares_logs_docstrings_and_argparse():
+    source = ('"""A docstring that is a whole sentence."""\n'
+              'import argparse\n'
+              'log.info("The worker started on the GPU now.")\n'
+              'argparse.ArgumentParser().add_argument("--x", help="Some help text for the flag.")\n'
+              'raise ValueError(f"Cannot write to {folder} because it is full.")\n'
+              'KEY = "not_a_sentence"\n')
+    assert sentences_in(source) == ["Cannot write to {} because it is full."]
+
+
+def test_no_user_facing_sentence_outside_the_catalogue():
+    found = {(rel, text) for rel, source in _modules() for text in sentences_in(source)}
+    new = sorted((rel, text) for rel, text in found if text not in KNOWN | MUST_STAY)
+    assert new == [], "user-facing English outside i2v/core/words: add a catalogue key and render it"
+
+
+def _error_classes(sources: dict[str, str]) -> set[str]:
+    """Names of I2VError and every class deriving from it anywhere in i2v/ (by name, to a fixpoint)."""
+    family, bases = {"I2VError"}, {}
+    for source in sources.values():
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ClassDef):
+                bases[node.name] = {getattr(b, "id", getattr(b, "attr", "")) for b in node.bases}
+    grew = True
+    while grew:
+        grew = False
+        for name, parents in bases.items():
+            if name not in family and parents & family:
+                family.add(name)
+                grew = True
+    return family
+
+
+# I2VError raised with ready-made English instead of a catalogue key (first 50 characters), in modules
+# other engineers own: to convert. A new one fails.
+RAW_ERRORS = {
+    'TemporalConvLayer has layers {}, expected {}',              # i2v/chunking.py
+    'the exact chunked UNet is written for diffusers {}',        # i2v/chunking.py
+    'pid {} survived SIGKILL',                                   # i2v/control.py
+    'port {} is already in use by {}. Stop it or choose',        # i2v/control.py
+    'the app did not start',                                     # i2v/control.py
+    'the app exited during start-up; last lines of {}:\n',       # i2v/control.py
+    '{} An earlier instance may still hold it: run rest',        # i2v/control.py
+    '--auth on a command line can be read by every loca',        # i2v/control_options.py
+    "port must be a number 1..65535, got '{}'",                  # i2v/control_options.py
+    'even {}p, {} frames with the smallest plan is pred',        # i2v/core/clamp.py
+    'a profile phase has no points',                             # i2v/core/memory_tables.py
+    'calibration: unknown phases {}, non-positive facto',        # i2v/core/memory_tables.py
+    'profile dtype {} lacks phases {}',                          # i2v/core/memory_tables.py
+    'profile has no dtypes',                                     # i2v/core/memory_tables.py
+    'profile version {}, expected {}; run `profile-memo',        # i2v/core/memory_tables.py
+    'presets.toml: duplicate ids in {}',                         # i2v/core/presets.py
+    'presets.toml: num_frames must be {}k+1 for {} (pre',        # i2v/core/presets.py
+    'presets.toml: resolution must be one of {} (preset',        # i2v/core/presets.py
+    'width and height must be multiples of {}, got {}x{',        # i2v/core/request.py
+    '{}: expected a non-empty list of tables, got {}',           # i2v/core/tables.py
+    '{}: expected only [[{}]] tables, found keys {}',            # i2v/core/tables.py
+    'no tier in tiers.toml for a {} device with {} GiB',         # i2v/core/tiers.py
+    'tiers.toml: device must be one of {} (tiers {})',           # i2v/core/tiers.py
+    'tiers.toml: duplicate tier names in {}',                    # i2v/core/tiers.py
+    '--auth-file {}: cannot read it ({})',                       # i2v/credentials.py
+    '--auth-file {}: group or others may read it (mode ',        # i2v/credentials.py
+    '--auth-file {}: must hold exactly one line USER:PA',        # i2v/credentials.py
+    '--auth-file {}: not a regular file',                        # i2v/credentials.py
+    'give either --auth (I2V_AUTH) or --auth-file (I2V_',        # i2v/credentials.py
+    '{} is not a diffusers model folder (no model_index',        # i2v/model_source.py
+    "diffusers' {} differs from the code the chunked bl",        # i2v/models/wan_chunking.py
+    'expected a WanTransformer3DModel, got {}',                  # i2v/models/wan_chunking.py
+    'the chunked Wan block is written for diffusers {}x',        # i2v/models/wan_chunking.py
+    "diffusers' Wan VAE caches {} frames, not {}",               # i2v/models/wan_vae_decode.py
+    "diffusers' {} differs from the code the chunked de",        # i2v/models/wan_vae_decode.py
+    'expected a WanDecoder3d decoder, got {}',                   # i2v/models/wan_vae_decode.py
+    'expected an AutoencoderKLWan, got {}',                      # i2v/models/wan_vae_decode.py
+    'the Wan decoder has no temporal upsampling: nothin',        # i2v/models/wan_vae_decode.py
+    'the chunked Wan VAE decode is written for diffuser',        # i2v/models/wan_vae_decode.py
+    'the diffusers hook {} on the Wan decoder replaces ',        # i2v/models/wan_vae_decode.py
+    'the GPU worker on {} was lost during the job (its ',        # i2v/ray_backend.py
+    'cancelled after denoising',                                 # i2v/runner.py
+    'cancelled before saving',                                   # i2v/runner.py
+    'cancelled during {}',                                       # i2v/runner.py
+    'generation failed: {}: {}. Details are in logs/.',          # i2v/service.py
+    '--auth must look like USER:PASSWORD (both non-empt',        # i2v/serving.py
+    'refusing to serve on {} without a password: anyone',        # i2v/serving.py
+    'cannot serve on {} port {}: {}. Use an address of ',        # i2v/serving_port.py
+    'cannot serve on {}: {}. Use an address of this mac',        # i2v/serving_port.py
+    'cancelled: the generator did not stop within {} s ',        # i2v/worker/supervisor.py
+    'unexpected reply from the worker: {}',                      # i2v/worker/supervisor.py
+    '{} and was restarted; {} ({}). Try again: the next',        # i2v/worker/supervisor.py
+}
+
+
+def test_i2v_errors_are_raised_with_catalogue_keys():
+    sources = dict(_modules()) | {"i2v/core/settings.py": (ROOT / "i2v/core/settings.py").read_text()}
+    family = _error_classes(sources)
+    raw = {}
+    for rel, source in sources.items():
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Call) and node.args:
+                name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+                text = _literal(node.args[0])
+                if name in family and text is not None and not words.has(text):
+                    raw.setdefault(rel, []).append(text[:KEY_CHARS])
+    new = {rel: [t for t in texts if t not in RAW_ERRORS] for rel, texts in raw.items()}
+    assert {rel: texts for rel, texts in new.items() if texts} == {}, \
+        "raise I2VError(key, **params) with a key of i2v/core/words, not English"
+
+
+SUBJECTS = words.SUBJECTS
+
+
+@pytest.mark.parametrize("subject", SUBJECTS, ids=lambda s: s.__name__.rsplit(".", 1)[-1])
+def test_every_key_is_in_both_languages_with_the_same_placeholders(subject):
+    assert set(subject.EN) == set(subject.ZH)
+    fields = lambda template: sorted({f[1] for f in string.Formatter().parse(template) if f[1] is not None})
+    assert {k: fields(v) for k, v in subject.EN.items()} == {k: fields(v) for k, v in subject.ZH.items()}
+
+
+def test_a_key_lives_in_one_subject_and_no_file_is_long():
+    keys = [k for s in SUBJECTS for k in s.EN]
+    assert len(keys) == len(set(keys)) == len(words.TABLES["en"])
+    for path in (ROOT / "i2v" / "core" / "words").glob("*.py"):
+        assert len(path.read_text(encoding="utf-8").splitlines()) <= 400, path
+
+
+def test_render_fills_placeholders_and_refuses_an_unknown_key():
+    assert words.render("plan_chunks", "en", tokens="4K") == "denoiser run in chunks of 4K tokens (exact)"
+    assert "4K" in words.render("plan_chunks", "zh", tokens="4K") and "token" in words.render("plan_chunks", "zh",
+                                                                                               tokens=1)
+    with pytest.raises(KeyError):
+        words.render("Out of memory while denoising.", "en")
+    assert errors.I2VError("busy").text("zh") == failures.ZH["busy"]
+
+
+@pytest.mark.parametrize("environ, lang", [({"LANG": "zh_CN.UTF-8"}, "zh"), ({"LANG": "en_US.UTF-8"}, "en"),
+                                           ({}, "en"), ({"LANG": "zh_CN.UTF-8", "LC_ALL": "C"}, "en"),
+                                           ({"LANG": "C", "LC_MESSAGES": "zh_TW"}, "zh")])
+def test_the_cli_language_follows_the_locale(environ, lang):
+    assert words.default_lang(environ) == lang

@@ -1,0 +1,250 @@
+"""LTX-Video, the third family, through the seam: the registry and rules (8k+1 frames, x32, 25 fps), the tiny
+model (fp32, CPU) through the runtime equals a bare diffusers call, every exact part (CFG split, token chunking,
+the text encoder on the CPU) equals the plain run within 1e-4, the CLI's MP4 equals a bare call's (PSNR at the
+H.264 floor), and the issue's estimate on a 6 GiB card fits with an exact plan (a prediction)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from i2v.core.errors import I2VError
+from i2v.core.request import build_request
+from i2v.models import by_name, interpret, tiny_choices
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+from i2v.models import ltx_parts, ltx_runtime  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+LTX = by_name("ltx-video")
+SEED = 7
+WIDTH, HEIGHT, FRAMES, STEPS = 256, 192, 17, 2      # 3 latent frames x 6 x 8 = 144 tokens
+TOKENS = 3 * 6 * 8
+EXACT_TOLERANCE = 1e-4
+TIMINGS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_timings():
+    yield
+    for name, value in TIMINGS.items():
+        print(f"{name}: {value:.3g}")
+
+
+def request(**changes):
+    from i2v.core.request import GenerationRequest
+
+    base = GenerationRequest(prompt="a red fox runs through snow", negative_prompt="blurry", width=WIDTH,
+                             height=HEIGHT, num_frames=FRAMES, fps=25, num_inference_steps=STEPS,
+                             guidance_scale=3.0, seed=SEED)
+    return base.replace(**changes)
+
+
+def image():
+    from PIL import Image
+
+    pixels = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    pixels[..., 0] = np.linspace(0, 255, WIDTH)[None, :]
+    pixels[..., 1] = np.linspace(0, 255, HEIGHT)[:, None]
+    pixels[HEIGHT // 4: HEIGHT // 2, WIDTH // 4: WIDTH // 2, 2] = 255
+    return Image.fromarray(pixels)
+
+
+def generator(seed: int = SEED):
+    torch.manual_seed(seed)
+    return torch.Generator("cpu").manual_seed(seed)
+
+
+def app_latents(pipe, req):
+    with torch.no_grad():
+        return pipe(**ltx_runtime.call_kwargs(req, image(), generator(req.seed))).frames
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    started = time.perf_counter()
+    built = ltx_runtime.build_pipeline("tiny", "", torch.float32)
+    TIMINGS["build (s)"] = time.perf_counter() - started
+    return built
+
+
+@pytest.fixture(scope="module")
+def baseline(pipe):
+    return app_latents(pipe, request())
+
+
+# ---------------------------------------------------------------- registry and rules
+def test_every_spelling_names_ltx_and_its_tiny_variant_is_listed():
+    for spec, kind in (("ltx-video", "repo"), ("ltx", "repo"), ("Lightricks/LTX-Video", "repo"),
+                       ("tiny-ltx-video", "tiny")):
+        assert interpret(spec).family is LTX and interpret(spec).kind == kind
+    assert "tiny-ltx-video" in tiny_choices()
+    assert LTX.recognises({"_class_name": "LTXPipeline"}) and not LTX.recognises({"_class_name": "WanPipeline"})
+
+
+def test_ltx_rules_frames_8k_plus_1_sizes_x32_25_fps():
+    req = build_request((1280, 720), LTX.rules, prompt="a boat")
+    assert (req.num_frames, req.fps, req.guidance_scale) == (121, 25, 3.0)
+    assert req.width % 32 == 0 and req.height % 32 == 0 and min(req.width, req.height) == 512
+    assert LTX.rules.check_frames(121) is None and isinstance(LTX.rules.check_frames(120), I2VError)
+    assert LTX.rules.nearest_frames(100) == 97
+    assert "cfg_split" in LTX.rules.plan_parts and "decode_chunk" not in LTX.rules.plan_parts
+
+
+# ---------------------------------------------------------------- the runtime on the tiny model
+def test_tiny_model_has_the_real_classes_and_latent_geometry(pipe):
+    from diffusers import AutoencoderKLLTXVideo, LTXImageToVideoPipeline, LTXVideoTransformer3DModel
+    from transformers import T5EncoderModel
+
+    assert type(pipe) is LTXImageToVideoPipeline and isinstance(pipe.transformer, LTXVideoTransformer3DModel)
+    assert isinstance(pipe.vae, AutoencoderKLLTXVideo) and isinstance(pipe.text_encoder, T5EncoderModel)
+    assert (pipe.vae_spatial_compression_ratio, pipe.vae_temporal_compression_ratio) == (32, 8)
+    assert pipe.vae.config.latent_channels == pipe.transformer.config.in_channels == 128
+    assert pipe.vae.config.timestep_conditioning
+    assert pipe.transformer.config.caption_channels == pipe.text_encoder.config.d_model
+
+
+def test_app_path_equals_bare_diffusers_and_hooks_fire(pipe):
+    fired: dict[str, int] = {}
+    handles = [m.register_forward_pre_hook(lambda *_, n=name: fired.__setitem__(n, fired.get(n, 0) + 1))
+               for name, m in ltx_runtime.phase_modules(pipe).items()]
+    req = request()
+    try:
+        with torch.no_grad():
+            bare = pipe(image=image(), prompt=req.prompt, negative_prompt=req.negative_prompt, height=HEIGHT,
+                        width=WIDTH, num_frames=FRAMES, frame_rate=25, num_inference_steps=STEPS,
+                        guidance_scale=req.guidance_scale, generator=generator(), output_type="np").frames[0]
+        bare_fired = dict(fired)
+        fired.clear()
+        started = time.perf_counter()
+        events = []
+        frames = ltx_runtime.decode(pipe, app_latents(pipe, req), req, listener=lambda *e: events.append(e))
+        TIMINGS["app run with decode (s)"] = time.perf_counter() - started
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert bare_fired == fired == {"text_encode": 2, "vae_encode": 1, "denoise": STEPS, "decode": 1}
+    assert events == [("decode", 1, 1)]
+    assert frames.dtype == np.uint8 and frames.shape == (FRAMES, HEIGHT, WIDTH, 3) and frames.std() > 0
+    assert int(np.abs(frames.astype(int) - (bare * 255).round().astype(int)).max()) <= 1
+
+
+def test_the_frame_rate_conditions_the_model(pipe, baseline):
+    assert not torch.equal(app_latents(pipe, request(fps=12)), baseline)
+    assert torch.equal(app_latents(pipe, request()), baseline)
+
+
+@pytest.mark.parametrize("cfg_split,chunk_tokens,text_encoder_cpu", [
+    (True, 0, False), (False, TOKENS, False), (False, 50, False), (False, 7, False), (False, 0, True),
+    (True, 50, True),
+])
+def test_exact_parts_match_the_plain_run(pipe, baseline, cfg_split, chunk_tokens, text_encoder_cpu):
+    ltx_runtime.apply_exact_parts(pipe, request(cfg_split=cfg_split, chunk_tokens=chunk_tokens,
+                                                text_encoder_cpu=text_encoder_cpu))
+    try:
+        assert ltx_parts.cfg_split(pipe.transformer) == cfg_split
+        assert ltx_parts.token_chunking(pipe.transformer) == chunk_tokens
+        assert ltx_runtime.text_encoder_on_cpu(pipe) == text_encoder_cpu
+        latents = app_latents(pipe, request())
+        chunked = ltx_parts.chunked_calls(pipe.transformer)
+    finally:
+        ltx_runtime.remove_exact_parts(pipe)
+    # per step and block: the feed-forward and the cross-attention (batch 2, or twice batch 1 when split)
+    per_step = 2 * len(pipe.transformer.transformer_blocks) * (2 if cfg_split else 1)
+    assert chunked == (0 if chunk_tokens in (0, TOKENS) else STEPS * per_step)
+    difference = (latents - baseline).abs().max().item()
+    TIMINGS[f"max |diff| split={cfg_split} chunk={chunk_tokens} te_cpu={text_encoder_cpu}"] = difference
+    assert difference <= EXACT_TOLERANCE
+
+
+def test_cfg_split_does_not_apply_without_guidance(pipe):
+    ltx_parts.set_cfg_split(pipe.transformer, True)
+    try:
+        app_latents(pipe, request(guidance_scale=1.0))
+        assert pipe.transformer._i2v_cfg_split.chunked_calls == 0      # batch 1: nothing to split
+    finally:
+        ltx_parts.set_cfg_split(pipe.transformer, False)
+    assert ltx_runtime.denoise_calls_per_step(1.0) == ltx_runtime.denoise_calls_per_step(3.0) == 1
+
+
+def test_removing_the_parts_restores_the_original_forwards(pipe):
+    ltx_runtime.apply_exact_parts(pipe, request(cfg_split=True, chunk_tokens=32, text_encoder_cpu=True))
+    ltx_runtime.apply_exact_parts(pipe, request(cfg_split=True, chunk_tokens=16, text_encoder_cpu=True))
+    assert ltx_parts.token_chunking(pipe.transformer) == 16
+    ltx_runtime.remove_exact_parts(pipe)
+    modules = [pipe.transformer, pipe.text_encoder]
+    modules += [m for b in pipe.transformer.transformer_blocks for m in (b.ff, b.attn2)]
+    assert not any("forward" in m.__dict__ for m in modules)
+
+
+# ---------------------------------------------------------------- through the app
+def _decoded(path) -> np.ndarray:
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    width, height = next(reader)["size"]
+    return np.stack([np.frombuffer(f, np.uint8).reshape(height, width, 3) for f in reader]).astype(int)
+
+
+def test_tiny_ltx_through_the_cli_equals_a_bare_diffusers_call(tmp_path, sample_image, pipe):
+    """`main.py generate --model tiny-ltx-video`: a playable MP4 with 8k+1 frames at 25 fps and the family in
+    the sidecar, whose frames equal the bare LTXImageToVideoPipeline's written by the same encoder."""
+    from PIL import Image
+
+    from i2v.video import probe_video, write_video
+
+    env = dict(os.environ, I2V_OUTPUTS=str(tmp_path / "outputs"), I2V_LOGS=str(tmp_path / "logs"))
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, str(ROOT / "main.py"), "generate", "--image", str(sample_image),
+                           "--model", "tiny-ltx-video", "--prompt", "a boat", "--resolution", "256",
+                           "--frames", "17", "--steps", "2", "--seed", "7", "--json"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    TIMINGS["cli generate (s)"] = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    sidecar = json.loads(Path(result["sidecar_path"]).read_text())
+    assert sidecar["family"] == LTX.name
+    ran = sidecar["parameters"]
+    assert ran["fps"] == 25 and ran["width"] % 32 == 0 and ran["height"] % 32 == 0
+    info = probe_video(Path(result["video_path"]))
+    assert info.frames == 17 and (info.width, info.height) == (ran["width"], ran["height"])
+
+    torch.manual_seed(ran["seed"])
+    with torch.no_grad():
+        bare = pipe(image=Image.open(sample_image).convert("RGB"), prompt=ran["prompt"],
+                    negative_prompt=ran["negative_prompt"], height=ran["height"], width=ran["width"],
+                    num_frames=ran["num_frames"], frame_rate=ran["fps"], num_inference_steps=ran["num_inference_steps"],
+                    guidance_scale=ran["guidance_scale"], generator=torch.Generator("cpu").manual_seed(ran["seed"]),
+                    output_type="np").frames[0]
+    bare_video = write_video((np.clip(bare, 0, 1) * 255).round().astype(np.uint8), ran["fps"],
+                             out_path=tmp_path / "bare.mp4")
+    a, b = _decoded(result["video_path"]), _decoded(bare_video)
+    mse = float(np.mean((a - b) ** 2))
+    psnr = 10 * np.log10(255 ** 2 / mse) if mse else float("inf")
+    TIMINGS["cli vs bare PSNR (dB, inf = equal)"] = psnr
+    assert a.shape == b.shape and psnr > 45, psnr
+
+
+def test_estimate_768x512x121_on_6_gib_fits_exactly(capsys, monkeypatch):
+    """The issue's acceptance command (a prediction from the committed full-size profile)."""
+    from i2v.cli import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code = main(["estimate", "--model", "ltx-video", "--width", "768", "--height", "512", "--frames", "121",
+                 "--device-memory", "6", "--host-memory", "32", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["fits"] and report["adjustments"] == []
+    assert report["plan"]["weights_dtype"] != "fp8" and not report["plan"]["vae_tiling"]
+    assert (report["request"]["width"], report["request"]["height"], report["request"]["num_frames"]) == (
+        768, 512, 121)
+    assert report["label"] == "predicted" and report["model"]["family"] == LTX.name
+    assert report["peak_gib"] <= 6 and report["host_ram_gib"] <= 32
+    TIMINGS["estimate 768x512x121 peak (GiB)"] = report["peak_gib"]

@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import ipaddress
 import logging
 import math
-import socket
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -388,62 +386,5 @@ def body_limit_bytes(max_upload_mib: float) -> int:
     return int(max_upload_mib * MIB) + BODY_SLACK_BYTES
 
 
-# --- the port ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PortHolder:
-    pid: int | None
-    command: str
-
-
-def port_in_use(host: str, port: int) -> bool:
-    """True when something already LISTENS on (host, port): a bind probe with SO_REUSEADDR on each address the
-    host resolves to (the way the server itself binds), so connections left in TIME-WAIT or FIN-WAIT-2 by a
-    stopped instance don't count. ServingError when the address cannot be bound at all (not this machine's,
-    no IPv6, an unknown name)."""
-    address = bind_address(host)
-    try:
-        infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise ServingError(f"cannot serve on {host}: {exc.strerror}. Use an address of this machine, e.g. "
-                           f"--host 127.0.0.1 or --host ::1.") from None
-    for family, kind, proto, _, sockaddr in infos:
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:   # as asyncio binds it: an IPv6 address means IPv6 only
-                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            try:
-                probe.bind(sockaddr)
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    return True
-                raise ServingError(f"cannot serve on {host} port {port}: {exc.strerror}. Use an address of "
-                                   f"this machine, e.g. --host 127.0.0.1 or --host ::1.") from None
-    return False
-
-
-def port_holder(port: int) -> PortHolder | None:
-    """Who listens on the port (psutil), as far as this user may see; None when nobody or unknown."""
-    import psutil
-
-    try:
-        connections = psutil.net_connections(kind="inet")
-    except (psutil.AccessDenied, OSError):
-        return None
-    for conn in connections:
-        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-            if conn.pid is None:
-                return PortHolder(None, "another program (not visible to this user)")
-            try:
-                command = " ".join(psutil.Process(conn.pid).cmdline()) or psutil.Process(conn.pid).name()
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                command = "?"
-            return PortHolder(conn.pid, command)
-    return None
-
-
-def busy_port_message(host: str, port: int) -> str:
-    holder = port_holder(port)
-    who = f"process {holder.pid} ({holder.command[:120]})" if holder and holder.pid else \
-        (holder.command if holder else "another program")
-    return (f"port {port} on {host} is already in use by {who}. Stop it (`bash start_app.sh stop` if it is this "
-            f"app), or choose another port with --port.")
+# the port: its own module, names kept here for the callers
+from i2v.serving_port import PortHolder, busy_port_message, port_holder, port_in_use  # noqa: E402,F401

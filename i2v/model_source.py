@@ -72,7 +72,14 @@ def _cached_snapshot(repo_id: str) -> str | None:
     try:
         from huggingface_hub import snapshot_download
 
-        return snapshot_download(repo_id, local_files_only=True)
+        from i2v.download_state import READY, saved_plan, state_of
+        from i2v.downloads import cache_root     # HF_HOME / HF_HUB_CACHE as they are now, as downloads reads them
+
+        if saved_plan(repo_id) is not None:     # a download of ours: the variant's files only (the Hub's check
+            ours = state_of(repo_id)             # would call that partial), each planned file whole
+            if ours.state == READY and ours.snapshot:
+                return ours.snapshot
+        return snapshot_download(repo_id, local_files_only=True, cache_dir=str(cache_root()))
     except Exception:  # noqa: BLE001 - any failure means "not available locally"
         return None
 

@@ -193,3 +193,46 @@ def test_hf_hub_offline_is_honoured(hub, monkeypatch):
     proc = run_cli(REPO)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1 and "HF_HUB_OFFLINE" in err and hub.served == {}
+
+
+@pytest.fixture(scope="module")
+def tiny_repo_folder(tmp_path_factory):
+    """The tiny I2VGen-XL written as the Hub holds it: its own weights and the fp16 variant side by side."""
+    import torch
+    from diffusers import I2VGenXLPipeline
+
+    from i2v.tiny_model import build_tiny_components
+
+    folder = tmp_path_factory.mktemp("tiny-hub-repo")
+    pipe = I2VGenXLPipeline(**build_tiny_components())
+    pipe.save_pretrained(folder)
+    pipe.to(dtype=torch.float16).save_pretrained(folder, variant="fp16")
+    return folder
+
+
+def test_a_hub_model_at_start_up_is_downloaded_with_its_lines_in_the_log_then_loaded(tiny_repo_folder, monkeypatch,
+                                                                                      tmp_path, caplog):
+    from i2v import pipeline as pl
+    from tests.hub_server import repo_from_folder
+
+    server = HubServer({REPO: repo_from_folder(tiny_repo_folder)}).start()
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+        for name in ("HF_HUB_CACHE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+            monkeypatch.delenv(name, raising=False)
+        choice = pl.choose_model(REPO)
+        assert choice.kind == "hub"
+        caplog.set_level("INFO", logger="i2v.downloads")
+        loaded = pl.load_pipeline(choice, device="cpu")
+        assert (loaded.report.kind, loaded.report.repo) == ("local", REPO)
+        assert loaded.choice.source.startswith(str(downloads.repo_entry(REPO) / "snapshots"))
+        served = set(server.served)
+        assert "unet/diffusion_pytorch_model.safetensors" in served       # the CPU plan reads the repo's own weights
+        assert not [n for n in served if ".fp16." in n]                    # and never the fp16 variant
+        for name in served - {"model_index.json"}:
+            assert f"  {name}: " in caplog.text
+        again = pl.choose_model(REPO)                                      # now found in the cache, no download
+        assert (again.kind, again.repo, again.source) == ("local", REPO, loaded.choice.source)
+    finally:
+        server.stop()

@@ -8,6 +8,7 @@ import pytest
 
 from i2v import i18n, ui, video
 from i2v.core.settings import SETTINGS
+from i2v.service import GenerationService
 
 
 def make_output(folder, stem="video_20260101_000000"):
@@ -142,9 +143,14 @@ class FakeResult:
         return self._info
 
 
-class FakeService:
+class FakeService(GenerationService):
+    """The real service (the tiny model, never loaded: its panels answer from the memory model) whose generate
+    returns or raises `outcome`; history, cancel and has_job are stand-ins the tests steer."""
+
     def __init__(self, tmp_path, outcome):
-        self.outputs_dir = tmp_path
+        from i2v.runner import LocalRunner
+
+        super().__init__(LocalRunner("tiny"), tmp_path)
         self.outcome = outcome
 
     def model_state(self):
@@ -196,16 +202,20 @@ def test_oom_shows_the_suggestion_and_its_button(tmp_path):
 
     failure = OutOfMemoryFailure.of("denoise", 1, "cuda", {"phase": "denoise", "attempts": [{}]},
                                     {"resolution": 256, "num_frames": 8, "offload": "model", "prompt": "a cat"})
-    fns = handlers(FakeService(tmp_path, failure))
+    from i2v.core.words.plan_text import mem
+
+    service = FakeService(tmp_path, failure)
+    fns = handlers(service)
     _, error, after = run_generate(fns)
-    assert "Out of GPU memory while denoising" in str(error) and "Frames 8" in str(error)
+    kind = service.device_info()["kind"]           # "GPU memory" only where there is a GPU
+    assert f"Out of {mem('en', kind)} while denoising" in str(error) and "Frames 8" in str(error)
     notice, button, suggestion = after[:3]
     assert "Use these settings" in notice and button["visible"] is True
     assert suggestion["num_frames"] == 8
     filled = fns["use_suggestion"](suggestion)
     assert filled[0]["value"] == 256 and filled[1]["value"] == 8
     _, error_zh, _ = run_generate(fns, "zh-CN,zh")
-    assert "显存不足" in str(error_zh)
+    assert f"{mem('zh', kind)}不足" in str(error_zh)
 
 
 @pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyError("x"), ZeroDivisionError()])

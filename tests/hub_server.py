@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -45,6 +46,7 @@ class Faults:
     drop_after: dict[str, int] = field(default_factory=dict)    # path -> close after N bytes (first GET only)
     hold_ranges: set[str] = field(default_factory=set)         # paths whose Range GETs wait for `release`
     corrupt_once: set[str] = field(default_factory=set)        # paths served with a flipped byte once
+    throttle: dict[str, int] = field(default_factory=dict)      # path -> bytes per second (a slow network)
 
 
 class HubServer:
@@ -156,9 +158,14 @@ class HubServer:
                 cut = server.faults.drop_after.pop(name, None)
                 if cut is not None:
                     body = body[:cut]
-                self.wfile.write(body)
-                self.wfile.flush()
-                server._count(name, len(body))
+                rate = server.faults.throttle.get(name)
+                step = max(1, rate // 10) if rate else len(body) or 1
+                for at in range(0, len(body), step):
+                    self.wfile.write(body[at:at + step])
+                    self.wfile.flush()
+                    server._count(name, len(body[at:at + step]))
+                    if rate:
+                        time.sleep(step / rate)       # the slow network itself, not a wait for a result
                 if cut is not None:
                     self.close_connection = True
                     self.connection.shutdown(2)

@@ -14,6 +14,7 @@ from i2v.ui.format import current_model, model_choices, report_markdown, status_
 from i2v.ui.handlers import PRESET_FIELDS, Handlers, choice_list, service_models
 from i2v.ui.job_queue import limit_waiting_jobs, waiting, waiting_upload_paths
 from i2v.ui.uploads import Uploads
+from i2v.ui.models_panel import ModelsPanel
 from i2v.ui.queue_panel import QueuePanel
 
 QUEUE_MAX_SIZE = 8
@@ -223,6 +224,9 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
                             keep_button = gr.Button(t("cancel_delete"), elem_id="i2v-keep")
                     with gr.Column(scale=5):
                         history_video = gr.Video(label="preview", show_label=False, elem_id="i2v-history-video")
+
+            with gr.Tab(t("models_panel"), id="models"):     # weights: state, download, cancel, delete
+                ModelsPanel().build(demo)
 
         # --- wiring ------------------------------------------------------------------------------------------
         light = dict(concurrency_limit=None, show_progress="hidden")

@@ -106,6 +106,13 @@ def _add_generation_flags(parser: argparse.ArgumentParser) -> None:
                             required=setting.name == "prompt", help=f"{setting.help}{allowed}{default}")
 
 
+def _add_lang_flag(parser: argparse.ArgumentParser) -> None:
+    from i2v.core.words import LANGS, default_lang
+
+    parser.add_argument("--lang", choices=LANGS, default=default_lang(),
+                        help="language of messages, progress and errors (default from LANG: zh_CN.UTF-8 -> zh)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="main.py", description="i2v: local image-to-video WebUI on I2VGen-XL")
     sub = parser.add_subparsers(dest="command")
@@ -135,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--json", action="store_true", help="print the result as JSON")
     add_plan_arguments(gen)
     gen.add_argument("--verbose", action="store_true")
+    _add_lang_flag(gen)
     _add_gpus_flag(gen)
     _add_model_flag(gen)
     gen.set_defaults(func=cmd_generate)
@@ -312,6 +320,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     setup_logging(args.verbose)
 
+    from i2v.core.words import render
+
     def fail(code: int, kind: str, message: str, key: str | None = None) -> int:
         """An error as text on stderr, or with --json as a JSON object on stdout; the exit code says which."""
         if args.json:
@@ -329,24 +339,24 @@ def cmd_generate(args: argparse.Namespace) -> int:
     values = {s.name: getattr(args, s.name) for s in SETTINGS}
 
     def show_progress(update) -> None:
-        print(f"\r[i2v] {update.label:<28} {update.fraction:6.1%}", end="", file=sys.stderr, flush=True)
+        print(f"\r[i2v] {update.text(args.lang):<28} {update.fraction:6.1%}", end="", file=sys.stderr, flush=True)
 
     try:   # the service opens the image itself, so its conversions are reported
         result = service.generate(str(args.image), values, progress=show_progress, out_path=args.out, plan=forced)
     except RequestError as exc:
-        return fail(EXIT_BAD_INPUT, "request", str(exc), exc.key)
+        return fail(EXIT_BAD_INPUT, "request", exc.text(args.lang), exc.key)
     except (GenerationCancelled, KeyboardInterrupt):
         service.cancel_all()
-        return fail(EXIT_CANCELLED, "cancelled", "cancelled; nothing was saved")
+        return fail(EXIT_CANCELLED, "cancelled", render("cancelled_by_user", args.lang), "cancelled_by_user")
     except GenerationFailed as exc:
-        return fail(EXIT_FAILED, "failed", str(exc))
+        return fail(EXIT_FAILED, "failed", exc.text(args.lang), exc.key)
     finally:
         service.runner.shutdown()
     print(file=sys.stderr)
     if result.banner:
         print(f"warning: {result.banner}", file=sys.stderr)
     for note in result.input_notes:
-        print(f"note: {note.text('en')}", file=sys.stderr)
+        print(f"note: {note.text(args.lang)}", file=sys.stderr)
     summary = result_summary(result)
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))

@@ -347,7 +347,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return fail(EXIT_BAD_INPUT, "request", exc.text(args.lang), exc.key)
     except (GenerationCancelled, KeyboardInterrupt):
         service.cancel_all()
-        return fail(EXIT_CANCELLED, "cancelled", render("cancelled_by_user", args.lang), "cancelled_by_user")
+        return fail(EXIT_CANCELLED, "cancelled", render("stopped", args.lang), "stopped")
     except GenerationFailed as exc:
         return fail(EXIT_FAILED, "failed", exc.text(args.lang), exc.key)
     finally:

@@ -257,3 +257,18 @@ def test_render_fills_placeholders_and_refuses_an_unknown_key():
                                            ({"LANG": "C", "LC_MESSAGES": "zh_TW"}, "zh")])
 def test_the_cli_language_follows_the_locale(environ, lang):
     assert words.default_lang(environ) == lang
+
+
+@pytest.mark.parametrize("locale, lang", [("zh_CN.UTF-8", "zh"), ("en_GB.UTF-8", "en")])
+def test_cli_generate_takes_lang_from_the_locale_and_progress_speaks_it(monkeypatch, locale, lang):
+    from i2v import cli
+    from i2v.service import ProgressUpdate
+
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", locale)
+    args = cli.build_parser().parse_args(["generate", "--image", "in.png", "--prompt", "p"])
+    assert args.lang == lang
+    assert cli.build_parser().parse_args(["generate", "--image", "in.png", "--prompt", "p", "--lang", "en"]).lang == "en"
+    shown = ProgressUpdate("denoise", 3, 10, 0.5).text(args.lang)
+    assert shown == words.render("progress_denoise", lang) + " 3/10"

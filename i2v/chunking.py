@@ -58,9 +58,8 @@ def chunk_count(unet) -> int:
 
 
 def apply_unet_plan(unet, cfg_split: bool, chunk_tokens: int) -> None:
-    """Install (or change, or remove with (False, 0)) the CFG split and the chunking on this UNet instance."""
-    if chunk_tokens < 0:
-        raise ValueError(f"chunk_tokens must be 0 (off) or positive, got {chunk_tokens}")
+    """Install (or change, or remove with (False, 0)) the CFG split and the chunking on this UNet instance.
+    chunk_tokens comes from a Plan, which checked it (i2v.core.plans)."""
     state = getattr(unet, PLAN_ATTRIBUTE, None)
     if state is not None and (state.cfg_split, state.chunk_tokens) == (cfg_split, chunk_tokens):
         return

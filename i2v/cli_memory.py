@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from i2v.core.memory import DTYPES
-from i2v.core.settings import (DEFAULT_DECODE_CHUNK_SIZE, OFFLOAD_MODES, SETTINGS_BY_NAME,
+from i2v.core.settings import (OFFLOAD_MODES, SETTINGS_BY_NAME,
                                WEIGHTS_DTYPES, default)
 from i2v.core.units import GIB, format_bytes
 
@@ -135,7 +135,7 @@ def estimate_family(args):
 
 def estimate_request(args, forced: dict):
     from i2v.core.plans import Plan
-    from i2v.core.request import GenerationRequest, check_memory_knobs
+    from i2v.core.request import GenerationRequest, check_size
 
     width, height = _size(args)
     rules = estimate_family(args).rules
@@ -147,10 +147,9 @@ def estimate_request(args, forced: dict):
     request = GenerationRequest(
         prompt="", width=width, height=height, num_frames=args.frames, fps=rules.setting("fps").default,
         num_inference_steps=steps, guidance_scale=float(guidance), resolution=min(width, height),
-        decode_chunk_size=forced.get("decode_chunk", DEFAULT_DECODE_CHUNK_SIZE),
+        plan=Plan(**forced),
     )
-    request = request.with_plan(Plan.of(request).replace(**forced))
-    check_memory_knobs(request)
+    check_size(request)
     return request
 
 

@@ -96,7 +96,10 @@ def test_doctor_gives_the_figures_of_the_model_that_would_run(capsys, monkeypatc
     tiny = run_json(capsys, ["doctor", "--json", "--model", "tiny"])
     assert auto["model"]["kind"] == "tiny" and not auto["model"]["full_size"]
     assert auto["presets"] == tiny["presets"] and auto["model"]["hash"] == tiny["model"]["hash"]
-    assert {f["family"] for f in auto["families"]} == {"i2vgen-xl", "wan2.2-ti2v-5b"}
+    from i2v.models import FAMILIES
+
+    assert [f["family"] for f in auto["families"]] == [f.name for f in FAMILIES]     # every family, once
+    assert {"i2vgen-xl", "wan2.2-ti2v-5b"} <= {f["family"] for f in auto["families"]}
     full = run_json(capsys, ["doctor", "--json", "--model", "ali-vilab/i2vgen-xl"])
     assert full["model"]["full_size"] and max(p["peak_gib"] for p in full["presets"]) > max(
         p["peak_gib"] for p in tiny["presets"])

@@ -15,20 +15,41 @@ from typing import Any, Mapping
 from i2v.core.settings import DEFAULT_DECODE_CHUNK_SIZE, OFFLOAD_MODES, WEIGHTS_DTYPES
 from i2v.core.errors import I2VError
 
-# The request field of each plan key (decode_chunk keeps the pipeline's own name on the request).
-REQUEST_FIELD = {"offload": "offload", "cfg_split": "cfg_split", "chunk_tokens": "chunk_tokens",
-                 "weights_dtype": "weights_dtype", "decode_chunk": "decode_chunk_size", "vae_tiling": "vae_tiling",
-                 "text_encoder_cpu": "text_encoder_cpu"}
 # The parts a family's plans may vary (i2v/models records say theirs); the others stay at their defaults.
-ALL_PARTS = tuple(REQUEST_FIELD)
 I2VGEN_PARTS = ("offload", "cfg_split", "chunk_tokens", "weights_dtype", "decode_chunk", "vae_tiling")
 LOSSY_WEIGHTS_DTYPES = ("fp8",)
 # Frames per VAE decode call the ladder tries (the pipeline default, 1, is also the smallest).
 DECODE_CHUNKS = (8, 4, 2, 1)
+_FLAGS = ("cfg_split", "vae_tiling", "text_encoder_cpu")
+
+
+class PlanError(I2VError, ValueError):
+    """A plan part that is not a valid value (forced by a flag or the API, or built by code); names the part."""
+
+
+def _whole(value: Any, least: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value >= least
+
+
+def part_problem(key: str, value: Any) -> str | None:
+    """What is wrong with one plan part's value (None: nothing): the one check of every plan part, used by
+    Plan itself and by check_forced (which reports every bad part at once)."""
+    if key == "offload" and value not in OFFLOAD_MODES:
+        return f"offload must be one of {', '.join(OFFLOAD_MODES)}, got {value!r}"
+    if key == "weights_dtype" and value not in WEIGHTS_DTYPES:
+        return f"weights_dtype must be one of {', '.join(WEIGHTS_DTYPES)}, got {value!r}"
+    if key in _FLAGS and not isinstance(value, bool):
+        return f"{key} must be true or false, got {value!r}"
+    if key == "chunk_tokens" and not _whole(value, 0):
+        return f"chunk_tokens must be 0 (off) or a positive whole number, got {value!r}"
+    if key == "decode_chunk" and not _whole(value, 1):
+        return f"decode_chunk must be a whole number of at least 1, got {value!r}"
+    return None
 
 
 @dataclass(frozen=True)
 class Plan:
+    """How one job runs; a Plan that exists is valid (checked here, and nowhere else)."""
     offload: str = "none"
     cfg_split: bool = False
     chunk_tokens: int = 0
@@ -37,13 +58,10 @@ class Plan:
     vae_tiling: bool = False
     text_encoder_cpu: bool = False     # exact: the text encoder runs on the CPU (no GPU memory, slower)
 
-    @classmethod
-    def of(cls, request: Any) -> "Plan":
-        """The plan part of a GenerationRequest (or anything with its fields)."""
-        return cls(**{key: getattr(request, name) for key, name in REQUEST_FIELD.items()})
-
-    def request_fields(self) -> dict[str, Any]:
-        return {REQUEST_FIELD[key]: value for key, value in asdict(self).items()}
+    def __post_init__(self) -> None:
+        problems = [p for p in (part_problem(f.name, getattr(self, f.name)) for f in fields(self)) if p]
+        if problems:
+            raise PlanError("; ".join(problems))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,31 +81,20 @@ class Plan:
 
 
 PLAN_KEYS = tuple(f.name for f in fields(Plan))
-
-
-class PlanError(I2VError, ValueError):
-    """A forced plan part that is not a valid value; the message names the part."""
+ALL_PARTS = PLAN_KEYS
 
 
 def check_forced(forced: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate plan parts the user forced (CLI flags): known keys, valid values. Returns a clean dict."""
+    """Validate plan parts the user forced (CLI flags, API): known keys, valid values, every problem named at
+    once. Returns a clean dict (None values dropped)."""
     problems = []
     clean: dict[str, Any] = {}
     for key, value in forced.items():
         if value is None:
             continue
-        if key not in PLAN_KEYS:
-            problems.append(f"unknown plan part {key!r}")
-        elif key == "offload" and value not in OFFLOAD_MODES:
-            problems.append(f"offload must be one of {', '.join(OFFLOAD_MODES)}, got {value!r}")
-        elif key == "weights_dtype" and value not in WEIGHTS_DTYPES:
-            problems.append(f"weights_dtype must be one of {', '.join(WEIGHTS_DTYPES)}, got {value!r}")
-        elif key in ("cfg_split", "vae_tiling", "text_encoder_cpu") and not isinstance(value, bool):
-            problems.append(f"{key} must be true or false, got {value!r}")
-        elif key == "chunk_tokens" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            problems.append(f"chunk_tokens must be 0 (off) or a positive whole number, got {value!r}")
-        elif key == "decode_chunk" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            problems.append(f"decode_chunk must be a whole number of at least 1, got {value!r}")
+        problem = f"unknown plan part {key!r}" if key not in PLAN_KEYS else part_problem(key, value)
+        if problem:
+            problems.append(problem)
         else:
             clean[key] = value
     if problems:

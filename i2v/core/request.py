@@ -7,22 +7,27 @@ from typing import Any, Mapping
 
 from i2v.core.errors import I2VError, RequestError, several
 from i2v.core.family import DEFAULT_RULES, FamilyRules
-from i2v.core.plans import Plan
+from i2v.core.plans import PLAN_KEYS, Plan
 from i2v.core.settings import (
-    DEFAULT_DECODE_CHUNK_SIZE,
     MAX_ASPECT_RATIO,
     MAX_PROMPT_CHARS,
-    OFFLOAD_MODES,
     SETTINGS,
     IMAGE_FIELD,
     SETTINGS_BY_NAME,
     SIZE_MULTIPLE,
-    WEIGHTS_DTYPES,
 )
 
 
-@dataclass(frozen=True)
+# The plan parts under the names a flat request has on the wire (sidecar "parameters", logs, the worker's
+# messages): the plan's own names, except decode_chunk, which keeps the pipeline's name there.
+WIRE_NAMES = {key: ("decode_chunk_size" if key == "decode_chunk" else key) for key in PLAN_KEYS}
+_PLAN_KEY = {wire: key for key, wire in WIRE_NAMES.items()}
+
+
+@dataclass(frozen=True, init=False)
 class GenerationRequest:
+    """The user's settings and the plan that runs them (composition: the plan is a Plan, checked there).
+    Plan parts read as attributes too (request.offload is request.plan.offload) for the code that runs it."""
     prompt: str
     width: int
     height: int
@@ -34,29 +39,44 @@ class GenerationRequest:
     negative_prompt: str = ""
     resolution: int = 512
     image_fit: str = "crop"      # an image wider than MAX_ASPECT_RATIO: crop its sides, or pad it (settings table)
-    # The plan (i2v.core.plans.Plan): how the job runs, chosen by the clamp / fallback ladder, not by sliders.
-    # Exact parts change memory and time, never the pixels; weights_dtype fp8 and vae_tiling are lossy.
-    offload: str = "none"
-    cfg_split: bool = False
-    chunk_tokens: int = 0
-    weights_dtype: str = "fp16"
-    decode_chunk_size: int = DEFAULT_DECODE_CHUNK_SIZE
-    vae_tiling: bool = False
-    text_encoder_cpu: bool = False   # exact: the text encoder runs on the CPU (families whose record allows it)
+    # How the job runs, chosen by the clamp / fallback ladder, not by sliders (i2v.core.plans.Plan).
+    plan: Plan = Plan()
+
+    def __init__(self, prompt: str, width: int, height: int, num_frames: int, fps: int, num_inference_steps: int,
+                 guidance_scale: float, seed: int = -1, negative_prompt: str = "", resolution: int = 512,
+                 image_fit: str = "crop", plan: Plan | None = None, **plan_parts: Any):
+        """plan_parts: plan parts by their wire names (as as_dict() writes them), over `plan`."""
+        values = dict(prompt=prompt, width=width, height=height, num_frames=num_frames, fps=fps,
+                      num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, seed=seed,
+                      negative_prompt=negative_prompt, resolution=resolution, image_fit=image_fit,
+                      plan=_plan_with(plan or Plan(), plan_parts))
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
 
     def replace(self, **changes: Any) -> "GenerationRequest":
-        return dataclasses.replace(self, **changes)
+        """A copy with settings and plan parts (by wire name, or a whole `plan`) changed."""
+        parts = {name: changes.pop(name) for name in list(changes) if name in _PLAN_KEY}
+        plan = _plan_with(changes.pop("plan", self.plan), parts)
+        return dataclasses.replace(self, plan=plan, **changes)
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @property
-    def plan(self) -> Plan:
-        """The plan part of the request."""
-        return Plan.of(self)
+        """Flat: the settings and the plan parts under their wire names (GenerationRequest(**as_dict()) is equal)."""
+        settings = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "plan"}
+        return {**settings, **{WIRE_NAMES[key]: value for key, value in self.plan.as_dict().items()}}
 
     def with_plan(self, plan: Plan) -> "GenerationRequest":
-        return self.replace(**plan.request_fields())
+        return dataclasses.replace(self, plan=plan)
+
+    def __getattr__(self, name: str) -> Any:
+        """A plan part by its wire name (request.decode_chunk_size, request.offload, ...)."""
+        key = _PLAN_KEY.get(name)
+        if key is None:
+            raise AttributeError(name)
+        return getattr(self.__dict__["plan"], key)
+
+
+def _plan_with(plan: Plan, parts: Mapping[str, Any]) -> Plan:
+    return plan.replace(**{_PLAN_KEY[name]: value for name, value in parts.items()}) if parts else plan
 
 
 def round_to_multiple(value: float, multiple: int = SIZE_MULTIPLE) -> int:
@@ -147,15 +167,7 @@ def build_request(image_size: tuple[int, int], rules: FamilyRules | None = None,
     )
 
 
-def check_memory_knobs(request: GenerationRequest) -> None:
-    """Reject internal knob values no code path should produce."""
-    if request.offload not in OFFLOAD_MODES:
-        raise RequestError(f"offload must be one of {OFFLOAD_MODES}, got {request.offload!r}")
-    if request.weights_dtype not in WEIGHTS_DTYPES:
-        raise RequestError(f"weights_dtype must be one of {WEIGHTS_DTYPES}, got {request.weights_dtype!r}")
-    if request.chunk_tokens < 0:
-        raise RequestError(f"chunk_tokens must be 0 (off) or positive, got {request.chunk_tokens}")
-    if request.decode_chunk_size < 1:
-        raise RequestError(f"decode_chunk_size must be at least 1, got {request.decode_chunk_size}")
+def check_size(request: GenerationRequest) -> None:
+    """Reject a size no code path should produce (the plan parts are checked by Plan itself)."""
     if request.width % SIZE_MULTIPLE or request.height % SIZE_MULTIPLE:
         raise RequestError(f"width and height must be multiples of {SIZE_MULTIPLE}, got {request.width}x{request.height}")

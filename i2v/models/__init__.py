@@ -10,9 +10,10 @@ from pathlib import Path
 
 from i2v.models.base import Family
 from i2v.models.i2vgen_xl import FAMILY as I2VGEN_XL
+from i2v.models.ltx import FAMILY as LTX_VIDEO
 from i2v.models.wan import FAMILY as WAN22_TI2V_5B
 
-FAMILIES: tuple[Family, ...] = (I2VGEN_XL, WAN22_TI2V_5B)
+FAMILIES: tuple[Family, ...] = (I2VGEN_XL, WAN22_TI2V_5B, LTX_VIDEO)
 DEFAULT_FAMILY = I2VGEN_XL          # `--model auto` and `--model tiny` stay I2VGen-XL's
 
 

@@ -156,7 +156,10 @@ def route(service):
     async def healthz(request):
         if not is_local_client(request) and not logged_in(request):
             return JSONResponse({"error": "Not authenticated"}, status_code=401)
+        began = time.perf_counter()
         code, body = snapshot(service, queue_length_of(request.app), memory)
-        return JSONResponse(body, status_code=code, headers={"cache-control": "no-store"})
+        took_ms = (time.perf_counter() - began) * 1000      # the server's own share, apart from the network
+        return JSONResponse(body, status_code=code, headers={"cache-control": "no-store",
+                                                             "server-timing": f"app;dur={took_ms:.2f}"})
 
     return Route(HEALTH_PATH, healthz, methods=["GET", "HEAD"])

@@ -80,8 +80,7 @@ class Advisor:
         family = family or self.family()
         if family is DEFAULT_FAMILY:
             return self._configs[0]
-        return self._kept(("full", family.name), lambda: configs.memory_model_for(
-            configs.read_json(family.profile_path()), calibrated=False))
+        return self._kept(("full", family.name), lambda: configs.full_size_model(family))
 
     def presets(self, family=None):
         """The family's presets (configs/presets.toml for I2VGen-XL; configs/models/<family>/presets.toml)."""

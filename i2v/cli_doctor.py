@@ -41,19 +41,18 @@ def model_in_cache(repo_id: str = MODEL_REPO_ID) -> bool:
 def doctor_report(spec: str | None = None) -> dict:
     """The machine, and the presets of the model `spec` names (its family's presets, its own figures: the tiny
     model's when that is what would run), with every family's weights found or not."""
-    from i2v.configs import load_memory_model, load_presets, load_tiers, memory_model_for, read_json
+    from i2v.configs import full_size_model, load_presets, load_tiers
     from i2v.core.memory import for_device
     from i2v.core.presets import recommend_preset
     from i2v.core.tiers import select_tier
     from i2v.gpu import host_available_bytes, probe_device
-    from i2v.models import DEFAULT_FAMILY, FAMILIES, interpret
+    from i2v.models import FAMILIES, interpret
 
     spec = spec or env.value("I2V_MODEL", os.environ) or "auto"
     family = interpret(spec).family
     device = probe_device()
     dtype = family.cuda_dtype if device.kind == "cuda" else "fp32"
-    full = for_device(load_memory_model() if family is DEFAULT_FAMILY
-                      else memory_model_for(read_json(family.profile_path()), calibrated=False), device.kind)
+    full = for_device(full_size_model(family), device.kind)
     model, info = estimate_model(spec, dtype, full, device.kind)
     tier = select_tier(load_tiers(), device.kind, device.total_bytes)
     host = host_available_bytes() if device.kind == "cuda" else None

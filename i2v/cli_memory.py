@@ -173,17 +173,15 @@ def estimate_target(args):
 def estimate_report(args) -> dict:
     from dataclasses import asdict
 
-    from i2v.configs import load_memory_model, memory_model_for, read_json
+    from i2v.configs import full_size_model
     from i2v.core.clamp import DoesNotFit, fit
     from i2v.core.memory import estimate_time, for_device, predict
-    from i2v.models import DEFAULT_FAMILY
 
     forced = forced_plan(args)
     request = estimate_request(args, forced)
     kind, budget, host, dtype, tier = estimate_target(args)
     family = estimate_family(args)
-    full = for_device(load_memory_model() if family is DEFAULT_FAMILY
-                      else memory_model_for(read_json(family.profile_path()), calibrated=False), kind)
+    full = for_device(full_size_model(family), kind)
     model, info = estimate_model(getattr(args, "model", None), dtype, full, kind)
 
     def fitted(memory, say=True):

@@ -64,6 +64,16 @@ def memory_model_for(profile: dict, calibrated: bool = True, folder: Path | None
     return load_model(profile, load_constants(folder), load_calibration(folder) if calibrated else None)
 
 
+def full_size_model(family=None) -> MemoryModel:
+    """A family's full-size memory model (i2v.models record; None: I2VGen-XL's): I2VGen-XL's with the
+    calibration measured on it, another family's committed profile uncalibrated."""
+    from i2v.models import DEFAULT_FAMILY
+
+    if family is None or family is DEFAULT_FAMILY:
+        return load_memory_model()
+    return memory_model_for(read_json(family.profile_path()), calibrated=False)
+
+
 def load_presets(folder: Path | None = None, family=None) -> tuple[Preset, ...]:
     """The presets of a model family (i2v.models record; I2VGen-XL's configs/presets.toml when None)."""
     if family is None:

@@ -73,12 +73,9 @@ def _memory_model(device: str, family: str | None = None):
     """The full-size memory model of the running family (the guard acts on a GPU, where real weights run)."""
     from i2v import configs
     from i2v.core.memory import for_device
-    from i2v.models import DEFAULT_FAMILY, by_name
+    from i2v.models import by_name
 
-    record = by_name(family)
-    model = (configs.load_memory_model() if record is DEFAULT_FAMILY
-             else configs.memory_model_for(configs.read_json(record.profile_path()), calibrated=False))
-    return for_device(model, device)
+    return for_device(configs.full_size_model(by_name(family)), device)
 
 
 def fallback_after_oom(request: GenerationRequest, phase: str, dtype: str, family: str | None = None):

@@ -144,11 +144,14 @@ def latent_shape(pipe, frames: int, height: int, width: int) -> tuple[int, int, 
 def decode(pipe, latents, request=None, listener=None, check=None):
     """uint8 frames (F, H, W, 3): the pipeline's own decode tail (unpack, denormalise, vae.decode at the decode
     timestep, postprocess), then (x * 255).round(). The decoder sees every frame at once (it is not causal:
-    no exact decode in frame chunks). `check` and `listener` run before each vae.decoder call (one; with VAE
+    no exact decode in frame chunks); its norms and resnet blocks run in bands of frames (ltx_vae_decode.py:
+    the same values, a fraction of the memory). `check` and `listener` run before each vae.decoder call (one; with VAE
     tiling one per tile, and `total` counts those). `request` gives the latent grid of the packed latents."""
     import numpy as np
     import torch
     from diffusers.utils.torch_utils import get_module_execution_device
+
+    from i2v.models import ltx_vae_decode
 
     vae = pipe.vae
     if latents.ndim == 3:
@@ -174,7 +177,7 @@ def decode(pipe, latents, request=None, listener=None, check=None):
             timestep = None
             if vae.config.timestep_conditioning:      # noise scale = decode timestep = 0: the latents unchanged
                 timestep = torch.tensor([DECODE_TIMESTEP] * latents.shape[0], device=device, dtype=latents.dtype)
-            video = vae.decode(latents, timestep, return_dict=False)[0]
+            video = ltx_vae_decode.decode(vae, latents, timestep)     # vae.decode's values, banded
             frames = pipe.video_processor.postprocess_video(video.cpu(), output_type="np")[0]
     finally:
         handle.remove()

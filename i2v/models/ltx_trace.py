@@ -7,7 +7,8 @@ Same method and table format as i2v/profile.py and i2v/models/wan_trace.py; what
 - denoise_cfg: ONE transformer call at batch 2 (both guidance halves), per-token timesteps (the image's first
   latent frame keeps timestep 0); denoise_cfg_split and denoise_nocfg: batch 1; *_chunk{N}: with the exact
   token chunking of i2v/models/ltx_parts.py (feed-forward and cross-attention over N tokens at a time);
-- decode: vae.decode of the whole latent video at once (the decoder is not causal); decode_tiled: with
+- decode: the runtime's decode of the whole latent video at once (the decoder is not causal), its norms and
+  resnet blocks banded over frames (i2v/models/ltx_vae_decode.py); decode_tiled: with
   vae.enable_tiling() (512-pixel tiles, stride 448: the VAE's own). The frames column is the pixel frame count.
 torch, diffusers and transformers are imported inside functions.
 """
@@ -144,6 +145,7 @@ def trace_denoise(model: LtxMetaModel, width: int, height: int, frames: int, bat
 
 def trace_decode(model: LtxMetaModel, width: int, height: int, frames: int, tiling: bool = False) -> int:
     import torch
+    from i2v.models.ltx_vae_decode import decode as banded_decode
     from i2v.profile import trace_peak
 
     vae = model.vae
@@ -153,7 +155,7 @@ def trace_decode(model: LtxMetaModel, width: int, height: int, frames: int, tili
     saved = vae.use_tiling
     vae.use_tiling = tiling
     try:
-        return trace_peak(vae, lambda: vae.decode(latents, temb, return_dict=False)[0], [latents])
+        return trace_peak(vae, lambda: banded_decode(vae, latents, temb), [latents])
     finally:
         vae.use_tiling = saved
 
@@ -263,4 +265,27 @@ def trace_configs(configs: dict[str, dict], dtypes=DTYPES, log: Callable[[str], 
     small = transformer_params(configs) < SMALL_MODEL_PARAMS
     profile = build_profile(configs, dtypes, log=log, **(SMALL_GRID if small else {}))
     profile["grid"]["kind"] = "small" if small else "full"
+    return profile
+
+
+def retrace_decode(profile: dict, configs: dict[str, dict], log: Callable[[str], None] = lambda _: None) -> dict:
+    """`profile` with only its decode tables traced again (every dtype, its own grid): a change of the decode
+    alone, without the transformer traces. Only the VAE is built (on meta)."""
+    import torch
+    from diffusers import AutoencoderKLLTXVideo
+
+    from i2v.core.phases import DECODE, DECODE_TILED
+
+    grid = profile["grid"]
+    for dtype, section in profile["dtypes"].items():
+        with torch.device("meta"):
+            vae = AutoencoderKLLTXVideo.from_config(_vae_kwargs(configs["vae"]))
+        cast_like_from_pretrained(vae, dtype)
+        model = LtxMetaModel(dtype, None, vae.eval(), None)
+        section["phases"][DECODE], section["phases"][DECODE_TILED] = [], []
+        for w, h in grid["sizes"]:
+            for name, counts, tiling in ((DECODE, grid["frames"], False), (DECODE_TILED, grid["tiled_frames"], True)):
+                for f in counts:
+                    section["phases"][name].append(_point(w, h, f, trace_decode(model, w, h, f, tiling)))
+                    log(f"{dtype} {name} {w}x{h}x{f}: {section['phases'][name][-1]['bytes'] / 2 ** 30:.3f} GiB")
     return profile

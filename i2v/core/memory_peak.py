@@ -14,6 +14,7 @@ from i2v.core.memory_tables import (
     TILED_DECODE, VAE_TILE_SAMPLE_SIZE, DtypeTables, MemoryConstants, MemoryModel, _pixels, _work,
     traced_budget, weights_bytes,
 )
+from i2v.core.offload import ALL, OFFLOAD_BY_NAME, PHASE
 from i2v.core.request import GenerationRequest
 from i2v.core.settings import OFFLOAD_MODES
 from i2v.core.units import GIB
@@ -85,9 +86,10 @@ def _resident_weights(tables: DtypeTables, phase: str, offload: str, weights_dty
     family = family or I2VGEN_FAMILY
     fp8 = family["fp8_component"]
     sizes = {name: weights_bytes(tables, name, weights_dtype, fp8) for name in tables.weights if name not in on_cpu}
-    if offload == "none":
+    resident = OFFLOAD_BY_NAME[offload].resident
+    if resident == ALL:
         total = sum(size for size, _ in sizes.values())
-    elif offload == "model":
+    elif resident == PHASE:
         total = sum(sizes[name][0] for name in family["model_offload_resident"][phase] if name in sizes)
     else:
         active = family["active_component"][phase]
@@ -242,5 +244,5 @@ def host_ram_bytes(model: MemoryModel, weights_dtype: str, offload: str, dtype: 
     sizes = {name: weights_bytes(tables, name, weights_dtype, fp8)[0] for name in tables.weights}
     weights = sum(sizes.values())
     grouped = sum(size for name, size in sizes.items() if not (text_encoder_cpu and name == TEXT_ENCODER))
-    copies = c.group_pinned_copies if offload == "group" and model.offload_applies else 1.0
+    copies = c.group_pinned_copies if OFFLOAD_BY_NAME[offload].pinned_copies and model.offload_applies else 1.0
     return int(c.host_base_gib * GIB + weights + grouped * (copies - 1.0))

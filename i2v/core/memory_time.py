@@ -10,6 +10,7 @@ from i2v.core.memory_peak import _cfg_split, _on_cpu
 from i2v.core.memory_tables import (
     DTYPE_BYTES, I2VGEN_FAMILY, TEXT_ENCODER, VAE_SCALE_FACTOR, MemoryModel, traced_budget, weights_bytes,
 )
+from i2v.core.offload import NEVER, OFFLOAD_BY_NAME, ONCE_PER_JOB, PER_CALL_OVERLAPPED
 from i2v.core.request import GenerationRequest
 from i2v.core.units import GIB
 
@@ -84,7 +85,8 @@ def estimate_time(model: MemoryModel, request: GenerationRequest, tflops: float,
     per_step += extra_chunk_calls(request, traced_budget(model, request.chunk_tokens, dtype)
                                   or request.chunk_tokens, model) * c.chunk_call_overhead_s
     per_job = 0.0
-    if model.offload_applies and request.offload != "none":
+    moves = OFFLOAD_BY_NAME[request.offload].moves if model.offload_applies else NEVER
+    if moves != NEVER:
         tables = model.tables[dtype]
         bandwidth = c.host_to_device_gib_s * GIB
         denoiser = model.family["fp8_component"]
@@ -92,9 +94,9 @@ def estimate_time(model: MemoryModel, request: GenerationRequest, tflops: float,
         unet = weights_bytes(tables, denoiser, request.weights_dtype, denoiser)[0] / bandwidth
         others = sum(weights_bytes(tables, name, request.weights_dtype, denoiser)[0]
                      for name in tables.weights if name != denoiser and name not in off) / bandwidth
-        if request.offload == "model":
+        if moves == ONCE_PER_JOB:
             per_job = unet + others
-        elif request.offload == "group":
+        elif moves == PER_CALL_OVERLAPPED:
             per_step += compute * (c.group_time_factor - 1) + calls * max(0.0, unet - compute / calls)
             per_job = others
         else:

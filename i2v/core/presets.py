@@ -14,6 +14,7 @@ from i2v.core.fallback import RANKING_TFLOPS, Ladder
 from i2v.core.memory import MemoryModel, estimate_time
 from i2v.core.request import GenerationRequest, build_request
 from i2v.core.family import DEFAULT_RULES, FamilyRules
+from i2v.core.offload import OFFLOADS
 from i2v.core.settings import SETTINGS_BY_NAME
 from i2v.core.tables import ConfigError, check_only_key, check_rows
 from i2v.core.tiers import Tier
@@ -21,8 +22,7 @@ from i2v.core.units import GIB
 from i2v.core.words import render
 
 DEFAULT_IMAGE_SIZE = (1280, 720)   # without an input image, assume 16:9 landscape (the model's training shape)
-STATUS_BY_OFFLOAD = {"none": "fits", "model": "fits_with_offload", "group": "fits_with_offload",
-                     "sequential": "fits_sequential"}
+STATUS_BY_OFFLOAD = {mode.name: mode.preset_status for mode in OFFLOADS}
 STATUS_LABELS = {status: render(f"preset_{status}")     # English; the page says them in its language
                  for status in ("fits", "fits_with_offload", "fits_sequential", "fits_lossy", "does_not_fit")}
 # Recommendation classes, best first: exact at a good speed (weights on the GPU or streamed), then sequential

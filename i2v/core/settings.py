@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from i2v.core.errors import I2VError, echo, register_field_labels
+from i2v.core.offload import OFFLOAD_MODES  # noqa: F401  (where the weights live: the table in core/offload.py)
 
 
 @dataclass(frozen=True)
@@ -119,10 +120,6 @@ MAX_PROMPT_CHARS = 2000
 MAX_IMAGE_MEGAPIXELS = 40       # 40 MP: a 50-megapixel camera's 8000x5000 is refused, 7680x4320 (8K) accepted
 MAX_UPLOAD_MIB = 50             # the web server's upload limit and the image file limit
 DEFAULT_DECODE_CHUNK_SIZE = 1   # frames per VAE decode call (pipeline default; lowest memory)
-# Where the weights live while a job runs, fastest first: all on the GPU; each component moved in while it runs
-# (model CPU offload); streamed from RAM layer by layer on a side stream (diffusers group offloading); moved in
-# module by module without overlap (sequential CPU offload).
-OFFLOAD_MODES = ("none", "model", "group", "sequential")
 WEIGHTS_DTYPES = ("fp16", "fp8")   # fp8: weights stored in float8, computed in fp16 (lossy)
 MAX_SEED = 2**32 - 1
 MAX_BATCH = 8                   # the page's "videos per click": one after another, consecutive seeds

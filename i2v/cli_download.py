@@ -8,11 +8,10 @@ import json
 import logging
 import os
 import sys
-import time
+
+from i2v.download_progress import Console, size_text
 
 EXIT_OK, EXIT_FAIL = 0, 1
-BAR_WIDTH = 30
-LINE_EVERY_S = 2.0        # without a terminal: a progress line at most this often
 
 
 def add_parsers(subparsers) -> None:
@@ -27,49 +26,6 @@ def add_parsers(subparsers) -> None:
                     help="the Hugging Face cache folder to download into (default: HF_HUB_CACHE, else HF_HOME/hub)")
     dl.add_argument("--json", action="store_true", help="print the result as JSON")
     dl.set_defaults(func=cmd_download)
-
-
-def _size(n: float) -> str:
-    """Bytes as the Hub shows them: GB (10^9) from 1 GB, else MB."""
-    return f"{n / 1e9:.2f} GB" if abs(n) >= 1e9 else f"{n / 1e6:.1f} MB"
-
-
-def _eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
-        else f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def progress_line(p) -> str:
-    """`[#####.....] 1.20 of 4.60 GB  35.2 MB/s  ETA 1:40  unet/…` (the bar and the figures of bytes written)."""
-    fraction = p.done / p.total if p.total else 1.0
-    filled = int(round(BAR_WIDTH * fraction))
-    return (f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {_size(p.done)} of {_size(p.total)}  "
-            f"{p.rate / 1e6:.1f} MB/s  ETA {_eta(p.eta_s)}  {p.file}")
-
-
-class Console:
-    """Progress on stderr: a bar redrawn in place on a terminal, else a line every few seconds."""
-
-    def __init__(self, stream=sys.stderr):
-        self.stream, self.tty, self.last = stream, stream.isatty(), 0.0
-
-    def __call__(self, p) -> None:
-        now = time.monotonic()
-        if self.tty:
-            self.stream.write("\r" + progress_line(p)[:200])
-        elif now - self.last >= LINE_EVERY_S or p.state != "downloading":
-            self.stream.write(progress_line(p) + "\n")
-        else:
-            return
-        self.last = now
-        self.stream.flush()
-
-    def end(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
 
 
 def _files_to_stderr() -> logging.Handler:
@@ -104,7 +60,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 
     def planned(the_plan, needed: int) -> None:
         print(f"{repo_id}@{the_plan.commit[:8]}: {len(the_plan.files)} files ({the_plan.variant or 'default'} "
-              f"weights), {_size(the_plan.total_bytes)}, {_size(needed)} still to fetch, "
+              f"weights), {size_text(the_plan.total_bytes)}, {size_text(needed)} still to fetch, "
               f"into {downloads.repo_entry(repo_id)}", file=sys.stderr)
 
     try:

@@ -4,12 +4,15 @@ log. Apart from i2v.downloads so each stays small."""
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 log = logging.getLogger("i2v.downloads")
+BAR_WIDTH = 30
+LINE_EVERY_S = 2.0        # without a terminal: a progress line at most this often
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -69,7 +72,9 @@ class _LogProgress:
 
 
 def log_progress(p: Progress) -> None:
+    """A start-up download (`--model REPO`): lines in the log, and the bar on the console (stderr)."""
     _LOG_PROGRESS(p)
+    _CONSOLE(p)
 
 
 _LOG_PROGRESS = _LogProgress()
@@ -90,3 +95,49 @@ def _tqdm_class(meter: _Meter):
             return super().update(n)
 
     return Counting
+
+
+def size_text(n: float) -> str:
+    """Bytes as the Hub shows them: GB (10^9) from 1 GB, else MB."""
+    return f"{n / 1e9:.2f} GB" if abs(n) >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def progress_line(p) -> str:
+    """`[#####.....] 1.20 of 4.60 GB  35.2 MB/s  ETA 1:40  unet/…` (the bar and the figures of bytes written)."""
+    fraction = p.done / p.total if p.total else 1.0
+    filled = int(round(BAR_WIDTH * fraction))
+    return (f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {size_text(p.done)} of {size_text(p.total)}  "
+            f"{p.rate / 1e6:.1f} MB/s  ETA {_eta(p.eta_s)}  {p.file}")
+
+
+class Console:
+    """Progress on stderr: a bar redrawn in place on a terminal, else a line every few seconds."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream, self.tty, self.last = stream, stream.isatty(), 0.0
+
+    def __call__(self, p) -> None:
+        now = time.monotonic()
+        if self.tty:
+            self.stream.write("\r" + progress_line(p)[:200])
+        elif now - self.last >= LINE_EVERY_S or p.state != "downloading":
+            self.stream.write(progress_line(p) + "\n")
+        else:
+            return
+        self.last = now
+        self.stream.flush()
+
+    def end(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+_CONSOLE = Console()

@@ -58,6 +58,7 @@ class HubServer:
         self.served: dict[str, int] = {}           # path -> body bytes sent (GET)
         self.ranges: list[tuple[str, int]] = []    # (path, first byte) of each Range GET
         self.range_seen = threading.Event()
+        self.authorizations: set[str] = set()     # Authorization headers received (the token reached the Hub)
         self.release = threading.Event()
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -107,6 +108,8 @@ class HubServer:
 
             def do_GET(self):
                 path = unquote(urlparse(self.path).path)
+                if self.headers.get("Authorization"):
+                    server.authorizations.add(self.headers["Authorization"])
                 if m := re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/revision/([^/]+))?", path):
                     return self._info(m.group(1))
                 if m := re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path):

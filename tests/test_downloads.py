@@ -236,3 +236,43 @@ def test_a_hub_model_at_start_up_is_downloaded_with_its_lines_in_the_log_then_lo
         assert (again.kind, again.repo, again.source) == ("local", REPO, loaded.choice.source)
     finally:
         server.stop()
+
+
+def test_cancel_keeps_what_was_written_and_the_next_download_resumes(hub):
+    import threading
+
+    hub.faults.throttle[WEIGHTS] = 4 * MIB                    # slow enough to be cancelled half-way
+    cancel, outcome = threading.Event(), {}
+
+    def watch(progress):
+        if progress.file == WEIGHTS and progress.done > MIB:
+            cancel.set()
+
+    def run():
+        try:
+            downloads.download(REPO, variant="fp16", on_progress=watch, cancel=cancel)
+        except downloads.Cancelled as exc:
+            outcome["cancelled"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(60)
+    assert "cancelled" in outcome and "resumes" in outcome["cancelled"].text("en")
+    kept = [p.stat().st_size for p in downloads.repo_entry(REPO).glob("blobs/*.incomplete")]
+    assert len(kept) == 1 and 0 < kept[0] < len(synthetic_files()[WEIGHTS])
+    assert download_state.state_of(REPO).state == download_state.PARTIAL
+    del hub.faults.throttle[WEIGHTS]
+    hub.ranges.clear()
+    downloads.download(REPO, variant="fp16")
+    assert hub.ranges == [(WEIGHTS, kept[0])]
+    assert download_state.state_of(REPO).state == download_state.READY
+
+
+def test_the_token_reaches_the_hub_and_is_never_printed(hub, monkeypatch):
+    secret = "hf_" + "x" * 30
+    monkeypatch.setenv("HF_TOKEN", secret)
+    proc = run_cli(REPO)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert f"Bearer {secret}" in hub.authorizations
+    assert secret not in out + err

@@ -6,12 +6,14 @@ in another process shows here as its bytes grow.
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from i2v.downloads import PLAN_FILE, DownloadError, Plan, blob_path, bytes_on_disk, cache_root, repo_entry
 
 ABSENT, PARTIAL, READY, DAMAGED = "absent", "partial", "ready", "damaged"
+ACTIVE_S = 5.0        # a partial written to within this long: a download is running (this process or another)
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class EntryState:
     on_disk: int = 0            # bytes the whole cache entry takes
     damaged: tuple[str, ...] = ()
     snapshot: str | None = None
+    active: bool = False        # a partial file is growing now
 
 
 def _du(folder: Path) -> int:
@@ -50,6 +53,8 @@ def state_of(repo_id: str) -> EntryState:
             return EntryState(repo_id, READY, on_disk, on_disk, on_disk, snapshot=str(snapshots[-1].parent))
         return EntryState(repo_id, PARTIAL if on_disk else ABSENT, on_disk, 0, on_disk)
     done = sum(bytes_on_disk(entry, f) for f in the_plan.files)
+    newest = max((p.stat().st_mtime for p in (entry / "blobs").glob("*.incomplete")), default=0.0)
+    active = time.time() - newest < ACTIVE_S
     damaged = tuple(f.path for f in the_plan.files
                     if blob_path(entry, f).is_file() and blob_path(entry, f).stat().st_size != f.size)
     snapshot = entry / "snapshots" / the_plan.commit
@@ -61,7 +66,7 @@ def state_of(repo_id: str) -> EntryState:
     else:
         state = PARTIAL if done else ABSENT
     return EntryState(repo_id, state, done, the_plan.total_bytes, on_disk, damaged,
-                      str(snapshot) if state == READY else None)
+                      str(snapshot) if state == READY else None, active and state == PARTIAL)
 
 
 def delete(repo_id: str) -> int:

@@ -68,8 +68,8 @@ class ModelsPanel:
         if state.state == ds.PARTIAL:
             rate = self._disk_rate(repo_id, state.done)
             total = f"{state.total / 1e9:.2f}" if state.total else "?"
-            if rate > 0:
-                eta = (state.total - state.done) / rate if state.total else None
+            if rate > 0 or state.active:      # growing: downloaded by this app's worker or `main.py download`
+                eta = (state.total - state.done) / rate if state.total and rate > 0 else None
                 return text(lang, "models_state_downloading", done=f"{state.done / 1e9:.2f}", total=total,
                             rate=f"{rate / 1e6:.1f}", eta=_eta(eta))
             return text(lang, "models_state_partial", done=f"{state.done / 1e9:.2f}", total=total)

@@ -81,7 +81,6 @@ class Plan:
 
 
 PLAN_KEYS = tuple(f.name for f in fields(Plan))
-ALL_PARTS = PLAN_KEYS
 
 
 def check_forced(forced: Mapping[str, Any]) -> dict[str, Any]:

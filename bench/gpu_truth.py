@@ -5,7 +5,7 @@ is lent, this one command measures them, through the app's own driver (i2v.pipel
 
 1. the CUDA context with cuBLAS/cuDNN loaded and a conv's workspace (the terms the model assumes);
 2. each headline claim (I2VGen-XL 1024x1024x32 on 8 GiB, 1280x704x16 on 6, 512x512x16 on 4; Wan 2.2 TI2V-5B
-   1280x704x121 on 12, 832x480x81 on 8), on the card size and on what such a card really has free
+   1280x704x121 on 12, 832x480x81 on 8; LTX-Video 768x512x121 on 6), on the card size and on what such a card really has free
    (8 -> 7.3, 6 -> 5.4, 4 -> 3.5, 12 -> 11.2 GiB): the plan `fit` chooses, run for 2 denoise steps and the
    decode with the caching allocator capped (`i2v.gpu.enforce_vram_limit`, the app's --vram-limit), peak
    allocated/reserved per phase beside the prediction;
@@ -59,7 +59,7 @@ RESULT_NAME = "gpu_truth.md"
 DEFAULT_BUDGET_S = 480.0
 STEPS = 2
 LOW, HIGH = -0.05, 0.15          # allowed prediction error: at most 5 % under the measurement, 15 % over it
-I2VGEN, WAN = "i2vgen-xl", "wan2.2-ti2v-5b"
+I2VGEN, WAN, LTX = "i2vgen-xl", "wan2.2-ti2v-5b", "ltx-video"
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,9 @@ CLAIMS = (
     Claim(I2VGEN, 1024, 1024, 32, 8, 7.3, 32), Claim(I2VGEN, 1280, 704, 16, 6, 5.4, 32),
     Claim(I2VGEN, 512, 512, 16, 4, 3.5, 32),
     Claim(WAN, 1280, 704, 121, 12, 11.2, 64), Claim(WAN, 832, 480, 81, 8, 7.3, 32),
+    Claim(LTX, 768, 512, 121, 6, 5.4, 32),
 )
-DRY_SHAPE = {I2VGEN: (64, 64, 4), WAN: (64, 64, 5)}     # the tiny models' stand-in shapes on the CPU
+DRY_SHAPE = {I2VGEN: (64, 64, 4), WAN: (64, 64, 5), LTX: (64, 64, 9)}     # the tiny models' stand-in shapes on the CPU
 DRILL = Claim(I2VGEN, 512, 512, 16, 4, 4, 32)               # the OOM drill: this request, a plan never chosen
 SPEED_SHAPE = (512, 512, 16)
 SPEED_PLANS = ("plain", "cfg_split", "chunked", "group", "sequential")
@@ -408,6 +409,16 @@ def build_random_full_size(family):
                                 image_encoder=meta.image_encoder, unet=meta.unet, scheduler=scheduler,
                                 feature_extractor=ImageProcessor(crop_size={"height": size, "width": size},
                                                                  size={"shortest_edge": size}))
+    elif family.name == LTX:
+        from diffusers import FlowMatchEulerDiscreteScheduler, LTXImageToVideoPipeline
+
+        from i2v.models import ltx_trace, wan_runtime
+
+        meta = ltx_trace.build_meta_model(family.cuda_dtype, family.full_size_configs(), device="cuda")
+        scheduler = FlowMatchEulerDiscreteScheduler.from_config(
+            json.loads((family.configs_dir() / "scheduler.json").read_text()))
+        pipe = LTXImageToVideoPipeline(scheduler=scheduler, vae=meta.vae, text_encoder=meta.text_encoder,
+                                       tokenizer=wan_runtime._tiny_tokenizer(), transformer=meta.transformer)
     else:
         from diffusers import UniPCMultistepScheduler, WanImageToVideoPipeline
 
@@ -846,7 +857,7 @@ def run(args) -> int:
     results = Results(dry_run=dry_run, path=out / RESULT_NAME)
     budget = Budget(args.budget_s)
     logs_dir = Path(args.logs) if args.logs else Path(os.environ.get("I2V_LOGS", "logs"))
-    per_run = {I2VGEN: 5.0 if dry_run else 25.0, WAN: 5.0 if dry_run else 75.0}
+    per_run = {I2VGEN: 5.0 if dry_run else 25.0, WAN: 5.0 if dry_run else 75.0, LTX: 5.0 if dry_run else 40.0}
 
     def stop(signum, _frame):
         results.note(f"stopped by signal {signum}: writing what was measured")
@@ -893,7 +904,7 @@ def measure_all(args, results: Results, budget: Budget, videos: Path, logs_dir: 
     capper = Cap(dry_run, context)
     results.write()
     runs: list[dict] = []
-    families = [f for f in (I2VGEN, WAN) if f in args.families]
+    families = [f for f in (I2VGEN, WAN, LTX) if f in args.families]
     i2vgen = None
     if I2VGEN in families:
         i2vgen = load(I2VGEN, dry_run)
@@ -903,20 +914,23 @@ def measure_all(args, results: Results, budget: Budget, videos: Path, logs_dir: 
             oom_drill(results, i2vgen, capper, videos, logs_dir, dry_run)
         if not dry_run and budget.allows(45):
             calibrate_and_judge(results, runs, context)
-        wan_reserve = per_run[WAN] * 4 + 60 if WAN in families else 0
+        later = (per_run[WAN] * 4 if WAN in families else 0) + (per_run[LTX] * 2 if LTX in families else 0)
+        wan_reserve = later + 60 if later else 0        # the later families' claim runs come first
         if "speed" not in args.skip:
             measure_speed(results, i2vgen, dry_run, budget, per_run[I2VGEN] + wan_reserve)
         i2vgen = None
-        free_memory()             # its weights must not count against the Wan caps
-    if WAN in families and budget.allows(per_run[WAN]):
-        wan = load(WAN, dry_run)
-        results.note(f"loaded {wan.report.model} in {wan.report.load_seconds:.1f} s")
-        wan_runs = measure_claims(results, WAN, wan, capper, budget, videos, dry_run, per_run[WAN])
-        wan = None
-        free_memory()
-        if not dry_run and wan_runs:
-            judge_with_measured_context(results, wan_runs, context)
-        runs += wan_runs
+        free_memory()             # its weights must not count against the later families' caps
+    for name in (WAN, LTX):           # families without calibration factors: judged with the measured context
+        if name not in families or not budget.allows(per_run[name]):
+            continue
+        loaded = load(name, dry_run)
+        results.note(f"loaded {loaded.report.model} in {loaded.report.load_seconds:.1f} s")
+        family_runs = measure_claims(results, name, loaded, capper, budget, videos, dry_run, per_run[name])
+        loaded = None
+        free_memory()                 # its weights must not count against the next family's caps
+        if not dry_run and family_runs:
+            judge_with_measured_context(results, family_runs, context)
+        runs += family_runs
     if not dry_run and not results.calibration:
         results.note("calibration not reached within the time budget")
 
@@ -950,7 +964,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", help="results folder (default bench/results)")
     parser.add_argument("--logs", help="folder for oom.jsonl (default $I2V_LOGS or logs)")
     parser.add_argument("--json", help="also write the figures as JSON here")
-    parser.add_argument("--families", nargs="+", default=[I2VGEN, WAN], choices=[I2VGEN, WAN])
+    parser.add_argument("--families", nargs="+", default=[I2VGEN, WAN, LTX], choices=[I2VGEN, WAN, LTX])
     parser.add_argument("--skip", nargs="*", default=[], choices=["speed"])
     return run(parser.parse_args(argv))
 

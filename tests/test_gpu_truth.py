@@ -30,7 +30,7 @@ def test_every_headline_claim_is_listed():
     assert {(c.family, c.label, c.card_gib, c.free_gib) for c in gpu_truth.CLAIMS} == {
         ("i2vgen-xl", "1024x1024x32", 8, 7.3), ("i2vgen-xl", "1280x704x16", 6, 5.4),
         ("i2vgen-xl", "512x512x16", 4, 3.5), ("wan2.2-ti2v-5b", "1280x704x121", 12, 11.2),
-        ("wan2.2-ti2v-5b", "832x480x81", 8, 7.3)}
+        ("wan2.2-ti2v-5b", "832x480x81", 8, 7.3), ("ltx-video", "768x512x121", 6, 5.4)}
 
 
 def _table(text: str, heading: str) -> list[list[str]]:

@@ -257,7 +257,18 @@ def _link(the_plan: Plan, f: PlannedFile) -> Path:
                                 endpoint=endpoint()))
 
 
-def _ensure_file(the_plan: Plan, f: PlannedFile, entry: Path, meter: _Meter, attempts: int = 2) -> None:
+def _ensure_file(the_plan: Plan, f: PlannedFile, entry: Path, meter: _Meter) -> None:
+    """Under huggingface_hub's own lock for this blob: two downloads of one repo (the page's and the worker's)
+    never write one partial at once; the second finds the blob whole."""
+    from huggingface_hub.utils import WeakFileLock
+
+    lock = entry.parent / ".locks" / entry.name / f"{f.etag}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with WeakFileLock(lock):
+        _ensure_file_locked(the_plan, f, entry, meter)
+
+
+def _ensure_file_locked(the_plan: Plan, f: PlannedFile, entry: Path, meter: _Meter, attempts: int = 2) -> None:
     blob = blob_path(entry, f)
     if blob.is_file():
         why = damage(blob, f)

@@ -260,11 +260,12 @@ def test_cancel_keeps_what_was_written_and_the_next_download_resumes(hub):
     assert "cancelled" in outcome and "resumes" in outcome["cancelled"].text("en")
     kept = [p.stat().st_size for p in downloads.repo_entry(REPO).glob("blobs/*.incomplete")]
     assert len(kept) == 1 and 0 < kept[0] < len(synthetic_files()[WEIGHTS])
-    partial = download_state.state_of(REPO)
-    assert (partial.state, partial.done < partial.total, partial.active) == (download_state.PARTIAL, True, True)
-    old = downloads.repo_entry(REPO).glob("blobs/*.incomplete").__next__()
     from i2v.ui.models_panel import ModelsPanel
 
+    old = downloads.repo_entry(REPO).glob("blobs/*.incomplete").__next__()
+    os.utime(old)                                             # written to just now (by another process, say)
+    partial = download_state.state_of(REPO)
+    assert (partial.state, partial.done < partial.total, partial.active) == (download_state.PARTIAL, True, True)
     panel = ModelsPanel()
     assert panel.state_text(REPO, "en").startswith("downloading ")     # as a download in another process shows
     os.utime(old, (old.stat().st_atime - 60, old.stat().st_mtime - 60))      # written to a minute ago: paused

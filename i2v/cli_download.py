@@ -43,25 +43,24 @@ def _files_to_stderr() -> logging.Handler:
 def cmd_download(args: argparse.Namespace) -> int:
     from i2v import downloads
     from i2v.core.errors import I2VError
-    from i2v.core.words import default_lang
+    from i2v.core.words import default_lang, render
     from i2v.models import interpret
 
     if args.dir:
         os.environ["HF_HUB_CACHE"] = os.path.abspath(os.path.expanduser(args.dir))
+    lang = default_lang()
     meaning = interpret(args.model)
     if meaning.kind not in ("repo", "auto"):
-        print(f"error: {args.model} is not a family alias or a repo id (a folder needs no download; a tiny "
-              f"model is built offline)", file=sys.stderr)
+        print(f"error: {render('download_not_a_repo', lang, value=args.model)}", file=sys.stderr)
         return EXIT_FAIL
     repo_id, family = meaning.target, meaning.family
-    lang = default_lang()
     _files_to_stderr()
     console = Console()
 
     def planned(the_plan, needed: int) -> None:
-        print(f"{repo_id}@{the_plan.commit[:8]}: {len(the_plan.files)} files ({the_plan.variant or 'default'} "
-              f"weights), {size_text(the_plan.total_bytes)}, {size_text(needed)} still to fetch, "
-              f"into {downloads.repo_entry(repo_id)}", file=sys.stderr)
+        print(render("download_plan", lang, repo=repo_id, commit=the_plan.commit[:8], files=len(the_plan.files),
+                     variant=the_plan.variant or "default", total=size_text(the_plan.total_bytes),
+                     needed=size_text(needed), folder=downloads.repo_entry(repo_id)), file=sys.stderr)
 
     try:
         snapshot = downloads.download(repo_id, args.revision, family=family, on_progress=console, on_plan=planned)
@@ -80,11 +79,11 @@ def cmd_download(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_FAIL
     console.end()
-    spec = args.model if not args.dir else str(snapshot)
+    spec = args.model if not args.dir and args.revision == "main" else str(snapshot)   # else: the folder itself
     summary = {"repo": repo_id, "revision": args.revision, "snapshot": str(snapshot), "family": family.name,
                "model_flag": f"--model {spec}"}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"ready: {snapshot}\nstart the app with: python main.py --model {spec}")
+        print(render("download_ready", lang, snapshot=snapshot, spec=spec))
     return EXIT_OK

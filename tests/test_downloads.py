@@ -286,3 +286,17 @@ def test_the_token_reaches_the_hub_and_is_never_printed(hub, monkeypatch):
     assert proc.returncode == 0, err
     assert f"Bearer {secret}" in hub.authorizations
     assert secret not in out + err
+
+
+def test_dir_downloads_into_another_cache_and_names_the_folder_to_start_with(hub, tmp_path):
+    proc = run_cli(REPO, "--dir", str(tmp_path / "elsewhere"), "--json")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    result = json.loads(out)
+    assert result["snapshot"].startswith(str(tmp_path / "elsewhere" / "models--someone--tiny-i2v"))
+    assert result["model_flag"] == f"--model {result['snapshot']}"
+    assert (tmp_path / "elsewhere" / "models--someone--tiny-i2v" / "snapshots").is_dir()
+    assert not downloads.repo_entry(REPO).exists()            # the default cache untouched
+    refused = run_cli("tiny")
+    _, err = refused.communicate(timeout=60)
+    assert refused.returncode == 1 and "not a family alias or a repo id" in err

@@ -11,6 +11,11 @@ EN = {
                           "from there.",
     "download_failed": "Download of {repo} failed: {detail}. Run it again: it resumes where it stopped.",
     "download_delete_refused": "Delete: {path} is not {repo}'s entry in the Hugging Face cache; nothing was deleted.",
+    "download_not_a_repo": "Download: {value} is not a family alias or a repo id (a folder needs no download; a tiny "
+                           "model is built offline).",
+    "download_plan": "{repo}@{commit}: {files} files ({variant} weights), {total}, {needed} still to fetch, into "
+                     "{folder}",
+    "download_ready": "ready: {snapshot}\nstart the app with: python main.py --model {spec}",
     "models_state_absent": "not downloaded",
     "models_state_partial": "paused: {done} of {total} GB on disk (Download resumes)",
     "models_state_downloading": "downloading {done} of {total} GB at {rate} MB/s, {eta} left",
@@ -30,6 +35,9 @@ ZH = {
     "download_cancelled": "已取消下载 {repo}；已下载的部分会保留，下次下载从那里继续。",
     "download_failed": "下载 {repo} 失败：{detail}。请重新运行，会从中断处继续。",
     "download_delete_refused": "删除：{path} 不是 {repo} 在 Hugging Face 缓存中的目录，未删除任何文件。",
+    "download_not_a_repo": "下载：{value} 不是模型别名或仓库名（本地文件夹无需下载；微型模型离线构建）。",
+    "download_plan": "{repo}@{commit}：{files} 个文件（{variant} 权重），共 {total}，还需下载 {needed}，保存到 {folder}",
+    "download_ready": "就绪：{snapshot}\n启动应用：python main.py --model {spec}",
     "models_state_absent": "未下载",
     "models_state_partial": "已暂停：磁盘上已有 {done} / {total} GB（点击“下载”继续）",
     "models_state_downloading": "正在下载 {done} / {total} GB，{rate} MB/s，剩余 {eta}",

@@ -8,19 +8,21 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import threading
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from i2v import exports, sidecar, video
+from i2v import exports, oom_log, sidecar, video
+from i2v.image_fit import fit_image, load_image, too_wide  # noqa: F401 - public here too
+from i2v.job_slots import BUSY_WAIT_S, JobSlots
+from i2v.memory_figures import memory_figures
+from i2v.oom_log import OOM_LOG_NAME  # noqa: F401 - public here too
 from i2v.core import words
-from i2v.core.errors import BusyError, GenerationCancelled, GenerationFailed, I2VError, OutOfMemoryFailure, RequestError
+from i2v.core.errors import BusyError, GenerationCancelled, GenerationFailed, OutOfMemoryFailure, RequestError
 from i2v.core.plans import PlanError, check_forced
 from i2v.core.request import GenerationRequest, build_request
-from i2v.core.settings import IMAGE_FIELD, MAX_ASPECT_RATIO, MAX_SEED, RESERVED_WARNING_SHARE, SETTINGS
+from i2v.core.settings import MAX_SEED, SETTINGS
 from i2v.advisor import Advisor
 from i2v.runner import FallbackPolicy, LocalRunner, READY
 from i2v.core.units import GIB
@@ -32,8 +34,6 @@ PROGRESS_SPANS = {"load": (0.0, 0.0), "attempt": (0.0, 0.0), "text_encode": (0.0
 PHASE_UNITS = {"denoise": "steps", "decode": "chunks", "text_encode": "calls", "image_encode": "calls"}
 
 
-OOM_LOG_NAME = "oom.jsonl"
-BUSY_WAIT_S = 30.0          # a Generate arriving while a job finishes its Stop waits this long before "busy"
 
 
 @dataclass(frozen=True)
@@ -82,62 +82,13 @@ class GenerationResult:
         return dict(self.written)
 
 
-def memory_figures(snapshot: dict) -> dict:
-    """Plain GiB figures for the UI/API from a DeviceInfo dict, with the >80% reserved warning."""
-    gib = GIB
-    total = snapshot.get("total_bytes") or 0
-    reserved = snapshot.get("torch_reserved_bytes") or 0
-    figures = {
-        "device": snapshot.get("kind"), "name": snapshot.get("name"),
-        "total_gib": round(total / gib, 2),
-        "free_gib": round((snapshot.get("free_bytes") or 0) / gib, 2),
-        "used_gib": round((total - (snapshot.get("driver_free_bytes") or 0)) / gib, 2),
-        "allocated_gib": round((snapshot.get("torch_allocated_bytes") or 0) / gib, 2),
-        "reserved_gib": round(reserved / gib, 2),
-        "process_gib": round((snapshot.get("process_used_bytes") or 0) / gib, 2),
-    }
-    if total and reserved > RESERVED_WARNING_SHARE * total:
-        figures["warning"] = words.render("reserved_warning", "en", reserved=f"{reserved / gib:.1f} GiB",
-                                          total=f"{total / gib:.1f} GiB", share=f"{RESERVED_WARNING_SHARE:.0%}")
-    return figures
-
-
 def progress_fraction(phase: str, index: int, total: int) -> float:
     low, high = PROGRESS_SPANS.get(phase, (0.98, 1.0))
     return low + (high - low) * (min(index, total) / total if total else 1.0)
 
 
-def too_wide(image_size: tuple[int, int]) -> bool:
-    """Whether the image is wider (or taller) than a video can be (MAX_ASPECT_RATIO), so its aspect changes."""
-    width, height = image_size
-    return min(width, height) > 0 and max(width, height) / min(width, height) > MAX_ASPECT_RATIO + 0.01
-
-
-def fit_image(image, request):
-    """The image as the pipeline gets it, and the note saying what happened to its aspect: "crop" leaves it
-    to the pipeline, which center-crops the sides; "pad" letterboxes it to the video's size (PIL ImageOps.pad,
-    black bars), so nothing of it is cut."""
-    if not too_wide(image.size):
-        return image, []
-    key = "image_padded" if request.image_fit == "pad" else "image_cropped"
-    note = I2VError(key, field=IMAGE_FIELD, width=image.width, height=image.height,
-                    video_width=request.width, video_height=request.height, ratio=f"{MAX_ASPECT_RATIO:g}")
-    if request.image_fit == "pad":
-        from PIL import ImageOps
-
-        image = ImageOps.pad(image, (request.width, request.height), color=(0, 0, 0))
-    return image, [note]
-
-
 def resolve_seed(seed: int) -> int:
     return secrets.randbelow(MAX_SEED + 1) if seed is None or seed < 0 else int(seed)
-
-
-def load_image(path: str | Path):
-    """Open an input image file as RGB (i2v.image_input: checked, converted); RequestError naming the field."""
-    from i2v.image_input import open_image
-
-    return open_image(str(path))[0]
 
 
 class GenerationService:
@@ -157,11 +108,8 @@ class GenerationService:
         self.advisor = Advisor(holder_pids=runner.pids, time_budget_s=time_budget_s,
                                model_source=self.model_source if model_figures == "running" else None)
         self.last_activity = time.monotonic()
-        self._slots = threading.BoundedSemaphore(runner.capacity)
-        self._active = 0
-        self._active_lock = threading.Lock()
-        self._owners: dict[str, str | None] = {}      # running job -> who started it (may Stop it)
-        self._running: dict[str, dict] = {}           # running job -> when it started, its settings
+        self.busy_wait_s = BUSY_WAIT_S
+        self.slots = JobSlots(runner.capacity)
         self._tiny_step_s: float | None = None         # the tiny model's measured seconds per denoising step
 
     # --- state -------------------------------------------------------------------------------------------
@@ -172,12 +120,11 @@ class GenerationService:
         return self.runner.describe()
 
     def is_busy(self) -> bool:
-        return self._active > 0
+        return self.slots.is_busy()
 
     def has_job(self, owner: str | None) -> bool:
         """Whether this owner (a browser session or API client) has a job running now."""
-        with self._active_lock:
-            return owner in self._owners.values()
+        return self.slots.has_job(owner)
 
     def cancel(self, owner: str | None) -> bool:
         """Stop the jobs of this owner (a browser session or API client) at their next cancel point; others'
@@ -192,8 +139,7 @@ class GenerationService:
         return self._cancel_where(lambda who: True, "of every session")
 
     def _cancel_where(self, chosen, whose: str) -> bool:
-        with self._active_lock:
-            jobs = [job for job, who in self._owners.items() if chosen(who)]
+        jobs = self.slots.jobs_where(chosen)
         for job in jobs:
             self.runner.cancel(job)
         if jobs:
@@ -202,8 +148,7 @@ class GenerationService:
 
     def cancel_job(self, job: str) -> bool:
         """Stop one running job, whoever started it (the queue panel's cancel, checked by its caller)."""
-        with self._active_lock:
-            known = job in self._owners
+        known = self.slots.knows(job)
         if known:
             self.runner.cancel(job)
             log.info("cancel requested for job %s from the queue panel", job)
@@ -211,8 +156,7 @@ class GenerationService:
 
     def running_jobs(self) -> list[dict]:
         """The jobs running now: id, who started it (None: the CLI), when (monotonic seconds), its settings."""
-        with self._active_lock:
-            return [{"job": job, "owner": who, **self._running.get(job, {})} for job, who in self._owners.items()]
+        return self.slots.running()
 
     # --- the model ---------------------------------------------------------------------------------------
     def models(self) -> list[dict]:
@@ -231,19 +175,11 @@ class GenerationService:
         switch = getattr(self.runner, "switch_model", None)
         if switch is None:
             raise RequestError("model_switch_unsupported", field="model", value=spec, detail=type(self.runner).__name__)
-        held = 0
-        try:     # every slot held: no job runs, and none starts (or waits to) while the workers change
-            while held < self.runner.capacity and self._slots.acquire(blocking=False):
-                held += 1
-            if held < self.runner.capacity or self.is_busy():
-                raise BusyError("model_busy", field="model")
+        with self.slots.all_held():     # no job runs, and none starts (or waits to) while the workers change
             released = switch(spec.strip()) or 0
             self._sources.clear()                    # what the advisor plans with follows the new model
             self._tiny_step_s = None
             self.advisor._measured_tflops = None     # noqa: SLF001 - the old model's speed says nothing of this one
-        finally:
-            for _ in range(held):
-                self._slots.release()
         family = self.advisor.family()
         log.info("model switched to %s (%s); %.2f GiB released", spec, family.name, released / GIB)
         return {"switched": True, "model": spec.strip(), "family": family.name, "family_title": family.title,
@@ -350,26 +286,16 @@ class GenerationService:
             raise RequestError("prompt_missing", field="prompt")
         if out_path is not None and Path(out_path).exists():
             raise RequestError("out_path_exists", path=str(out_path))
-        if not self._slots.acquire(timeout=BUSY_WAIT_S):    # a job finishing its Stop: wait, then answer
-            raise BusyError("busy")
-        job = secrets.token_hex(8)
-        with self._active_lock:
-            self._active += 1
-            self._owners[job] = owner
-            self._running[job] = {"started": time.monotonic(), "values": {s.name: getattr(request, s.name) for s in SETTINGS}}
-        try:
-            placed = self.runner.place(job, request, self._fitter(forced))
-            try:
-                return self._generate_locked(image, request, progress, out_path, forced, notes, job, placed)
-            finally:
-                self.runner.release(job)
+        values = {s.name: getattr(request, s.name) for s in SETTINGS}
+        try:     # a job finishing its Stop: wait for its slot, then answer busy
+            with self.slots.job(owner, values, self.busy_wait_s) as job:
+                placed = self.runner.place(job, request, self._fitter(forced))
+                try:
+                    return self._generate_locked(image, request, progress, out_path, forced, notes, job, placed)
+                finally:
+                    self.runner.release(job)
         finally:
-            with self._active_lock:
-                self._active -= 1
-                self._owners.pop(job, None)
-                self._running.pop(job, None)
             self.last_activity = time.monotonic()
-            self._slots.release()
 
     def _fitter(self, forced):
         """For runners that choose between cards: fit a request to a card and predict its run's seconds."""
@@ -414,7 +340,7 @@ class GenerationService:
             raise
         except Exception as exc:
             log.exception("generation failed")
-            raise GenerationFailed(f"generation failed: {type(exc).__name__}: {exc}. Details are in logs/.") from exc
+            raise GenerationFailed("generation_failed", detail=f"{type(exc).__name__}: {exc}") from exc
         path, info = output.video_path, output.info or {}
         try:
             exports.save_input(image, path)            # History's Reuse puts this image back
@@ -447,22 +373,8 @@ class GenerationService:
         return state.spec in tiny_choices() or (state.report or {}).get("kind") == "tiny"
 
     def _log_ooms(self, attempts: list[dict], outcome: str, suggestion: dict | None = None) -> None:
-        """Append each OOM of a job to logs/oom.jsonl (time, phase, request, memory, suggestion, outcome)."""
-        if self.logs_dir is None:
-            return
-        self.logs_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.logs_dir / OOM_LOG_NAME, "a", encoding="utf-8") as handle:
-            for index, attempt in enumerate(attempts):
-                last = index == len(attempts) - 1
-                record = {
-                    "time": datetime.now().isoformat(timespec="seconds"), "phase": attempt.get("phase"),
-                    "attempt": attempt.get("attempt"), "request": attempt.get("request"),
-                    "error": attempt.get("error"), "memory_before": attempt.get("memory_before"),
-                    "memory_after": attempt.get("memory_after"),
-                    "suggestion": suggestion if last else attempt.get("fallback"),
-                    "outcome": outcome if last else f"retried with: {attempt.get('fallback')}",
-                }
-                handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        """Append each OOM of a job to logs/oom.jsonl (i2v.oom_log)."""
+        oom_log.append(self.logs_dir, attempts, outcome, suggestion)
 
     # --- history -----------------------------------------------------------------------------------------
     def history(self, limit: int = 50) -> list[dict]:

@@ -10,10 +10,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import estimator  # noqa: E402
 
-# A loaded, shared CI machine can be several times slower than an idle one: the benchmark's own target is
-# 1 ms (bench/results/estimator.md); the test guards against order-of-magnitude regressions only.
-PREDICT_LIMIT_US = 1000.0
-CLAMP_LIMIT_US = 50_000.0
+# No absolute time here (a loaded, shared machine can be many times slower than an idle one; the benchmark's
+# own targets are in bench/estimator.py and bench/results/estimator.md). A machine-independent ratio instead: a
+# clamp is its predict calls plus a little bookkeeping, so its best time per predict call stays within this
+# many predict calls' median time (measured ~1-3x; a clamp doing work beyond predicting fails it).
+CLAMP_PER_PREDICT_RATIO = 20.0
 
 
 def test_estimator_benchmark_quick(tmp_path):
@@ -21,8 +22,10 @@ def test_estimator_benchmark_quick(tmp_path):
     assert rows and {r["case"].split()[0] for r in rows} == {"predict", "clamp"}
     for row in rows:
         assert row["best_us"] > 0 and row["best_us"] <= row["median_us"] * 1.0001
-    assert max(r["best_us"] for r in rows if r["case"].startswith("predict")) < PREDICT_LIMIT_US
-    assert max(r["best_us"] for r in rows if r["case"].startswith("clamp")) < CLAMP_LIMIT_US
+    predict_us = max(r["median_us"] for r in rows if r["case"].startswith("predict"))
+    for row in (r for r in rows if r["case"].startswith("clamp")):
+        calls = int(re.search(r"(\d+) predict calls", row["case"]).group(1))
+        assert row["best_us"] <= CLAMP_PER_PREDICT_RATIO * max(calls, 1) * predict_us, row
 
     text = estimator.render(rows)
     lines = text.splitlines()

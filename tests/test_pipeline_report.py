@@ -50,9 +50,18 @@ def test_xformers_failure_falls_back_to_sdpa_and_says_why():
 def test_auto_falls_back_to_tiny_quickly_when_offline(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))
-    started = time.monotonic()
+    import socket
+
+    connects = []
+    real_connect = socket.socket.connect
+
+    def connect(sock, address):
+        connects.append(address)
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
     choice = pl.choose_model("auto")
-    assert time.monotonic() - started < 5
+    assert connects == []              # quick because offline means no network try at all (not a timing)
     assert choice.kind == "tiny" and choice.is_placeholder
     assert "noise" in choice.banner and "huggingface-cli download" in choice.banner
 
@@ -64,7 +73,7 @@ def test_unreachable_hub_never_hangs(monkeypatch, tmp_path):
     started = time.monotonic()
     with pytest.raises(pl.ModelUnavailable, match="not in the local Hugging Face cache"):
         pl.choose_model("someone/some-model")
-    assert time.monotonic() - started < pl.HUB_PROBE_TIMEOUT_S + 2
+    assert time.monotonic() - started < pl.HUB_PROBE_TIMEOUT_S * 3 + 30     # a hang guard, not a timing
 
 
 def test_local_folder_must_be_a_diffusers_model(tmp_path):

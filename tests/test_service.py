@@ -77,6 +77,7 @@ def test_progress_reports_every_step_and_chunk(tiny_service, sample_image):
 def test_cancel_stops_within_one_step_and_leaves_nothing(tiny_service, tiny_runner, sample_image):
     calls, handle = count_unet_calls(tiny_runner)
     state = {}
+    tiny_service.outputs_dir.mkdir(parents=True)     # there, empty: a cancelled job must leave it so
 
     def cancel_at_step_two(update):
         if update.phase == "denoise" and update.index == 2 and "at" not in state:
@@ -90,7 +91,7 @@ def test_cancel_stops_within_one_step_and_leaves_nothing(tiny_service, tiny_runn
     finally:
         handle.remove()
     assert calls["n"] - state["at"] <= 1          # at most the step already started
-    assert list(tiny_service.outputs_dir.glob("*")) == [] if tiny_service.outputs_dir.exists() else True
+    assert list(tiny_service.outputs_dir.iterdir()) == []
     result = tiny_service.generate(load_image(sample_image), SMALL)   # the next job works
     assert result.video_path.is_file()
 

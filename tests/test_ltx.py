@@ -267,3 +267,29 @@ def test_banded_decode_equals_vae_decode_and_comes_off(pipe):
     assert plain.shape == banded.shape == (1, 3, 49, 96, 128)
     assert (plain - banded).abs().max().item() <= EXACT_TOLERANCE
     assert not any("forward" in m.__dict__ for m in pipe.vae.decoder.modules())
+
+
+def test_tiny_ltx_through_the_service_api_and_the_model_menu(tmp_path, sample_image):
+    """What the page's Generate and the API's /generate call (GenerationService over a worker process): the
+    model menu lists the tiny LTX, its rules reach the advisor, and a job gives a playable 8k+1-frame MP4 at
+    25 fps whose sidecar names the family."""
+    from i2v import video
+    from i2v.service import GenerationService
+    from i2v.worker import WorkerPool, WorkerRunner
+
+    runner = WorkerPool([WorkerRunner("tiny-ltx-video", tmp_path / "logs", outputs_dir=tmp_path / "outputs")])
+    service = GenerationService(runner, tmp_path / "outputs", tmp_path / "logs")
+    try:
+        assert "tiny-ltx-video" in [m["name"] for m in service.models() if m.get("kind") == "tiny"]
+        rules = service.advisor.family().rules
+        assert rules.name == LTX.name and rules.frames_step == 8 and rules.setting("fps").default == 25
+        started = time.perf_counter()
+        result = service.generate(str(sample_image), dict(prompt="a boat", resolution=256, num_frames=17,
+                                                          num_inference_steps=2, seed=7))
+        TIMINGS["service generate incl. worker load (s)"] = time.perf_counter() - started
+    finally:
+        runner.shutdown()
+    info = video.probe_video(result.video_path)
+    sidecar = json.loads(result.video_path.with_suffix(".json").read_text())
+    assert info.frames == 17 and info.width % 32 == 0 and info.height % 32 == 0
+    assert abs(info.fps - 25) < 0.01 and sidecar["family"] == LTX.name

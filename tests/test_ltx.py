@@ -293,3 +293,21 @@ def test_tiny_ltx_through_the_service_api_and_the_model_menu(tmp_path, sample_im
     sidecar = json.loads(result.video_path.with_suffix(".json").read_text())
     assert info.frames == 17 and info.width % 32 == 0 and info.height % 32 == 0
     assert abs(info.fps - 25) < 0.01 and sidecar["family"] == LTX.name
+
+
+def test_the_family_names_its_tracer_and_its_profiles_are_committed():
+    """The seam: i2v.profile traces LTX through the module its record names (Family.trace); the tiny model's
+    profiles (by its configs' hash) and the full-size one are committed, each saying its family."""
+    from i2v import profiles
+    from i2v.models import ltx_trace
+    from i2v.profile import family_dtypes
+
+    assert LTX.trace == "i2v.models.ltx_trace" and family_dtypes(LTX.name) == ltx_trace.DTYPES
+    tiny_hash = profiles.config_hash(LTX.tiny_configs(), LTX)
+    for dtype in ltx_trace.DTYPES:
+        kept = json.loads((profiles.committed_dir() / profiles.profile_name(tiny_hash, dtype)).read_text())
+        assert kept["family"]["name"] == LTX.name and kept["grid"]["kind"] == "small"
+    full = json.loads(LTX.profile_path().read_text())
+    assert full["family"]["cfg_split_applies"] and not full["family"]["decode_chunk_applies"]
+    assert full["grid"]["kind"] == "full" and {"denoise_cfg_chunk2048", "decode", "decode_tiled"} <= set(
+        full["dtypes"]["bf16"]["phases"])

@@ -112,3 +112,16 @@ def test_no_import_cycle_among_i2v_modules():
     found = cycles(graph)
     assert [c for c in found if c not in KNOWN_LOOPS] == []
     assert [c for c in KNOWN_LOOPS if c not in found] == [], "a known loop is gone: remove it from KNOWN_LOOPS"
+
+
+MAX_MODULE_LINES = 400     # issue 27: a module over this does more than one job; split it along its seams
+
+
+def test_no_module_in_i2v_is_over_the_line_limit():
+    """Counted from the files, so a module that grows past the limit fails here, whoever grows it."""
+    from tests.conftest import ROOT
+
+    sizes = {str(p.relative_to(ROOT)): len(p.read_text(encoding="utf-8").splitlines())
+             for p in (ROOT / "i2v").rglob("*.py")}
+    assert len(sizes) > 50                                  # the scan saw the package
+    assert {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES} == {}

@@ -54,15 +54,21 @@ def worker_pids(client):
     return [w["pid"] for w in client.predict(api_name="/server_info")["workers"]]
 
 
+# Time bounds here are machine-independent: a lower bound the watchdog's own settings fix (it must not act
+# before its floor or grace), and an upper bound only to tell one mechanism from another (the 300 s floor).
+DEFAULT_FLOOR_S = 300
+
+
 def test_hang_during_denoise_is_replaced_and_the_next_job_works(tmp_path):
-    app = app_with(tmp_path, I2V_INJECT_HANG="denoise:2", I2V_WATCHDOG_FLOOR_S=10)
+    floor_s = 10
+    app = app_with(tmp_path, I2V_INJECT_HANG="denoise:2", I2V_WATCHDOG_FLOOR_S=floor_s)
     try:
         client = app.client()
         poller = PagePoller(app.url)
         started = time.monotonic()
         with pytest.raises(Exception, match="stopped responding and was restarted; .* GiB of RAM released"):
             generate(client, steps=4)
-        assert time.monotonic() - started < 60
+        assert floor_s <= time.monotonic() - started < DEFAULT_FLOOR_S   # the floor set here, not the default
         path, _ = generate(client)                     # fires once: the next job runs clean
         assert video.probe_video(path).frames == 3
         codes = poller.stop()
@@ -74,7 +80,7 @@ def test_hang_during_denoise_is_replaced_and_the_next_job_works(tmp_path):
 
 
 def test_crash_during_decode_is_detected_at_once(tmp_path):
-    app = app_with(tmp_path, I2V_INJECT_CRASH="decode:5", I2V_WATCHDOG_FLOOR_S=300)
+    app = app_with(tmp_path, I2V_INJECT_CRASH="decode:5", I2V_WATCHDOG_FLOOR_S=DEFAULT_FLOOR_S)
     try:
         client = app.client()
         generate(client, steps=1, prompt="warm up")   # decodes 1-3; loads the model so timing is the crash alone
@@ -83,7 +89,7 @@ def test_crash_during_decode_is_detected_at_once(tmp_path):
         started = time.monotonic()
         with pytest.raises(Exception, match="generator died and was restarted; .* released \\(exit code 86\\)"):
             generate(client, steps=1)
-        assert time.monotonic() - started < 30         # detected at once, not after the 300 s watchdog
+        assert time.monotonic() - started < DEFAULT_FLOOR_S   # the death itself was seen, not the silence after it
         assert worker_pids(client)[0] != pid_before
         path, _ = generate(client)
         assert video.probe_video(path).frames == 3
@@ -108,7 +114,7 @@ def test_stop_ignored_by_worker_kills_it_after_the_grace_period(tmp_path):
         client.predict(api_name="/cancel")
         with pytest.raises(Exception, match="did not stop within 2 s and was restarted"):
             job.result(timeout=60)
-        assert 2 <= time.monotonic() - stopped < 20
+        assert 2 <= time.monotonic() - stopped < 60     # the grace was honoured (the kill message says it came)
         assert worker_pids(client)[0] != pid_before
         path, _ = generate(client)
         assert video.probe_video(path).frames == 3

@@ -49,6 +49,16 @@ EN = {
     "model_pick": "Model",
     "model_pick_info": "Choosing another model unloads the running one; the new one loads on the next generation. "
                        "Settings follow the model's own ranges.",
+    # issue 28 (progress, device words): the words of a page on a machine without a GPU, the job-end signals
+    "subtitle_cpu": "Upload an image, describe the motion, press Generate. Settings that would not fit in memory "
+                    "are adjusted before the run, never after a crash.",
+    "device_panel_cpu": "### Device and memory (no GPU)",
+    "estimate_cpu": "Memory estimate",
+    "notify_done": "Notify me when a job ends (browser notification)",
+    "sound_done": "Play a sound when a job ends",
+    "title_done": "✓ done",
+    "title_failed": "✗ ended",
+    "notify_body": "The video job has ended.",
 }
 
 ZH = {
@@ -96,4 +106,13 @@ ZH = {
     "seed_reuse": "♻ 上次的种子",
     "model_pick": "模型",
     "model_pick_info": "选择其他模型会卸载当前模型；新模型在下次生成时加载。参数会换成该模型自己的范围。",
+    # issue 28（进度、设备用词）：没有显卡的机器上的用词，任务结束时的提醒
+    "subtitle_cpu": "上传图片，描述运动，点击“生成”。内存放不下的设置会在运行前调整，而不是在崩溃之后。",
+    "device_panel_cpu": "### 设备与内存（无显卡）",
+    "estimate_cpu": "内存估算",
+    "notify_done": "任务结束时通知我（浏览器通知）",
+    "sound_done": "任务结束时播放提示音",
+    "title_done": "✓ 已完成",
+    "title_failed": "✗ 已结束",
+    "notify_body": "视频任务已结束。",
 }

@@ -39,6 +39,11 @@ EN = {
     "parameters": "Parameters",
     "timings": "Timings (s)",
     "created": "Created",
+    # issue 28: the verdict as two figures, why it moved, Stop's last words
+    "estimate_needs": "Needs {peak:.1f} GiB with this plan ({label}) · budget {budget:.1f} GiB",
+    "budget_moved": "The budget moved from {old:.1f} to {new:.1f} GiB (other programs took or gave back memory), "
+                    "so the plan was chosen again.",
+    "stopped_short": "Stopped.",
 }
 
 ZH = {
@@ -78,4 +83,8 @@ ZH = {
     "parameters": "参数",
     "timings": "耗时（秒）",
     "created": "创建时间",
+    # issue 28：两个数字的结论、预算变化的原因、停止后的提示
+    "estimate_needs": "按此方案需要 {peak:.1f} GiB（{label}）· 预算 {budget:.1f} GiB",
+    "budget_moved": "预算从 {old:.1f} GiB 变为 {new:.1f} GiB（其他程序占用或释放了内存），因此重新选择了运行方案。",
+    "stopped_short": "已停止。",
 }

@@ -37,6 +37,7 @@ class Family:
     index_keys: Mapping[str, Any] = field(default_factory=dict)   # model_index.json entries that must match
     arch_keys: Mapping[str, Mapping[str, Any]] | None = None      # per component: keys deciding its size
     preview_factors: tuple[tuple[float, ...], ...] | None = None  # latent channel -> RGB (live preview)
+    preview_bias: tuple[float, float, float] | None = None         # added after the factors (RGB)
     trace: str | None = None              # module tracing its profile on meta (DTYPES, trace_configs)
     notes: str = ""
 
@@ -68,6 +69,17 @@ class Family:
         """Whether a diffusers folder's model_index.json describes this family."""
         return (index.get("_class_name") in self.index_classes
                 and all(index.get(key) == value for key, value in self.index_keys.items()))
+
+    def preview_rgb(self) -> tuple | None:
+        """(factors, bias) of the live preview: the record's own, else its configs folder's preview_factors.json
+        (long tables: one row per latent channel); None: no preview for this family."""
+        if self.preview_factors is not None:
+            return self.preview_factors, self.preview_bias
+        path = self.configs_dir() / "preview_factors.json"
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return tuple(map(tuple, data["factors"])), tuple(data["bias"]) if data.get("bias") else None
 
     def load_runtime(self):
         """The torch side (imports torch and diffusers: call only in the worker or a tool)."""

@@ -7,7 +7,8 @@ from i2v.core.plans import I2VGEN_PARTS
 from i2v.core.settings import MODEL_REPO_ID
 from i2v.models.base import Family
 
-# SD 2.x latents -> RGB, a linear approximation (the widely used latent preview factors of this VAE).
+# SD 1.x/2.x VAE latents (as the pipeline holds them: scaled by 0.18215) -> RGB in [-1, 1], the live preview's
+# linear approximation: ComfyUI comfy/latent_formats.py, class SD15 `latent_rgb_factors` (no bias there).
 SD_LATENT_RGB = ((0.3512, 0.2297, 0.3227), (0.3250, 0.4974, 0.2350), (-0.2829, 0.1762, 0.2721),
                  (-0.2120, -0.2616, -0.7177))
 

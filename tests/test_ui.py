@@ -72,11 +72,11 @@ def test_language_follows_the_browser(header, lang):
 def test_estimate_line_and_memory_bars():
     line = ui.estimate_markdown({"peak_gib": 10.44, "available_gib": 22.0, "fits": True, "label": "predicted",
                                  "offload": "none", "adjustments": []}, "en")
-    assert "Predicted peak 10.4 GiB / available 22.0 GiB (predicted)" in line
+    assert "Needs 10.4 GiB with this plan (predicted) · budget 22.0 GiB" in line     # two figures, one verdict
     over = ui.estimate_markdown({"peak_gib": 30, "available_gib": 22.0, "fits": False, "label": "calibrated",
                                  "adjustments": [{"field": "num_frames", "asked": 32, "got": 16, "reason": "memory"}]},
                                 "zh")
-    assert "预测峰值" in over and "帧数" in over
+    assert "按此方案需要 30.0 GiB" in over and "预算 22.0 GiB" in over and "帧数" in over
     cleared = {"cleared": True, "free_before_bytes": 2 * ui.GIB, "free_after_bytes": 3 * ui.GIB,
                "after": {"total_gib": 24.0, "warning": "PyTorch holds a lot"}}
     bars = ui.memory_html(cleared, "en")

@@ -139,14 +139,16 @@ def progress_text(phase, lang: str) -> str:
     return text(lang, f"progress_{phase}") if phase in PHASES else str(phase)
 
 
-def estimate_markdown(estimate: dict | None, lang: str) -> str:
+def estimate_markdown(estimate: dict | None, lang: str, moved: tuple[float, float] | None = None) -> str:
+    """What the job needs with the plan it will use, and the budget: two figures, the verdict, the plan; `moved`
+    (old, new GiB): the budget changed since this page's last estimate, said as the reason a verdict changed."""
     if estimate and estimate.get("error"):
         return "⚠️ " + text(lang, "estimate_unavailable")
     if not estimate or estimate.get("peak_gib") is None:
         return text(lang, "estimate_unavailable")
     device = estimate.get("device") or "cuda"
     label_key = "label_" + str(estimate.get("label", "predicted"))
-    line = text(lang, "estimate_line", peak=float(estimate["peak_gib"]), available=float(estimate.get("available_gib") or 0),
+    line = text(lang, "estimate_needs", peak=float(estimate["peak_gib"]), budget=float(estimate.get("available_gib") or 0),
                 label=text(lang, label_key) if label_key in MESSAGES["en"] else text(lang, "label_predicted"))
     offload = estimate.get("offload")
     if not estimate.get("fits", True):
@@ -158,6 +160,8 @@ def estimate_markdown(estimate: dict | None, lang: str) -> str:
     notes = [adjustment_text(a, lang, device) for a in estimate.get("adjustments") or []]
     if estimate.get("plan"):
         notes.insert(0, text(lang, "plan_will_run", plan=plan_text(estimate["plan"], lang, device)))
+    if moved:
+        notes.append(text(lang, "budget_moved", old=float(moved[0]), new=float(moved[1])))
     seconds = estimate.get("seconds_estimate")
     if seconds:
         speed = text(lang, "speed_measured" if estimate.get("speed") == "measured" else "speed_estimated")
@@ -226,8 +230,9 @@ def _snapshots(data: dict) -> tuple[dict, dict]:
     return {}, flat
 
 
-def memory_html(data: dict | None, lang: str) -> str:
-    """Before/after bars (or one snapshot) as accessible HTML: every bar also has its number as text."""
+def memory_html(data: dict | None, lang: str, device: str | None = "cuda") -> str:
+    """Before/after bars (or one snapshot) as accessible HTML: every bar also has its number as text. Without a
+    GPU there is no driver: its figure (the same RAM as "free") is not shown."""
     if not data:
         return ""
     before, after = _snapshots(data)
@@ -238,7 +243,8 @@ def memory_html(data: dict | None, lang: str) -> str:
     scale = total or max((v for _, _, s in snapshots for v in s.values()), default=0) or 1
     rows = []
     metrics = [m for m in dict.fromkeys(k for _, _, s in snapshots for k in s)
-               if m != "total" and "metric_" + m in MESSAGES["en"]]     # only figures the page can name
+               if m != "total" and "metric_" + m in MESSAGES["en"]     # only figures the page can name
+               and not (device != "cuda" and m == "driver_free")]
     for metric in metrics:
         for name, css, figures in snapshots:
             if metric not in figures:
@@ -278,6 +284,14 @@ def entry_family(entry: dict):
         return by_name(name) if isinstance(name, str) else None
     except KeyError:
         return None
+
+
+def entry_device(entry: dict) -> str:
+    """The device a history entry ran on ('cuda' or 'cpu', from its load report): its plan is told in that
+    device's words (a CPU run's weights were never "in GPU memory"). Older sidecars without one: 'cuda'."""
+    report = entry.get("load_report") if isinstance(entry.get("load_report"), dict) else {}
+    device = report.get("device")
+    return "cpu" if str(device or "cuda").startswith("cpu") else "cuda"
 
 
 def history_label(entry: dict, lang: str = "en") -> str:
@@ -334,7 +348,7 @@ def history_markdown(entry: dict | None, lang: str) -> str:
         f"{labels['setting_seed']} `{seed}` · {text(lang, 'model_label')}: {made_by}",
         f"**{labels['setting_prompt']}:** {prompt or '—'}  \n**{labels['setting_negative_prompt']}:** {negative or '—'}",
         " · ".join(f"{name} **{html.escape(str(value))}**" for name, value in rows),
-        *([f"{text(lang, 'history_plan')}: {plan_text(plan, lang)}"] if plan else []),
+        *([f"{text(lang, 'history_plan')}: {plan_text(plan, lang, entry_device(entry))}"] if plan else []),
         f"{text(lang, 'timings')}: {timings_text(entry.get('timings_s'), lang) or '—'}",
     ])
 

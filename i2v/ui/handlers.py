@@ -23,6 +23,7 @@ from i2v.image_input import header_size
 from i2v.service import ProgressUpdate
 from i2v.ui.event_helpers import (PRESET_FIELDS, StepClock, batch_count, choice_list,  # noqa: F401 - re-exported
                                   consecutive_seeds, error, same_value, session_of, settings_function)
+from i2v.ui.budget_hold import install as install_budget_hold
 from i2v.ui.history_events import HistoryEvents
 from i2v.ui.liveness import CallerWatch
 from i2v.ui.model_events import ModelEvents, family_rows, running_family, service_models  # noqa: F401
@@ -51,6 +52,8 @@ class Handlers(HistoryEvents, ModelEvents):
         self.waiting_jobs = lambda: 0        # build_ui: how many generate jobs wait in the queue
         self._model_notes: dict[str | None, tuple[str, float]] = {}   # session -> its last switch's outcome
         self._stopped_running: set[str] = set()    # sessions whose Stop just reached a running job
+        self._budgets: dict[str | None, float] = {}  # session -> the budget (GiB) its last estimate showed
+        self.budget_hold = install_budget_hold(getattr(service, "advisor", None))   # one stable budget
 
     def on_unload(self, request: gr.Request) -> None:
         """The page went away: its uploaded images go (its running job is ended by CallerWatch)."""
@@ -184,9 +187,11 @@ class Handlers(HistoryEvents, ModelEvents):
             self._record(request, {"error": text(lang, "unexpected")})
             raise error(lang, text(lang, "unexpected")) from None
         info = result.info()
+        device = self._device_kind()
+        if isinstance(info, dict) and isinstance(info.get("plan"), dict):   # the sidecar's words assume a GPU
+            info = {**info, "plan_words": plan_text(info["plan"], "en", device)}
         # what the run did, for the notice area under the video (cleared by the next Generate): no pop-ups,
         # whose headers Gradio writes in English
-        device = self._device_kind()
         notes = [adjustment_text(a, lang, device) for a in info.get("adjustments") or []]
         if info.get("fallbacks"):
             notes.append(text(lang, "fallbacks", attempts=info.get("attempts"),
@@ -213,8 +218,10 @@ class Handlers(HistoryEvents, ModelEvents):
         used_seed = text(lang, "seed_used", seed=seed) if seed is not None else ""
         if len(seeds) > 1:
             used_seed = text(lang, "seeds_used", count=len(seeds), seeds=", ".join(f"`{s}`" for s in seeds))
+        stopped = bool(outcome.get("stopped"))     # Stop's "Stopping…" becomes "Stopped."; the old video goes
         return ("\n".join(lines), gr.update(visible=bool(suggestion)), suggestion or {}, used_seed,
-                *self.history_choices(lang))
+                *self.history_choices(lang), text(lang, "stopped_short") if stopped else gr.update(),
+                None if stopped else gr.update())
 
     def clear_notices(self):
         """A new Generate: the last run's notices, Stop message, suggestion button and seed line go away."""
@@ -281,8 +288,8 @@ class Handlers(HistoryEvents, ModelEvents):
         notice = "" if chosen or not status.get("presets") or status["presets"][0].get("status") is None \
             else text(lang, "no_preset_fits")
         choosers = [gr.update(choices=choice_list(s, lang)) for s in SETTINGS if s.choice_labels]
-        return (device_markdown(self.service.device_info(), lang), memory_html(self.memory(), lang),
-                gr.update(choices=choices, value=chosen), *fills, notice, *self.history_choices(lang), *choosers)
+        return (device_markdown(self.service.device_info(), lang), memory_html(self.memory(), lang, self._device_kind()),
+                gr.update(choices=choices, value=chosen or (CUSTOM_PRESET if choices else None)), *fills, notice, *self.history_choices(lang), *choosers)
 
     def on_image(self, image, preset_name, request: gr.Request):
         """A new image changes the aspect ratio, hence memory: refresh the presets' status. The page holds its
@@ -290,7 +297,8 @@ class Handlers(HistoryEvents, ModelEvents):
         self.uploads.hold(session_of(request), image, only=True)
         lang = lang_of(request)
         status = presets_status(self.service, header_size(image))
-        return gr.update(choices=preset_choices(status, lang), value=preset_name)
+        choices = preset_choices(status, lang)
+        return gr.update(choices=choices, value=preset_name or (CUSTOM_PRESET if choices else None))
 
     def on_preset(self, preset_name, image):
         if not preset_name or preset_name == CUSTOM_PRESET:
@@ -302,7 +310,9 @@ class Handlers(HistoryEvents, ModelEvents):
 
     def on_sliders(self, preset_name, image, *values):
         """The user moved a slider: the preset list says "Custom" once the values are no longer the preset's."""
-        if not preset_name or preset_name == CUSTOM_PRESET:
+        if not preset_name:            # never blank: a box that showed nothing now says Custom
+            return gr.update(value=CUSTOM_PRESET)
+        if preset_name == CUSTOM_PRESET:
             return gr.update()
         status = presets_status(self.service, header_size(image))
         preset = next((p for p in status.get("presets", []) if p["name"] == preset_name), None)
@@ -313,8 +323,13 @@ class Handlers(HistoryEvents, ModelEvents):
     def on_estimate(self, image, resolution, num_frames, fps, num_inference_steps, guidance_scale, request: gr.Request):
         values = dict(resolution=resolution, num_frames=num_frames, fps=fps,
                       num_inference_steps=num_inference_steps, guidance_scale=guidance_scale)
-        size = header_size(image)
-        return estimate_markdown(self.service.estimate(values, size), lang_of(request))
+        estimate = self.service.estimate(values, header_size(image))
+        session, budget = session_of(request), (estimate or {}).get("available_gib")
+        before = self._budgets.get(session)
+        if budget is not None:
+            self._budgets[session] = budget
+        moved = (before, budget) if before is not None and budget is not None and before != budget else None
+        return estimate_markdown(estimate, lang_of(request), moved)
 
     def memory(self) -> dict:
         """Memory figures of the GPU (or RAM on CPU): allocated, reserved, driver-used, total."""
@@ -330,4 +345,4 @@ class Handlers(HistoryEvents, ModelEvents):
 
     def render_memory(self, data: dict, request: gr.Request):
         lang = lang_of(request)
-        return memory_html(data, lang), device_markdown(self.service.device_info(), lang)
+        return memory_html(data, lang, self._device_kind()), device_markdown(self.service.device_info(), lang)

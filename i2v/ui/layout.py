@@ -16,6 +16,7 @@ from i2v.ui.job_queue import limit_waiting_jobs, waiting, waiting_upload_paths
 from i2v.ui.uploads import Uploads
 from i2v.ui.models_panel import ModelsPanel
 from i2v.ui.queue_panel import QueuePanel
+from i2v.ui import page_js
 
 QUEUE_MAX_SIZE = 8
 STATUS_REFRESH_S = 2.0
@@ -57,7 +58,7 @@ SHORTCUTS_JS = """() => {
 
 def launch_kwargs() -> dict:
     """Extra keyword arguments for demo.launch(): the English/Chinese translations, the UI's CSS, shortcuts."""
-    return {"i18n": i18n_table(), "css": CSS, "js": SHORTCUTS_JS}
+    return {"i18n": i18n_table(), "css": CSS + page_js.CSS, "js": page_js.page_js(SHORTCUTS_JS)}
 
 
 def _raw_image(payload):
@@ -127,7 +128,8 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
     # --- layout ------------------------------------------------------------------------------------------
     with I2VBlocks(title=TITLE) as demo:
         gr.Markdown(t("title"))
-        gr.Markdown(t("subtitle"), elem_id="i2v-subtitle")
+        gpu = h.gpu_present()          # without a GPU no label speaks of GPU memory
+        gr.Markdown(t("subtitle" if gpu else "subtitle_cpu"), elem_id="i2v-subtitle")
         status = gr.Markdown(status_markdown(service.model_state()), label="status", show_label=False,
                              elem_id="i2v-status")
         with gr.Tabs() as tabs:
@@ -143,6 +145,11 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
                             generate_button = gr.Button(t("generate"), variant="primary", elem_id="i2v-generate")
                             stop_button = gr.Button(t("stop"), variant="stop", elem_id="i2v-stop")
                         stop_message = gr.Markdown(label="message", show_label=False, elem_id="i2v-stop-message")
+                        # the job's progress under Generate (page_js mirrors the video's tracker), its end signals
+                        gr.HTML(page_js.PROGRESS_HTML, elem_id="i2v-progress", padding=False)
+                        with gr.Row():
+                            gr.Checkbox(value=False, label=t("notify_done"), elem_id="i2v-notify", container=False)
+                            gr.Checkbox(value=False, label=t("sound_done"), elem_id="i2v-sound", container=False)
                         # the model under Generate: on a phone Generate stays on the first screen
                         models = service_models(service)
                         model_pick = gr.Dropdown(choices=model_choices(models, "en"), value=current_model(models),
@@ -189,11 +196,11 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
                         with gr.Accordion(t("load_report"), open=False):
                             report = gr.Markdown(report_markdown(service.model_state()), label="load_report", show_label=False)
                     with gr.Column(scale=3, elem_id="i2v-device-panel"):
-                        gr.Markdown(t("device_panel"))
+                        gr.Markdown(t("device_panel" if gpu else "device_panel_cpu"))
                         device = gr.Markdown(elem_id="i2v-device")
-                        estimate = gr.Markdown(elem_id="i2v-estimate", label=t("estimate"))
+                        estimate = gr.Markdown(elem_id="i2v-estimate", label=t("estimate" if gpu else "estimate_cpu"))
                         with gr.Row():
-                            clear_button = gr.Button(t("clear_cache" if h.gpu_present() else "clear_cache_cpu"), size="sm", min_width=90, elem_id="i2v-clear-cache")
+                            clear_button = gr.Button(t("clear_cache" if gpu else "clear_cache_cpu"), size="sm", min_width=90, elem_id="i2v-clear-cache")
                             unload_button = gr.Button(t("unload"), size="sm", min_width=90, elem_id="i2v-unload")
                             refresh_button = gr.Button(t("refresh"), size="sm", min_width=60,
                                                        elem_id="i2v-refresh-memory")
@@ -247,7 +254,7 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
                                        **one_job)
         # Gradio 6 runs .then() only after a success; .failure() covers errors (OOM, bad input).
         after = dict(fn=h.after_generate, outputs=[notice, use_button, suggestion, used_seed, history_pick, gallery,
-                                                        ticked],
+                                                        ticked, stop_message, video_out],
                      api_name=False, **light)
         generating.then(**after)
         generating.failure(**after)

@@ -59,6 +59,17 @@ EN = {
     "title_done": "✓ done",
     "title_failed": "✗ ended",
     "notify_body": "The video job has ended.",
+    # --- issue 28 (page memory, Chinese page): Gradio's own strings we translate, reset, outputs folder ---
+    "page_title": "i2v — image to video",
+    "status.queue_position": "In queue: {position} of {size}",     # Gradio's own key, filled in by its i18n
+    "gradio_processing": "processing",
+    "gradio_queue": "queue",
+    "gradio_error": "Error",
+    "gradio_warning": "Warning",
+    "gradio_info": "Info",
+    "reset_settings": "Reset to defaults",
+    "outputs_folder": "Outputs folder",
+    "required_mark": "required",
 }
 
 ZH = {
@@ -115,4 +126,15 @@ ZH = {
     "title_done": "✓ 已完成",
     "title_failed": "✗ 已结束",
     "notify_body": "视频任务已结束。",
+    # --- issue 28 (page memory, Chinese page): Gradio's own strings we translate, reset, outputs folder ---
+    "page_title": "i2v — 图生视频",
+    "status.queue_position": "排队中：第 {position} 位，共 {size} 位",
+    "gradio_processing": "处理中",
+    "gradio_queue": "排队",
+    "gradio_error": "错误",
+    "gradio_warning": "警告",
+    "gradio_info": "提示",
+    "reset_settings": "恢复默认设置",
+    "outputs_folder": "输出文件夹",
+    "required_mark": "必填",
 }

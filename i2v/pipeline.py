@@ -339,21 +339,22 @@ def _empty_cuda_cache() -> None:
 
 
 def sample_latents(loaded: LoadedPipeline, image, request: GenerationRequest, seed: int, listener: PhaseListener | None,
-                   check: CancelCheck | None = None):
+                   check: CancelCheck | None = None, preview=None):
     """Encode, then run the denoising loop; returns the latents (decode happens in decode_frames).
 
     `check` (the job's cancel check) also runs inside each step, before each attention, feed-forward and
-    convolution of the UNet and VAE (i2v.cancel_points): a Stop takes effect within a layer, not at the step's end."""
+    convolution of the UNet and VAE (i2v.cancel_points): a Stop takes effect within a layer, not at the step's end.
+    `preview` (i2v.preview_tap.PreviewTap): the live preview's tap on the denoiser's input, every few steps."""
     import torch
 
-    from i2v import cancel_points
+    from i2v import cancel_points, preview_tap
 
     configure_memory_knobs(loaded, request)
     loaded.hooks.start(listener, request.num_inference_steps,
                        loaded.runtime.denoise_calls_per_step(request.guidance_scale))
     generator = torch.Generator(device="cpu").manual_seed(seed)
     torch.manual_seed(seed)   # a pipeline may sample some latents from the global RNG (I2VGen-XL does)
-    with cancel_points.installed(loaded.pipe, check):   # after configure: a reload replaces the modules
+    with cancel_points.installed(loaded.pipe, check), preview_tap.installed(loaded, request, preview):   # after configure
         output = loaded.pipe(**loaded.runtime.call_kwargs(request, image, generator))
     return output.frames
 

@@ -73,3 +73,8 @@ def render(latents, factors, bias=None) -> bytes:
     """[frames, channels, h, w] latents -> the JPEG strip the worker sends (frames picked before projecting)."""
     chosen = latents[pick_frames(int(latents.shape[0]))]
     return encode(strip(project(chosen, factors, bias)))
+
+
+def frames_first(latents):
+    """A denoiser's [batch, channels, frames, h, w] input -> the first sample as [frames, channels, h, w]."""
+    return latents[0].permute(1, 0, 2, 3)

@@ -17,10 +17,11 @@ from i2v import video
 from i2v.core.errors import GenerationCancelled, OutOfMemoryFailure
 from i2v.core.request import GenerationRequest
 from i2v.core.settings import AUTO_FALLBACK, MAX_ATTEMPTS
+from i2v.preview_tap import PreviewTap
 
 log = logging.getLogger(__name__)
 
-EventCallback = Callable[[str, int, int], None]   # (phase, index, total)
+EventCallback = Callable[..., None]   # (phase, index, total); "preview" events add the JPEG strip (i2v.preview)
 
 NOT_LOADED, LOADING, READY, FAILED = "not loaded", "loading", "ready", "failed"
 
@@ -126,7 +127,7 @@ class Runner(Protocol):
     def start_loading(self) -> Any: ...
     def run(self, image, request: GenerationRequest, seed: int, on_event: EventCallback | None = None,
             out_dir: Path | None = None, out_path: Path | None = None, policy: "FallbackPolicy | None" = None,
-            job: str | None = None, sidecar: dict | None = None) -> "RunOutput": ...
+            job: str | None = None, sidecar: dict | None = None, preview_every: int = 0) -> "RunOutput": ...
     def cancel(self, job: str | None = None) -> None: ...
     def unload(self) -> int | None: ...
     def query(self, action: str) -> list[dict | None]: ...   # memory | clear_cache, per worker (None: busy)
@@ -233,7 +234,7 @@ class LocalRunner:
     def run(self, image, request: GenerationRequest, seed: int, on_event: EventCallback | None = None,
             out_dir: Path | None = None, out_path: Path | None = None,
             policy: FallbackPolicy | None = None, clear_cancel: bool = True, job: str | None = None,
-            sidecar: dict | None = None) -> RunOutput:
+            sidecar: dict | None = None, preview_every: int = 0) -> RunOutput:
         """Sample, decode and write the MP4 (out_path, or a new name in out_dir) and, given the server's part of
         it (i2v.sidecar.base), its sidecar in the same call, inside the OOM guard.
 
@@ -242,6 +243,7 @@ class LocalRunner:
         raises OutOfMemoryFailure with a configuration predicted to fit the memory measured after cleanup.
         Raises GenerationCancelled if cancel_event is set at a phase, a step or a layer inside a step; nothing is
         written then, and the job's memory is freed before it is raised (the model stays loaded).
+        preview_every > 0: on_event("preview", steps_done, total, jpeg) after every that many denoising steps.
         """
         policy = policy or FallbackPolicy()
         if clear_cancel:   # a worker's flag is cleared by the server before it sends the job
@@ -249,6 +251,8 @@ class LocalRunner:
         started = time.perf_counter()
         loaded = self.load()
         job = _JobTrace(self.cancel_event, on_event, self.in_step_cancel)
+        if preview_every > 0 and on_event is not None:
+            job.preview = PreviewTap(preview_every, lambda step, total, data: on_event("preview", step, total, data))
         job.marks["load"] = time.perf_counter() - started
         attempts: list[dict] = []
         current = request
@@ -314,7 +318,7 @@ class LocalRunner:
         """One try: sample (unless latents survived a decode-time OOM, kept on job), then decode."""
         job.start_phase()
         if job.latents is None:
-            job.latents = pl.sample_latents(loaded, image, request, seed, job.listener, job.check)
+            job.latents = pl.sample_latents(loaded, image, request, seed, job.listener, job.check, job.preview)
             if self.cancel_event.is_set():
                 raise GenerationCancelled("cancelled after denoising")
             job.mark("denoise")
@@ -335,6 +339,7 @@ class _JobTrace:
         self.cancel_event, self.on_event = cancel_event, on_event
         self.phase, self.counts, self.marks = "start", {}, {}
         self.latents = None
+        self.preview: PreviewTap | None = None     # the live preview's tap (i2v.preview_tap), when asked for
         self.check = self.check_cancel if in_step else None     # run inside steps (i2v.cancel_points)
         self._t = time.perf_counter()
 

@@ -101,3 +101,10 @@ def set_vae_tiling(pipe, on: bool, tile_sample_size: int) -> None:
         pipe.vae.tile_latent_min_size = tile_sample_size // 8
     else:
         pipe.vae.disable_tiling()
+
+
+def preview_latents(pipe, args, kwargs, request):
+    """The live preview's view of the UNet's input: [batch, 4, frames, h, w] -> [frames, 4, h, w]."""
+    from i2v.preview import frames_first
+
+    return frames_first(args[0] if args else kwargs["sample"])

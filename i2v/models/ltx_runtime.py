@@ -193,3 +193,14 @@ def _decoder_calls(vae, shape) -> int:
         return 1
     stride_h, stride_w = vae.tile_sample_stride_height // ratio, vae.tile_sample_stride_width // ratio
     return len(range(0, height, stride_h)) * len(range(0, width, stride_w))
+
+
+def preview_latents(pipe, args, kwargs, request):
+    """The live preview's view of the transformer's input: packed tokens [batch, tokens, 128] unpacked as
+    decode() does -> [frames, 128, h, w]."""
+    from i2v.preview import frames_first
+
+    tokens = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+    frames, height, width = latent_shape(pipe, request.num_frames, request.height, request.width)
+    return frames_first(pipe._unpack_latents(tokens[:1], frames, height, width, pipe.transformer_spatial_patch_size,
+                                             pipe.transformer_temporal_patch_size))

@@ -296,3 +296,10 @@ def _decoder_calls(vae, shape) -> int:
         return frames
     stride_h, stride_w = vae.tile_sample_stride_height // ratio, vae.tile_sample_stride_width // ratio
     return frames * len(range(0, height, stride_h)) * len(range(0, width, stride_w))
+
+
+def preview_latents(pipe, args, kwargs, request):
+    """The live preview's view of the transformer's input: [batch, 48, frames, h, w] -> [frames, 48, h, w]."""
+    from i2v.preview import frames_first
+
+    return frames_first(kwargs["hidden_states"] if "hidden_states" in kwargs else args[0])

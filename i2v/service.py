@@ -18,7 +18,6 @@ from i2v.image_fit import fit_image, load_image, too_wide  # noqa: F401 - public
 from i2v.job_slots import BUSY_WAIT_S, JobSlots
 from i2v.memory_figures import memory_figures
 from i2v.oom_log import OOM_LOG_NAME  # noqa: F401 - public here too
-from i2v.core import words
 from i2v.core.errors import BusyError, GenerationCancelled, GenerationFailed, OutOfMemoryFailure, RequestError
 from i2v.core.plans import PlanError, check_forced
 from i2v.core.request import GenerationRequest, build_request
@@ -26,36 +25,11 @@ from i2v.core.settings import MAX_SEED, SETTINGS
 from i2v.advisor import Advisor
 from i2v.runner import FallbackPolicy, LocalRunner, READY
 from i2v.core.units import GIB
+from i2v.preview_board import PreviewBoard
+from i2v.progress import (  # noqa: F401 - public here too
+    PHASE_UNITS, PROGRESS_SPANS, ProgressUpdate, progress_fraction, update_for)
 
 log = logging.getLogger(__name__)
-
-# Share of the progress bar given to each phase (denoising dominates real runs).
-PROGRESS_SPANS = {"load": (0.0, 0.0), "attempt": (0.0, 0.0), "text_encode": (0.0, 0.02), "image_encode": (0.02, 0.05), "denoise": (0.05, 0.90), "decode": (0.90, 0.98)}
-PHASE_UNITS = {"denoise": "steps", "decode": "chunks", "text_encode": "calls", "image_encode": "calls"}
-
-
-
-
-@dataclass(frozen=True)
-class ProgressUpdate:
-    phase: str
-    index: int
-    total: int
-    fraction: float
-
-    @property
-    def unit(self) -> str:
-        return PHASE_UNITS.get(self.phase, "")
-
-    @property
-    def label(self) -> str:
-        return self.text("en")
-
-    def text(self, lang: str) -> str:
-        """'Denoising 3/20' in lang, from the catalogue's progress_* words."""
-        key = f"progress_{self.phase}"
-        name = words.render(key, lang) if words.has(key) else self.phase
-        return f"{name} {self.index}/{self.total}" if self.total else name
 
 
 @dataclass
@@ -82,11 +56,6 @@ class GenerationResult:
         return dict(self.written)
 
 
-def progress_fraction(phase: str, index: int, total: int) -> float:
-    low, high = PROGRESS_SPANS.get(phase, (0.98, 1.0))
-    return low + (high - low) * (min(index, total) / total if total else 1.0)
-
-
 def resolve_seed(seed: int) -> int:
     return secrets.randbelow(MAX_SEED + 1) if seed is None or seed < 0 else int(seed)
 
@@ -111,6 +80,7 @@ class GenerationService:
         self.busy_wait_s = BUSY_WAIT_S
         self.slots = JobSlots(runner.capacity)
         self._tiny_step_s: float | None = None         # the tiny model's measured seconds per denoising step
+        self.previews = PreviewBoard()                  # live preview: per session, its interval and latest strip
 
     # --- state -------------------------------------------------------------------------------------------
     def model_state(self) -> dict:
@@ -291,9 +261,11 @@ class GenerationService:
             with self.slots.job(owner, values, self.busy_wait_s) as job:
                 placed = self.runner.place(job, request, self._fitter(forced))
                 try:
-                    return self._generate_locked(image, request, progress, out_path, forced, notes, job, placed)
+                    return self._generate_locked(image, request, self.previews.tap(owner, progress), out_path,
+                                                 forced, notes, job, placed)
                 finally:
                     self.runner.release(job)
+                    self.previews.clear(owner)
         finally:
             self.last_activity = time.monotonic()
 
@@ -321,18 +293,20 @@ class GenerationService:
                 log.info("adjusted %s", adjustment)
         log.info("generate: %s", json.dumps(request.as_dict(), ensure_ascii=False))
 
-        def on_event(phase: str, index: int, total: int) -> None:
+        def on_event(phase: str, index: int, total: int, preview: bytes | None = None) -> None:
             if phase == "attempt" and index == 1:
                 return
             if progress is not None:
-                progress(ProgressUpdate(phase, index, total, progress_fraction(phase, index, total)))
+                progress(update_for(phase, index, total, preview))
 
         if self.runner.state().status != READY:   # the first run (or one after Unload) loads the weights first
             on_event("load", 0, 0)
         try:
             known = sidecar.base(seed, adjustments, [note.text("en") for note in notes])
+            every = getattr(progress, "every", 0)     # asked for by the caller's page (i2v.preview_board)
             output = self.runner.run(image, request, seed, on_event, out_dir=self.outputs_dir, out_path=out_path,
-                                     policy=self.policy, job=job, sidecar=known)
+                                     policy=self.policy, job=job, sidecar=known,
+                                     **({"preview_every": every} if every else {}))
         except OutOfMemoryFailure as exc:
             self._log_ooms(exc.report.get("attempts", []), outcome="failed", suggestion=exc.suggestion)
             raise

@@ -162,8 +162,8 @@ def _run(conn, runner, message: RunMsg) -> None:
     job_counts: dict[str, int] = {}
     attempt_counts: dict[str, int] = {}
 
-    def on_event(phase: str, index: int, total: int) -> None:
-        conn.send(EventMsg(phase, index, total))          # heartbeat first, so the server counts it
+    def on_event(phase: str, index: int, total: int, preview: bytes | None = None) -> None:
+        conn.send(EventMsg(phase, index, total, preview))   # heartbeat first, so the server counts it
         if phase == "attempt":
             attempt_counts.clear()
         if phase in fault_rules.PHASES:
@@ -180,7 +180,7 @@ def _run(conn, runner, message: RunMsg) -> None:
                             out_dir=Path(message.out_dir) if message.out_dir else None,
                             out_path=Path(message.out_path) if message.out_path else None,
                             policy=FallbackPolicy(message.auto_fallback, message.max_attempts), clear_cancel=False,
-                            sidecar=message.sidecar)
+                            sidecar=message.sidecar, preview_every=message.preview_every)
         conn.send(DoneMsg(str(output.video_path), output.timings, runner.state().as_dict(),
                           output.request.as_dict(), output.attempts, output.denoise_steps_run, output.info))
     except I2VError as exc:              # ours (out of memory, Stop, a bad request): its type, key and params

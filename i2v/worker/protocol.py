@@ -27,6 +27,7 @@ class RunMsg:
     auto_fallback: bool = True
     max_attempts: int = 4
     sidecar: dict | None = None         # the server's part of the sidecar (i2v.sidecar.base)
+    preview_every: int = 0              # live preview: a JPEG strip after every that many steps (0: none)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class EventMsg:
     phase: str
     index: int
     total: int
+    preview: bytes | None = None        # phase "preview": the JPEG strip (a few kB, i2v.preview)
 
 
 @dataclass(frozen=True)

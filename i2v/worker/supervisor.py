@@ -234,7 +234,7 @@ class WorkerRunner:
 
     def run(self, image, request: GenerationRequest, seed: int, on_event: EventCallback | None = None,
             out_dir: Path | None = None, out_path: Path | None = None, policy=None, job: str | None = None,
-            sidecar: dict | None = None) -> RunOutput:
+            sidecar: dict | None = None, preview_every: int = 0) -> RunOutput:
         from i2v.runner import FallbackPolicy
 
         policy = policy or FallbackPolicy()
@@ -245,7 +245,8 @@ class WorkerRunner:
             self.cancel_event.clear()
             self._conn.send(RunMsg(image, request, seed, str(out_dir) if out_dir else None,
                                    str(out_path) if out_path else None, self.faults.plan_for_attempt(),
-                                   self.faults.always_kinds(), policy.auto, policy.max_attempts, sidecar))
+                                   self.faults.always_kinds(), policy.auto, policy.max_attempts, sidecar,
+                                   preview_every))
             reply = self._converse(on_event)
         if isinstance(reply, DoneMsg):
             return RunOutput(video_path=Path(reply.video_path), timings=reply.timings,
@@ -274,8 +275,9 @@ class WorkerRunner:
                     now = time.monotonic()
                     if now - self._last_sample > MEMORY_SAMPLE_S:   # so a dead worker's memory is still known
                         self._last_memory, self._last_sample = process_memory_bytes(self._process.pid), now
-                    if on_event is not None and message.phase != "load":
-                        on_event(message.phase, message.index, message.total)
+                    if on_event is not None and message.phase != "load":    # a preview carries its strip
+                        on_event(message.phase, message.index, message.total,
+                                 *(() if message.preview is None else (message.preview,)))
                     continue
                 if isinstance(message, ReplyMsg):
                     return message

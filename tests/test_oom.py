@@ -23,40 +23,67 @@ def oom_log(app):
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-@pytest.mark.parametrize("spec, phase", [
-    ("text_encode:1", "text_encode"), ("image_encode:1", "image_encode"), ("denoise:1", "denoise"),
-    (f"denoise:{STEPS}", "denoise"), ("decode:1", "decode"),
+@pytest.fixture(scope="module")
+def oom_service(tiny_runner, tmp_path_factory):
+    """One service on the shared tiny model for every phase case (no app booted per case): the OOM is raised
+    where the worker's I2V_INJECT_OOM raises it, inside the runner's event callback; the two cases below
+    go through a real app and its worker."""
+    from i2v.service import GenerationService
+
+    folder = tmp_path_factory.mktemp("oom")
+    return GenerationService(tiny_runner, folder / "outputs", logs_dir=folder / "logs")
+
+
+def oom_once_at(phase: str, occurrence: int):
+    """A progress callback raising torch's OOM at the occurrence-th event of phase, once (as I2V_INJECT_OOM)."""
+    import torch
+
+    seen = {"count": 0, "fired": False}
+
+    def progress(update) -> None:
+        if update.phase == phase and not seen["fired"]:
+            seen["count"] += 1
+            if seen["count"] == occurrence:
+                seen["fired"] = True
+                raise torch.cuda.OutOfMemoryError(f"CUDA out of memory (injected at {phase})")
+    return progress
+
+
+@pytest.mark.parametrize("phase, occurrence", [
+    ("text_encode", 1), ("image_encode", 1), ("denoise", 1), ("denoise", STEPS), ("decode", 1),
 ])
-def test_injected_oom_recovers_by_fallback_and_is_logged(tmp_path, sample_image, spec, phase):
-    app = RunningApp(tmp_path, extra_env={"I2V_INJECT_OOM": spec})
-    try:
-        client = app.client()
-        path, info = generate(client, sample_image)
-        assert video.probe_video(path).frames == FRAMES
-        assert info["attempts"] == 2 and len(info["fallbacks"]) == 1
-        if phase == "decode":      # the latents were kept: denoising ran once, not twice
-            assert info["denoise_steps_run"] == STEPS
-        records = oom_log(app)
-        assert [(r["phase"], r["outcome"]) for r in records] == [(phase, "recovered by attempt 2")]
-        assert "OutOfMemoryError" in records[0]["error"] and records[0]["memory_after"]["free_bytes"] > 0
-        path, info = generate(client, sample_image)          # the next request is normal
-        assert info["attempts"] == 1 and video.probe_video(path).frames == FRAMES
-    finally:
-        app.stop()
+def test_injected_oom_recovers_by_fallback_and_is_logged(oom_service, sample_image, phase, occurrence):
+    from i2v.service import load_image
+
+    values = {**PARAMS, "prompt": "waves"}
+    log_path = oom_service.logs_dir / "oom.jsonl"
+    before = len(log_path.read_text().splitlines()) if log_path.exists() else 0
+    result = oom_service.generate(load_image(sample_image), values, progress=oom_once_at(phase, occurrence))
+    info = result.info()
+    assert video.probe_video(result.video_path).frames == FRAMES
+    assert info["attempts"] == 2 and len(info["fallbacks"]) == 1
+    if phase == "decode":      # the latents were kept: denoising ran once, not twice
+        assert info["denoise_steps_run"] == STEPS
+    records = [json.loads(line) for line in log_path.read_text().splitlines()[before:]]
+    assert [(r["phase"], r["outcome"]) for r in records] == [(phase, "recovered by attempt 2")]
+    assert "OutOfMemoryError" in records[0]["error"] and records[0]["memory_after"]["free_bytes"] > 0
+    again = oom_service.generate(load_image(sample_image), values)          # the next request is normal
+    assert again.info()["attempts"] == 1 and video.probe_video(again.video_path).frames == FRAMES
 
 
 def test_without_auto_fallback_the_error_carries_a_suggestion(tmp_path, sample_image):
+    (tmp_path / "outputs").mkdir()          # there from the start: the failed job must leave no video in it
     app = RunningApp(tmp_path, extra_env={"I2V_INJECT_OOM": "decode:1", "I2V_AUTO_FALLBACK": "0"})
     try:
         client = app.client()
         with pytest.raises(Exception) as failure:
             generate(client, sample_image)
         message = str(failure.value)
-        assert "decode" in message.lower() or "memory" in message.lower()
+        assert "Out of memory while decoding frames (1 attempt(s))" in message     # the phase that failed, in words
         assert "Traceback" not in message
         records = oom_log(app)
         assert records[-1]["outcome"] == "failed" and records[-1]["suggestion"]
-        assert not list(app.outputs.glob("*.mp4")) if app.outputs.exists() else True
+        assert list(app.outputs.glob("*.mp4")) == []
         path, info = generate(client, sample_image)
         assert info["attempts"] == 1 and video.probe_video(path).frames == FRAMES
     finally:

@@ -70,6 +70,10 @@ EN = {
     "reset_settings": "Reset to defaults",
     "outputs_folder": "Outputs folder",
     "required_mark": "required",
+    # --- issue 28 (live preview) ---
+    "live_preview": "Live preview",
+    "preview_every": "Live preview every N steps",
+    "preview_every_help": "A rough look at the frames while the job runs (from the latents, no VAE); 0 turns it off.",
 }
 
 ZH = {
@@ -137,4 +141,8 @@ ZH = {
     "reset_settings": "恢复默认设置",
     "outputs_folder": "输出文件夹",
     "required_mark": "必填",
+    # --- issue 28（实时预览）---
+    "live_preview": "实时预览",
+    "preview_every": "每 N 步更新一次实时预览",
+    "preview_every_help": "生成过程中粗略查看画面（由潜变量直接换算，不经 VAE）；设为 0 即关闭。",
 }

@@ -46,6 +46,8 @@ def message(key: str, params: Mapping[str, Any], lang: str = "en") -> str:
     values = dict(params)
     if "field" in values:
         values["label"] = field_label(str(values["field"]), lang)
+    if "device" in values:               # the memory a message names: "GPU memory" on a GPU, else "memory"
+        values["mem"] = words.render("mem_cuda" if values["device"] == "cuda" else "mem_cpu", lang)
     if key == "problems":
         separator = "；" if lang == "zh" else " "
         values["problems"] = separator.join(p.text(lang) for p in values["problems"])

@@ -58,6 +58,15 @@ EN = {
     "nothing_running": "Nothing is running.",
     "unexpected": "Unexpected error; details are in logs/.",
     "seed": "Seed",
+    # a worker lost or replaced (i2v.worker.supervisor, i2v.ray_backend); {mem} from the error's device
+    "worker_died": "The generator died and was restarted; {gib} GiB of {mem} released ({detail}). Try again: the "
+                   "next generation starts on a fresh worker.",
+    "worker_silent": "The generator stopped responding and was restarted; {gib} GiB of {mem} released ({detail}). "
+                     "Try again: the next generation starts on a fresh worker.",
+    "worker_stop_overdue": "Stopped: the generator did not stop within {grace_s} s and was restarted; {gib} GiB of "
+                           "{mem} released.",
+    "worker_lost_remote": "The GPU worker on {host} was lost during the job (its process or node went away); nothing "
+                          "was saved. A new worker is starting: try again.",
 }
 
 ZH = {
@@ -117,4 +126,9 @@ ZH = {
     "nothing_running": "当前没有正在运行的任务。",
     "unexpected": "发生意外错误；详情见 logs/ 目录。",
     "seed": "种子",
+    # a worker lost or replaced (i2v.worker.supervisor, i2v.ray_backend); {mem} from the error's device
+    "worker_died": "生成进程意外退出，已重新启动；释放了 {gib} GiB {mem}（{detail}）。请重试：下一次生成会在新的进程中运行。",
+    "worker_silent": "生成进程失去响应，已重新启动；释放了 {gib} GiB {mem}（{detail}）。请重试：下一次生成会在新的进程中运行。",
+    "worker_stop_overdue": "已停止：生成进程未在 {grace_s} 秒内停止，已重新启动；释放了 {gib} GiB {mem}。",
+    "worker_lost_remote": "{host} 上的 GPU 工作进程在任务中丢失（进程或节点已不在），未保存任何文件。新的工作进程正在启动：请重试。",
 }

@@ -16,6 +16,7 @@ from i2v.ui.job_queue import limit_waiting_jobs, waiting, waiting_upload_paths
 from i2v.ui.uploads import Uploads
 from i2v.ui.models_panel import ModelsPanel
 from i2v.ui.queue_panel import QueuePanel
+from i2v.ui.preview_view import PreviewView
 from i2v.ui import page_js
 
 QUEUE_MAX_SIZE = 8
@@ -122,6 +123,7 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
     """The page over a service. may_cancel_others: the queue panel lets anyone cancel any job (an app on the
     loopback without a login has one user, the person at this computer)."""
     h = Handlers(service)
+    live = PreviewView(service)             # the running job's live preview and its setting
     q = QueuePanel(service, may_cancel_others)
     widgets: dict[str, gr.components.Component] = {}   # one per settings row, in table order
 
@@ -184,7 +186,9 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
                                     widgets[setting.name] = setting_widget(setting)
                             batch = raw_input(gr.Slider(minimum=1, maximum=MAX_BATCH, step=1, value=1,
                                                         label=t("batch"), info=t("batch_help"), elem_id="i2v-batch"))
+                            live.setting()
                     with gr.Column(scale=4):
+                        live.image()       # above the video, where the job's progress shows
                         video_out = gr.Video(label="video", show_label=False, autoplay=True, loop=True,
                                              elem_id="i2v-video")   # gr.Video shows no I18n label: none shown
                         used_seed = gr.Markdown(elem_id="i2v-used-seed")
@@ -258,6 +262,7 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
                      api_name=False, **light)
         generating.then(**after)
         generating.failure(**after)
+        live.wire(demo, generate_button, generating)
         random_seed_button.click(h.random_seed, outputs=[seed], api_name=False, **light)
         reuse_seed_button.click(h.reuse_seed, inputs=[info], outputs=[seed], api_name=False, **light)
         control = dict(queue=False)       # never waits in, or is refused by, the job queue

@@ -17,7 +17,7 @@ from i2v.ui.uploads import Uploads
 from i2v.ui.models_panel import ModelsPanel
 from i2v.ui.queue_panel import QueuePanel
 from i2v.ui.preview_view import PreviewView
-from i2v.ui import page_js
+from i2v.ui import lang_js, page_js, persist
 
 QUEUE_MAX_SIZE = 8
 STATUS_REFRESH_S = 2.0
@@ -59,7 +59,7 @@ SHORTCUTS_JS = """() => {
 
 def launch_kwargs() -> dict:
     """Extra keyword arguments for demo.launch(): the English/Chinese translations, the UI's CSS, shortcuts."""
-    return {"i18n": i18n_table(), "css": CSS + page_js.CSS, "js": page_js.page_js(SHORTCUTS_JS)}
+    return {"i18n": i18n_table(), "css": CSS + page_js.CSS, "js": page_js.page_js(SHORTCUTS_JS, lang_js.script())}
 
 
 def _raw_image(payload):
@@ -132,7 +132,7 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
         gr.Markdown(t("title"))
         gpu = h.gpu_present()          # without a GPU no label speaks of GPU memory
         gr.Markdown(t("subtitle" if gpu else "subtitle_cpu"), elem_id="i2v-subtitle")
-        status = gr.Markdown(status_markdown(service.model_state()), label="status", show_label=False,
+        status = gr.Markdown(status_markdown(service.model_state()), label="model_state", show_label=False,
                              elem_id="i2v-status")
         with gr.Tabs() as tabs:
             with gr.Tab(t("tab_generate"), id="generate"):
@@ -173,6 +173,8 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
                                                         elem_id="i2v-queue-message")
                         preset = gr.Dropdown(choices=[], value=None, label=t("preset"), info=t("preset_info"),
                                              elem_id="i2v-preset")
+                        reset_button = gr.Button(t("reset_settings"), size="sm", elem_id="i2v-reset")
+                        memory = persist.browser_state(service.outputs_dir)   # this browser's settings (localStorage)
                         with gr.Accordion(t("advanced"), open=False, elem_id="i2v-advanced"):
                             for setting in SETTINGS[1:]:       # every other row of the settings table, in order
                                 if setting.name == "seed":     # the seed with its 🎲 / ♻ buttons beside it
@@ -189,7 +191,7 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
                             live.setting()
                     with gr.Column(scale=4):
                         live.image()       # above the video, where the job's progress shows
-                        video_out = gr.Video(label="video", show_label=False, autoplay=True, loop=True,
+                        video_out = gr.Video(label="result_video", show_label=False, autoplay=True, loop=True,
                                              elem_id="i2v-video")   # gr.Video shows no I18n label: none shown
                         used_seed = gr.Markdown(elem_id="i2v-used-seed")
                         notice = gr.Markdown(elem_id="i2v-notice")
@@ -229,7 +231,7 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
                         export_file = gr.File(label="export", show_label=False, interactive=False,
                                               elem_id="i2v-export")
                         history_message = gr.Markdown(elem_id="i2v-history-message")
-                        gr.Markdown(f"📁 `{service.outputs_dir}`", elem_id="i2v-folder")   # where the videos are
+                        gr.Markdown(t("outputs_folder") + f": `{service.outputs_dir}`", elem_id="i2v-folder")   # where the videos are
                         with gr.Row(visible=False) as confirm_row:
                             confirm_button = gr.Button(t("confirm_delete"), variant="stop", elem_id="i2v-confirm-delete")
                             keep_button = gr.Button(t("cancel_delete"), elem_id="i2v-keep")
@@ -287,9 +289,20 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
         # the running family's rows first (defaults, ranges, choices), then the presets fill what they name
         family_outputs = [model_pick, *(widgets[s.name] for s in SETTINGS)]
         load_outputs = [device, memory_bars, preset, *sliders, notice, history_pick, gallery, ticked, *choosers]
+        # ... then what this browser remembers (persist) over them
+        setting_widgets = [widgets[s.name] for s in SETTINGS]
+        recall = dict(fn=lambda stored: persist.restore(stored, persist.preset_names(service)), inputs=[memory],
+                      outputs=[*setting_widgets, preset], api_name=False, **light)
         demo.load(h.on_family, outputs=family_outputs, api_name=False, **light).then(
-            h.on_load, outputs=load_outputs, api_name=False, **light).then(
+            h.on_load, outputs=load_outputs, api_name=False, **light).then(**recall).then(
             h.on_estimate, inputs=[image, *sliders], outputs=[estimate], api_name=False, **one_estimate)
+        # the user's own changes are remembered (never the values the page fills in while loading)
+        keep = dict(fn=persist.remember, inputs=[*setting_widgets, preset], outputs=[memory], api_name=False,
+                    trigger_mode="always_last", **light)
+        gr.on([w.input for w in setting_widgets] + [preset.input], **keep)
+        reset_button.click(persist.forget, outputs=[memory], api_name=False, **light).then(
+            h.on_family, outputs=family_outputs, api_name=False, **light).then(
+            h.on_load, outputs=load_outputs, api_name=False, **light)
         # the Model list: switch (outside the job queue, refused while a job runs or waits), then every row,
         # the presets, the device and memory panels follow the new family
         model_pick.input(h.switch_model_page, inputs=[model_pick], outputs=[status, report], api_name=False,
@@ -299,10 +312,10 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
             h.on_estimate, inputs=[image, *sliders], outputs=[estimate], api_name=False, **one_estimate)
 
         image.change(h.on_image, inputs=[image, preset], outputs=[preset], api_name=False, **light)
-        preset.input(h.on_preset, inputs=[preset, image], outputs=sliders, api_name=False, **light)
+        preset.input(h.on_preset, inputs=[preset, image], outputs=sliders, api_name=False, **light).then(**keep)
         for slider in sliders:      # the user's own change (not a preset filling them) makes the preset "Custom"
             slider.input(h.on_sliders, inputs=[preset, image, *sliders], outputs=[preset], api_name=False,
-                         trigger_mode="always_last", **light)
+                         trigger_mode="always_last", **light).then(**keep)     # "Custom" remembered too
         # One listener for every input of the estimate, its runs one at a time and a burst collapsed into one
         # last run: a preset filling five sliders can never leave the answer for half-filled values on screen.
         estimate_inputs = [image, *sliders]

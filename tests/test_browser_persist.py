@@ -1,0 +1,93 @@
+"""What the page remembers, in a real headless Chromium, English and Chinese: the prompt, the negative prompt,
+the sliders and the preset survive a reload of the same browser (localStorage via gr.BrowserState), a fresh
+browser starts from the defaults, and "Reset to defaults" forgets them. The prompt is marked required before
+Generate is pressed."""
+from __future__ import annotations
+
+import pytest
+
+from i2v.core.settings import SETTINGS_BY_NAME
+from tests.conftest import app_fixture
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, LOCALES, UI_TIMEOUT_MS, label, open_advanced, set_number
+
+pytestmark = pytest.mark.browser
+sync_api = pytest.importorskip("playwright.sync_api")
+
+app = app_fixture("persist-app")
+PROMPT = "a red kite over the sea"
+NEGATIVE = "blurry, text"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def loaded(context, url):
+    """A page of this browser context, once the load chain (defaults, presets, then the memory) has run."""
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    page.goto(url)
+    page.locator("#i2v-generate").wait_for()
+    page.wait_for_function("() => document.querySelector('#i2v-preset input')?.value")   # presets filled in
+    open_advanced(page)          # the sliders are drawn once Advanced is open
+    return page
+
+
+def values(page) -> dict:
+    return page.evaluate("""() => ({
+        prompt: document.querySelector('#i2v-prompt textarea').value,
+        negative: document.querySelector('#i2v-negative_prompt textarea').value,
+        steps: document.querySelector('#i2v-steps input[type=number]').value,
+        preset: document.querySelector('#i2v-preset input').value})""")
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_settings_survive_a_reload_and_reset_forgets_them(browser, app, locale):
+    context = browser.new_context(locale=locale, viewport={"width": 1400, "height": 1000})
+    try:
+        page = loaded(context, app.url)
+        prompt = page.locator("#i2v-prompt textarea")
+        # marked required before Generate is pressed
+        assert prompt.evaluate("e => e.required && e.getAttribute('aria-required') === 'true'")
+        default_steps = page.locator("#i2v-steps input[type=number]").input_value()
+        steps = "7" if default_steps != "7" else "9"
+        prompt.fill(PROMPT)
+        page.locator("#i2v-negative_prompt textarea").fill(NEGATIVE)
+        set_number(page, "i2v-steps", steps)
+        before = values(page)
+        assert before["steps"] == steps
+        # the store is written after the inputs: wait for localStorage to hold the last change
+        stored = page.evaluate("() => localStorage.getItem('i2v-settings')")
+        page.wait_for_function("(old) => localStorage.getItem('i2v-settings') !== old", arg=stored) \
+            if stored is None else None
+        page.reload()
+        page.locator("#i2v-generate").wait_for()
+        page.wait_for_function("(p) => document.querySelector('#i2v-prompt textarea').value === p", arg=PROMPT)
+        open_advanced(page)
+        page.wait_for_function(
+            "(s) => document.querySelector('#i2v-steps input[type=number]').value === s", arg=steps)
+        after = values(page)
+        assert after["negative"] == NEGATIVE and after["preset"] == before["preset"], (before, after)
+
+        # another browser (a fresh context: its own localStorage) starts from the defaults
+        other = browser.new_context(locale=locale)
+        try:
+            fresh = loaded(other, app.url)
+            assert values(fresh)["prompt"] == SETTINGS_BY_NAME["prompt"].default
+        finally:
+            other.close()
+
+        page.get_by_role("button", name=label(locale, "reset_settings"), exact=True).click()
+        page.wait_for_function(
+            "(d) => document.querySelector('#i2v-steps input[type=number]').value === d", arg=default_steps)
+        page.wait_for_function("(p) => document.querySelector('#i2v-prompt textarea').value === p",
+                               arg=SETTINGS_BY_NAME["prompt"].default)
+        page.close()
+        page = loaded(context, app.url)
+        assert values(page)["prompt"] == SETTINGS_BY_NAME["prompt"].default
+    finally:
+        context.close()

@@ -164,21 +164,6 @@ RAW_ERRORS = {
     '{} An earlier instance may still hold it: run rest',        # i2v/control.py
     '--auth on a command line can be read by every loca',        # i2v/control_options.py
     "port must be a number 1..65535, got '{}'",                  # i2v/control_options.py
-    'even {}p, {} frames with the smallest plan is pred',        # i2v/core/clamp.py
-    'a profile phase has no points',                             # i2v/core/memory_tables.py
-    'calibration: unknown phases {}, non-positive facto',        # i2v/core/memory_tables.py
-    'profile dtype {} lacks phases {}',                          # i2v/core/memory_tables.py
-    'profile has no dtypes',                                     # i2v/core/memory_tables.py
-    'profile version {}, expected {}; run `profile-memo',        # i2v/core/memory_tables.py
-    'presets.toml: duplicate ids in {}',                         # i2v/core/presets.py
-    'presets.toml: num_frames must be {}k+1 for {} (pre',        # i2v/core/presets.py
-    'presets.toml: resolution must be one of {} (preset',        # i2v/core/presets.py
-    'width and height must be multiples of {}, got {}x{',        # i2v/core/request.py
-    '{}: expected a non-empty list of tables, got {}',           # i2v/core/tables.py
-    '{}: expected only [[{}]] tables, found keys {}',            # i2v/core/tables.py
-    'no tier in tiers.toml for a {} device with {} GiB',         # i2v/core/tiers.py
-    'tiers.toml: device must be one of {} (tiers {})',           # i2v/core/tiers.py
-    'tiers.toml: duplicate tier names in {}',                    # i2v/core/tiers.py
     '--auth-file {}: cannot read it ({})',                       # i2v/credentials.py
     '--auth-file {}: group or others may read it (mode ',        # i2v/credentials.py
     '--auth-file {}: must hold exactly one line USER:PA',        # i2v/credentials.py

@@ -119,8 +119,8 @@ def fit(request: GenerationRequest, available_bytes: int, model: MemoryModel, dt
         lowest, fewest = resolutions(rules)[0], min_frames(rules)
         smallest = ladder(with_resolution(request.replace(num_frames=fewest), lowest, rules), True).smallest()
         need = format_bytes(smallest[1].peak_bytes) if smallest else "more"
-        raise DoesNotFit(f"even {lowest}p, {fewest} frames with the smallest plan is predicted to "
-                         f"need {need}; only {format_bytes(available_bytes)} available")
+        raise DoesNotFit("does_not_fit", resolution=lowest, frames=fewest, need=need,
+                         available=format_bytes(available_bytes))
     plan, prediction = chosen
     fitted = sized.with_plan(plan)
     if sized is not request:

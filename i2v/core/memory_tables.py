@@ -112,7 +112,7 @@ def parse_constants(data: Mapping[str, Any]) -> MemoryConstants:
         elif isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
             problems.append(f"{name} must be a number in [{low}, {high}], got {value!r}")
     if problems:
-        raise ProfileError("memory constants: " + "; ".join(problems))
+        raise ProfileError("profile_constants", detail="; ".join(problems))
     return MemoryConstants(**{name: float(data[name]) for name in CONSTANT_SPECS})
 
 
@@ -133,7 +133,7 @@ class Curve:
             running = max(running, merged[x])
             ys.append(running)
         if not xs:
-            raise ProfileError("a profile phase has no points")
+            raise ProfileError("profile_no_points")
         return cls(tuple(xs), tuple(ys))
 
     def __call__(self, x: float) -> float:
@@ -163,7 +163,7 @@ class Surface:
             by_frames.setdefault(frames, []).append((pixels, value))
         frames = tuple(sorted(by_frames))
         if not frames:
-            raise ProfileError("a profile phase has no points")
+            raise ProfileError("profile_no_points")
         return cls(frames, tuple(Curve.from_points(by_frames[f]) for f in frames))
 
     def __call__(self, pixels: float, frames: float) -> float:
@@ -254,7 +254,7 @@ def parse_family(section: Mapping[str, Any] | None) -> dict[str, Any]:
     problems = [f"missing {key!r}" for key in ("name", "components", "active_component", "fp8_component")
                 if key not in section]
     if problems:
-        raise ProfileError("profile family section: " + "; ".join(problems))
+        raise ProfileError("profile_family_section", detail="; ".join(problems))
     components = list(family["components"])
     family["components"] = components
     active = {phase: family["active_component"].get(phase) for phase in PHASES}
@@ -274,7 +274,7 @@ def parse_family(section: Mapping[str, Any] | None) -> dict[str, Any]:
         if not isinstance(family[key], bool):
             problems.append(f"{key} must be true or false, got {family[key]!r}")
     if problems:
-        raise ProfileError("profile family section: " + "; ".join(problems))
+        raise ProfileError("profile_family_section", detail="; ".join(problems))
     family["active_component"], family["model_offload_resident"] = active, resident
     family.setdefault("text_encoder_cpu_applies", TEXT_ENCODER in components)
     return family
@@ -308,8 +308,7 @@ def load_model(profile: Mapping[str, Any], constants: Mapping[str, Any] | Memory
                calibration: Mapping[str, Any] | None = None) -> MemoryModel:
     """Check the parsed profile (and optional calibration) and prepare the interpolation tables."""
     if profile.get("version") != PROFILE_VERSION:
-        raise ProfileError(f"profile version {profile.get('version')!r}, expected {PROFILE_VERSION}; "
-                           "run `profile-memory` again")
+        raise ProfileError("profile_version", version=repr(profile.get("version")), expected=PROFILE_VERSION)
     tables = {}
     knobs = dict(profile.get("knobs", {}))
     tile = int(knobs.get("vae_tile_sample_size", VAE_TILE_SAMPLE_SIZE))
@@ -320,10 +319,10 @@ def load_model(profile: Mapping[str, Any], constants: Mapping[str, Any] | Memory
         missing = [name for name in REQUIRED_PHASE_TABLES
                    if name not in section.get("phases", {}) and name not in idle]
         if missing:
-            raise ProfileError(f"profile dtype {dtype} lacks phases {missing}")
+            raise ProfileError("profile_lacks_phases", dtype=dtype, missing=missing)
         tables[dtype] = _dtype_tables(section, tile)
     if not tables:
-        raise ProfileError("profile has no dtypes")
+        raise ProfileError("profile_no_dtypes")
     if not isinstance(constants, MemoryConstants):
         constants = parse_constants(constants)
     factors, calibrated = parse_calibration(calibration)
@@ -345,7 +344,7 @@ def parse_calibration(calibration: Mapping[str, Any] | None) -> tuple[dict[str, 
     unknown = sorted(set(factors) - set(PHASES))
     bad = [k for k, v in factors.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0]
     if unknown or bad:
-        raise ProfileError(f"calibration: unknown phases {unknown}, non-positive factors {bad}")
+        raise ProfileError("profile_calibration", unknown=unknown, bad=bad)
     return {k: float(v) for k, v in factors.items()}, bool(factors)
 
 

@@ -77,13 +77,13 @@ def parse_presets(data, rules: FamilyRules = DEFAULT_RULES) -> tuple[Preset, ...
     if choices:
         bad = [r["id"] for r in rows if r["resolution"] not in choices]
         if bad:
-            raise ConfigError(f"presets.toml: resolution must be one of {choices} (presets {bad})")
+            raise ConfigError("config_resolution_choice", choices=choices, bad=bad)
     bad = [r["id"] for r in rows if rules.check_frames(r["num_frames"]) is not None]
     if bad:
-        raise ConfigError(f"presets.toml: num_frames must be {rules.frames_step}k+1 for {rules.title} (presets {bad})")
+        raise ConfigError("config_frames_rule", step=rules.frames_step, title=rules.title, bad=bad)
     ids = [r["id"] for r in rows]
     if len(set(ids)) != len(ids):
-        raise ConfigError(f"presets.toml: duplicate ids in {ids}")
+        raise ConfigError("config_duplicate_ids", ids=ids)
     return tuple(Preset(**{**row, "guidance_scale": float(row["guidance_scale"])}) for row in rows)
 
 

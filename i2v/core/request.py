@@ -170,4 +170,4 @@ def build_request(image_size: tuple[int, int], rules: FamilyRules | None = None,
 def check_size(request: GenerationRequest) -> None:
     """Reject a size no code path should produce (the plan parts are checked by Plan itself)."""
     if request.width % SIZE_MULTIPLE or request.height % SIZE_MULTIPLE:
-        raise RequestError(f"width and height must be multiples of {SIZE_MULTIPLE}, got {request.width}x{request.height}")
+        raise RequestError("size_not_multiple", multiple=SIZE_MULTIPLE, width=request.width, height=request.height)

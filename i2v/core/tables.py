@@ -16,7 +16,7 @@ Spec = Mapping[str, tuple[Any, float | None, float | None]]
 def check_rows(rows: Any, spec: Spec, what: str) -> list[dict[str, Any]]:
     """Every row has exactly the spec's keys with values of the right kind and range; returns plain dicts."""
     if not isinstance(rows, list) or not rows:
-        raise ConfigError(f"{what}: expected a non-empty list of tables, got {type(rows).__name__}")
+        raise ConfigError("config_not_rows", what=what, kind=type(rows).__name__)
     problems = []
     for index, row in enumerate(rows):
         where = f"{what}[{index}]"
@@ -35,7 +35,7 @@ def check_rows(rows: Any, spec: Spec, what: str) -> list[dict[str, Any]]:
             elif (low is not None and value < low) or (high is not None and value > high):
                 problems.append(f"{where}: {key} must be in [{low}, {high}], got {value!r}")
     if problems:
-        raise ConfigError("; ".join(problems))
+        raise ConfigError("config_problems", detail="; ".join(problems))
     return [dict(row) for row in rows]
 
 
@@ -43,5 +43,5 @@ def check_only_key(data: Mapping[str, Any], key: str, what: str) -> Any:
     """The document must hold exactly one top-level key (e.g. `preset`)."""
     extra = sorted(set(data) - {key})
     if extra or key not in data:
-        raise ConfigError(f"{what}: expected only [[{key}]] tables, found keys {sorted(data)}")
+        raise ConfigError("config_only_key", what=what, table=key, keys=sorted(data))
     return data[key]

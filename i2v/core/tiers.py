@@ -36,10 +36,10 @@ def parse_tiers(data: Mapping[str, Any]) -> tuple[Tier, ...]:
     rows = check_rows(check_only_key(data, "tier", "tiers.toml"), TIER_SPEC, "tiers.toml tier")
     bad = [row["name"] for row in rows if row["device"] not in DEVICE_KINDS]
     if bad:
-        raise ConfigError(f"tiers.toml: device must be one of {DEVICE_KINDS} (tiers {bad})")
+        raise ConfigError("config_tier_device", choices=DEVICE_KINDS, bad=bad)
     names = [row["name"] for row in rows]
     if len(set(names)) != len(names):
-        raise ConfigError(f"tiers.toml: duplicate tier names in {names}")
+        raise ConfigError("config_tier_duplicates", names=names)
     return tuple(Tier(**row) for row in rows)
 
 
@@ -47,5 +47,5 @@ def select_tier(tiers: tuple[Tier, ...], device_kind: str, total_bytes: int) -> 
     """The tier of this device kind with the highest min_total_gib not above the device's total memory."""
     matching = [t for t in tiers if t.device == device_kind and t.min_total_gib * GIB <= total_bytes]
     if not matching:
-        raise ConfigError(f"no tier in tiers.toml for a {device_kind} device with {total_bytes / GIB:.1f} GiB")
+        raise ConfigError("config_no_tier", device=device_kind, total_gib=f"{total_bytes / GIB:.1f}")
     return max(matching, key=lambda t: t.min_total_gib)

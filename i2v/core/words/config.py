@@ -1,0 +1,45 @@
+"""Config files, memory profiles and the request's own checks: what is wrong with presets.toml, tiers.toml,
+memory.toml or a profile, for whoever edits them (the problems themselves are listed as the code found them)."""
+
+EN = {
+    "config_problems": "{detail}",
+    "config_not_rows": "{what}: expected a non-empty list of tables, got {kind}",
+    "config_only_key": "{what}: expected only [[{table}]] tables, found keys {keys}",
+    "config_resolution_choice": "presets.toml: resolution must be one of {choices} (presets {bad})",
+    "config_frames_rule": "presets.toml: num_frames must be {step}k+1 for {title} (presets {bad})",
+    "config_duplicate_ids": "presets.toml: duplicate ids in {ids}",
+    "config_tier_device": "tiers.toml: device must be one of {choices} (tiers {bad})",
+    "config_tier_duplicates": "tiers.toml: duplicate tier names in {names}",
+    "config_no_tier": "no tier in tiers.toml for a {device} device with {total_gib} GiB",
+    "profile_constants": "memory constants: {detail}",
+    "profile_no_points": "a profile phase has no points",
+    "profile_family_section": "profile family section: {detail}",
+    "profile_version": "profile version {version}, expected {expected}; run `profile-memory` again",
+    "profile_lacks_phases": "profile dtype {dtype} lacks phases {missing}",
+    "profile_no_dtypes": "profile has no dtypes",
+    "profile_calibration": "calibration: unknown phases {unknown}, non-positive factors {bad}",
+    "does_not_fit": "even {resolution}p, {frames} frames with the smallest plan is predicted to need {need}; only "
+                    "{available} available",
+    "size_not_multiple": "width and height must be multiples of {multiple}, got {width}x{height}",
+}
+
+ZH = {
+    "config_problems": "{detail}",
+    "config_not_rows": "{what}：应为非空的表列表，实际为 {kind}",
+    "config_only_key": "{what}：只应包含 [[{table}]] 表，实际的键为 {keys}",
+    "config_resolution_choice": "presets.toml：resolution 必须是 {choices} 之一（预设 {bad}）",
+    "config_frames_rule": "presets.toml：{title} 的 num_frames 须为 {step}k+1（预设 {bad}）",
+    "config_duplicate_ids": "presets.toml：id 重复：{ids}",
+    "config_tier_device": "tiers.toml：device 必须是 {choices} 之一（档位 {bad}）",
+    "config_tier_duplicates": "tiers.toml：档位名称重复：{names}",
+    "config_no_tier": "tiers.toml 中没有适用于 {total_gib} GiB 的 {device} 设备的档位",
+    "profile_constants": "内存常量：{detail}",
+    "profile_no_points": "内存档案的某个阶段没有数据点",
+    "profile_family_section": "内存档案的模型族部分：{detail}",
+    "profile_version": "内存档案版本为 {version}，应为 {expected}；请重新运行 `profile-memory`",
+    "profile_lacks_phases": "内存档案的 {dtype} 部分缺少阶段 {missing}",
+    "profile_no_dtypes": "内存档案没有任何数据类型",
+    "profile_calibration": "校准：未知的阶段 {unknown}，非正的系数 {bad}",
+    "does_not_fit": "即使 {resolution}p、{frames} 帧并采用最省显存的方案，预计仍需 {need}；可用仅 {available}",
+    "size_not_multiple": "宽和高必须是 {multiple} 的倍数（当前为 {width}x{height}）",
+}

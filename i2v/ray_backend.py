@@ -247,8 +247,7 @@ class RayRunner:
                 where = worker.card.get("host", "?")
                 self._replace(worker, type(exc).__name__)
                 self._state = ModelState(spec=self.model_spec, message="a worker was replaced")
-                raise WorkerLost(f"the GPU worker on {where} was lost during the job (its process or node went "
-                                 "away); nothing was saved. A new worker is starting: try again.") from None
+                raise WorkerLost("worker_lost_remote", host=where) from None
         finally:
             if not reserved:
                 self.release(job)

@@ -20,7 +20,7 @@ CASES = [
     BusyError("busy"),
     GenerationFailed("generation_failed", detail="RuntimeError: boom", where="worker"),
     GenerationCancelled("stopped"),
-    WorkerLost("generation_failed"),
+    WorkerLost("worker_silent", gib="1.50", device="cuda", detail="no heartbeat"),
     ClusterUnavailable("ray_unreachable", address="10.0.0.1:6379"),
     OutOfMemoryFailure.of("decode", 2, "cuda", REPORT, SUGGESTION),
     OutOfMemoryFailure.of("denoise", 1, "cpu", {}, None),
@@ -87,3 +87,10 @@ def test_errors_module_needs_nothing_above_it():
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert {m for m in imported if m and m.startswith("i2v")} <= {"i2v.core"}
+
+
+def test_a_lost_worker_names_the_memory_it_gave_back_in_the_readers_words():
+    gpu = WorkerLost("worker_died", gib="2.00", device="cuda", detail="exit code 86")
+    cpu = WorkerLost("worker_died", gib="2.00", device="cpu", detail="exit code 86")
+    assert "2.00 GiB of GPU memory released (exit code 86)" in gpu.text("en")
+    assert "2.00 GiB of memory released" in cpu.text("en") and "显存" in gpu.text("zh")

@@ -266,7 +266,7 @@ class WorkerRunner:
                 except (EOFError, OSError):
                     message = None
                 if message is None:
-                    self._lost("the generator died", f"exit code {self._exit_code()}")
+                    self._lost("worker_died", f"exit code {self._exit_code()}")
                 if isinstance(message, EventMsg):
                     self.dog.beat(message.phase)
                     self.stats.slowest_gap_s = self.dog.slowest_gap_s
@@ -285,29 +285,30 @@ class WorkerRunner:
                     self._state = ModelState(**message.state)
                     return message
             elif self._process.sentinel in ready:
-                self._lost("the generator died", f"exit code {self._exit_code()}")
+                self._lost("worker_died", f"exit code {self._exit_code()}")
             verdict = self.dog.check(self.cancel_event.is_set())
             if verdict is not None and verdict.kind == "cancel_overdue":
+                device = self._device()
                 released = self._kill("did not stop within the cancel grace period")
-                raise GenerationCancelled(
-                    f"cancelled: the generator did not stop within {self.watchdog.cancel_grace_s:g} s and was "
-                    f"restarted; {self._released_text(released)}")
+                raise GenerationCancelled("worker_stop_overdue", grace_s=f"{self.watchdog.cancel_grace_s:g}",
+                                          gib=f"{released / GIB:.2f}", device=device)
             if verdict is not None:
-                self._lost("the generator stopped responding", verdict.detail)
+                self._lost("worker_silent", verdict.detail)
 
     def _exit_code(self):
         self._process.join(1)
         return self._process.exitcode
 
-    def _lost(self, what: str, detail: str) -> None:
-        released = self._kill(f"{what} ({detail})")
+    def _lost(self, key: str, detail: str) -> None:
+        """Replace the worker and raise WorkerLost (key: worker_died | worker_silent) naming what it released."""
+        device = self._device()
+        released = self._kill(f"{key} ({detail})")
         self._state = ModelState(spec=self.model_spec, status=NOT_LOADED, message="worker restarted; model reloads on next use")
-        raise WorkerLost(f"{what} and was restarted; {self._released_text(released)} ({detail}). "
-                         "Try again: the next generation starts on a fresh worker.")
+        raise WorkerLost(key, gib=f"{released / GIB:.2f}", device=device, detail=detail)
 
-    def _released_text(self, released: int) -> str:
-        kind = "RAM" if self._state.report is None or self._state.report.get("device") != "cuda" else "GPU memory"
-        return f"{released / GIB:.2f} GiB of {kind} released"
+    def _device(self) -> str:
+        """Where the worker's model ran ('cuda' or 'cpu'): the memory a lost worker gave back."""
+        return "cuda" if (self._state.report or {}).get("device") == "cuda" else "cpu"
 
 
 class WorkerPool:

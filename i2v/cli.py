@@ -34,7 +34,7 @@ STOP_POLL_S = 0.1           # how often the main thread looks for a stop request
 
 
 def setup_logging(verbose: bool = False) -> Path:
-    """Rotating app log in logs/ plus warnings on stderr."""
+    """Rotating app log in logs/ (everything, libraries' warnings included) plus our own warnings on stderr."""
     logs = paths.logs_dir()
     logs.mkdir(parents=True, exist_ok=True)
     file_handler = logging.handlers.RotatingFileHandler(logs / LOG_FILE_NAME, maxBytes=LOG_MAX_BYTES,
@@ -43,6 +43,11 @@ def setup_logging(verbose: bool = False) -> Path:
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.INFO if verbose else logging.WARNING)
     console.setFormatter(logging.Formatter("[i2v] %(levelname)s: %(message)s"))
+    # libraries' warnings (I2VGenXLPipeline deprecated, CLIPImageProcessor/torchvision…) go to the log file only:
+    # Python warnings become log records (py.warnings), and the terminal shows our own records and errors
+    logging.captureWarnings(True)
+    console.addFilter(lambda record: record.levelno >= logging.ERROR
+                      or record.name.split(".")[0] in ("i2v", "__main__", "root"))
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     for handler in (file_handler, console):

@@ -35,3 +35,27 @@ def test_only_the_newest_app_logs_are_kept_and_the_current_one_never_removed(tmp
     assert sorted(p.name for p in tmp_path.glob("app_*.log")) == [
         "app_20260100_000000.log", "app_20260103_000000.log", "app_20260104_000000.log", "app_20260105_000000.log"]
     assert (tmp_path / "i2v.log").exists()
+
+
+def test_library_warnings_go_to_the_log_file_not_the_terminal(tmp_path):
+    """The CLI's logging: a library's Python warning (diffusers' deprecations) and a library logger's warning
+    (transformers) reach logs/i2v.log only; our own warnings and anyone's errors still reach the terminal."""
+    import subprocess
+    import sys
+
+    script = ("import logging, warnings\n"
+              "from i2v.cli import setup_logging\n"
+              "path = setup_logging()\n"
+              "warnings.warn('I2VGenXLPipeline is deprecated', FutureWarning)\n"
+              "logging.getLogger('transformers.models.clip').warning('use CLIPImageProcessor')\n"
+              "logging.getLogger('i2v.runner').warning('ours to see')\n"
+              "logging.getLogger('torchvision').error('a library error')\n"
+              "print(path)\n")
+    env = dict(__import__("os").environ, I2V_LOGS=str(tmp_path / "logs"), PYTHONWARNINGS="default")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "deprecated" not in done.stderr and "CLIPImageProcessor" not in done.stderr, done.stderr
+    assert "ours to see" in done.stderr and "a library error" in done.stderr, done.stderr
+    logged = (tmp_path / "logs" / "i2v.log").read_text()
+    for line in ("I2VGenXLPipeline is deprecated", "use CLIPImageProcessor", "ours to see", "a library error"):
+        assert line in logged, (line, logged)

@@ -300,7 +300,7 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
         keep = dict(fn=persist.remember, inputs=[*setting_widgets, preset], outputs=[memory], api_name=False,
                     trigger_mode="always_last", **light)
         gr.on([w.input for w in setting_widgets] + [preset.input], **keep)
-        reset_button.click(persist.forget, outputs=[memory], api_name=False, **light).then(
+        reset_button.click(persist.forget, outputs=[memory, *setting_widgets], api_name=False, **light).then(
             h.on_family, outputs=family_outputs, api_name=False, **light).then(
             h.on_load, outputs=load_outputs, api_name=False, **light)
         # the Model list: switch (outside the job queue, refused while a job runs or waits), then every row,

@@ -46,9 +46,10 @@ def restore(stored, preset_choices: list | None = None):
     return [*updates, gr.update(value=preset) if ok else gr.update()]
 
 
-def forget() -> dict:
-    """Reset to defaults: the stored state emptied (the page then reloads the running model's defaults)."""
-    return {}
+def forget():
+    """Reset to defaults: the stored state emptied and every row at the table's default (the page then fills
+    in the running model's own defaults and the recommended preset)."""
+    return [{}, *(s.default for s in SETTINGS)]
 
 
 def preset_names(service) -> list[str]:

@@ -87,8 +87,8 @@ def check_supported(unet) -> None:
     import diffusers
 
     if not diffusers.__version__.startswith(SUPPORTED_DIFFUSERS):
-        raise ChunkingUnsupported(f"the exact chunked UNet is written for diffusers {SUPPORTED_DIFFUSERS}x; "
-                                  f"diffusers {diffusers.__version__} is installed")
+        raise ChunkingUnsupported("chunk_diffusers_version", what="exact chunked UNet", supported=SUPPORTED_DIFFUSERS,
+                                  installed=diffusers.__version__)
     from diffusers.models.resnet import TemporalConvLayer
 
     for module in unet.modules():
@@ -97,7 +97,7 @@ def check_supported(unet) -> None:
                       for layer in stage]
             expected = ["GroupNorm", "SiLU", "Conv3d"] + ["GroupNorm", "SiLU", "Dropout", "Conv3d"] * 3
             if layers != expected:
-                raise ChunkingUnsupported(f"TemporalConvLayer has layers {layers}, expected {expected}")
+                raise ChunkingUnsupported("chunk_unet_layers", layers=layers, expected=expected)
 
 
 def _wrap(module, forward: Callable) -> None:

@@ -26,6 +26,7 @@ from i2v import log_retention, systemctl
 from i2v.control_options import (  # noqa: F401 - re-exported: the scripts' API and tests use i2v.control.*
     COMMANDS, INHERITED, SECRET_ENV, AlreadyRunning, ControlError, Options, parse_options, say, warn)
 from i2v.core.units import MIB
+from i2v.core.words import default_lang, render
 from i2v.preflight import gpu_free_bytes, gpu_mib_held, gpu_problem
 from i2v.processes import (  # noqa: F401 - re-exported
     PidFileVerdict, alive, describe, describe_port_holder, family, is_this_app, lookup, option_of,
@@ -43,7 +44,7 @@ EXIT_NOT_RUNNING = 3
 def find_running_app(options: Options) -> int | None:
     """This app's PID per the PID file, else None; a stale or foreign PID file is reported and removed."""
     text = read_pid_file(options.pid_file)
-    verdict = pid_file_verdict(text, options.pid_file, options.root, lookup)
+    verdict = pid_file_verdict(text, options.pid_file, options.root, lookup, default_lang())
     if verdict.message:
         say(verdict.message)
         if text is not None and text.strip().isdigit():
@@ -81,14 +82,13 @@ def inherit(options: Options, cmdline: list[str], old_env: Mapping[str, str] | N
 
 
 def check_gpu_memory(options: Options) -> None:
-    problem = gpu_problem()
+    problem = gpu_problem(default_lang())
     if problem is None:
         return
     if options.force:
-        warn(f"{problem} Starting anyway (--force).")
+        warn(render("control_gpu_forced", default_lang(), problem=problem))
         return
-    raise ControlError(f"{problem} An earlier instance may still hold it: run restart.sh, or see nvidia-smi for "
-                       "other programs. Use --force to start anyway.")
+    raise ControlError("control_gpu_held", problem=problem)
 
 
 # --- commands ------------------------------------------------------------------------------------------------
@@ -155,7 +155,7 @@ def stop(options: Options, inherit_options: bool = False) -> None:
         app.kill()
         _, still = psutil.wait_procs([app], timeout=10)
         if still:
-            raise ControlError(f"pid {pid} survived SIGKILL")
+            raise ControlError("control_survived_kill", pid=pid)
     remove_pid_file_if(options.pid_file, pid)
     say(f"pid {pid} exited ({how})")
     # its helpers should be gone with it: give them a moment, then SIGKILL the ones left (same start time)
@@ -192,8 +192,7 @@ def already_running_message(options: Options, pid: int) -> str:
     cmdline = proc.cmdline() if proc is not None else []
     shown = Options(host=option_of(cmdline, "host") or options.host,
                     port=int(option_of(cmdline, "port") or options.port), model=options.model)
-    return (f"already running at {shown.url()} (pid {pid}); bash restart.sh restarts it, "
-            f"bash start_app.sh stop stops it")
+    return render("control_already_running", default_lang(), url=shown.url(), pid=pid)
 
 
 def status(options: Options) -> int:
@@ -237,10 +236,9 @@ def start(options: Options) -> None:
     running = find_running_app(options) or next((pid for pid in port_holders(options.port)[1]
                                                  if _is_this_app_pid(pid, options.root)), None)
     if running is not None:
-        raise AlreadyRunning(already_running_message(options, running))
+        raise AlreadyRunning("text", text=already_running_message(options, running))
     if port_in_use(options.port):
-        raise ControlError(f"port {options.port} is already in use by {describe_port_holder(options.port)}. Stop it "
-                           "or choose another --port.")
+        raise ControlError("control_port_busy", port=options.port, who=describe_port_holder(options.port))
     check_gpu_memory(options)
     options.outputs.mkdir(parents=True, exist_ok=True)
     options.logs.mkdir(parents=True, exist_ok=True)
@@ -260,7 +258,7 @@ def start(options: Options) -> None:
     deadline = time.monotonic() + options.start_timeout_s
     while not http_ok(url):
         if child.poll() is not None:
-            raise ControlError(f"the app exited during start-up; last lines of {log_path}:\n{_tail(log_path)}")
+            raise ControlError("control_exited_at_start", log=log_path, tail=_tail(log_path))
         if time.monotonic() > deadline:
             warn(f"no answer from {url} after {options.start_timeout_s:g}s; stopping pid {child.pid}. "
                  f"Last lines of {log_path}:\n{_tail(log_path)}")
@@ -270,7 +268,7 @@ def start(options: Options) -> None:
             except subprocess.TimeoutExpired:
                 child.kill()
             remove_pid_file_if(options.pid_file, child.pid)
-            raise ControlError("the app did not start")
+            raise ControlError("control_did_not_start")
         time.sleep(0.5)
     pid_text = (read_pid_file(options.pid_file) or "").strip()
     if not pid_text:
@@ -285,9 +283,8 @@ def systemd_notice(options: Options) -> str | None:
     if user_unit is None:
         return None
     scope = "--user " if user_unit else ""
-    return (f"this app is managed by systemd (unit {systemctl.UNIT_NAME}): use `{systemctl.restart_hint(user_unit)}`, "
-            f"`systemctl {scope}stop {systemctl.UNIT_NAME}` or `systemctl {scope}status {systemctl.UNIT_NAME}` "
-            "instead of start_app.sh / restart.sh")
+    return render("control_systemd", default_lang(), unit=systemctl.UNIT_NAME, restart=systemctl.restart_hint(user_unit),
+                  scope=scope)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -298,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
             if command == "start":
                 say(notice)
                 return 0
-            raise ControlError(notice)
+            raise ControlError("text", text=notice)
         if notice is not None:
             say(notice)
         if command == "stop":
@@ -311,10 +308,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             start(options)
     except AlreadyRunning as exc:
-        say(str(exc))
+        say(exc.text(default_lang()))
         return 0
     except ControlError as exc:
-        warn(f"error: {exc}")
+        warn(render("control_error", default_lang(), text=exc.text(default_lang())))
         return 1
     return 0
 

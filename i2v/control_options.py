@@ -92,15 +92,14 @@ def parse_options(argv: list[str], environ: Mapping[str, str] | None = None,
     parser.add_argument("--ray-address", metavar="ADDR", help="with --backend ray: the cluster to join (e.g. auto)")
     args = parser.parse_args(argv)
     if args.auth is not None:
-        raise ControlError("--auth on a command line can be read by every local user (ps). Put USER:PASSWORD in "
-                           "a file readable by you only (chmod 600) and pass --auth-file PATH, or set I2V_AUTH.")
+        raise ControlError("auth_on_command_line")
     chosen = {name for name in INHERITED if getattr(args, name.replace("-", "_")) is not None
               or f"I2V_{name.upper().replace('-', '_')}" in environ}
     if "I2V_AUTH" in environ:               # a login chosen now replaces the old instance's, whatever its form
         chosen.add("auth-file")
     port_text = args.port if args.port is not None else env.value("I2V_PORT", environ)
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise ControlError(f"port must be a number 1..65535, got '{port_text}'")
+        raise ControlError("control_port_not_number", value=port_text)
     options = Options(
         host=args.host if args.host is not None else env.value("I2V_HOST", environ),
         port=int(port_text),

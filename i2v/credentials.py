@@ -20,20 +20,19 @@ def read_auth_file(path: str | Path) -> str:
         mode = path.stat().st_mode
         content = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ServingError(f"--auth-file {path}: cannot read it ({exc.__class__.__name__})") from None
+        raise ServingError("auth_file_unreadable", path=str(path), reason=exc.__class__.__name__) from None
     if not stat.S_ISREG(mode):
-        raise ServingError(f"--auth-file {path}: not a regular file")
+        raise ServingError("auth_file_not_regular", path=str(path))
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ServingError(f"--auth-file {path}: group or others may read it (mode {stat.S_IMODE(mode):03o}); "
-                           f"run: chmod 600 {path}")
+        raise ServingError("auth_file_shared", path=str(path), mode=f"{stat.S_IMODE(mode):03o}")
     lines = [line.strip() for line in content.splitlines() if line.strip()]
     if len(lines) != 1:
-        raise ServingError(f"--auth-file {path}: must hold exactly one line USER:PASSWORD")
+        raise ServingError("auth_file_not_one_line", path=str(path))
     return lines[0]
 
 
 def auth_text(auth: str | None, auth_file: str | None) -> str | None:
     """The login as `user:password` text from --auth/I2V_AUTH or --auth-file/I2V_AUTH_FILE (one of them)."""
     if auth and auth_file:
-        raise ServingError("give either --auth (I2V_AUTH) or --auth-file (I2V_AUTH_FILE), not both")
+        raise ServingError("auth_both_given")
     return read_auth_file(auth_file) if auth_file else auth

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from i2v.core.errors import I2VError
+from i2v.core.words import render
 from i2v.core.settings import MODEL_REPO_ID
 from i2v.models import DEFAULT_FAMILY, Family, UnknownFamily, by_name, family_of_folder, interpret
 
@@ -21,14 +22,14 @@ DEFAULT_REPO_ID = MODEL_REPO_ID
 HUB_PROBE_TIMEOUT_S = 3.0
 
 
-def real_weights_hint(family: Family = DEFAULT_FAMILY) -> str:
+def _hint_params(family: Family) -> dict:
+    return {"alias": family.aliases[0], "repo": family.repo_id, "size_gib": f"{family.size_on_disk_gib:g}",
+            "spec": "auto" if family is DEFAULT_FAMILY else family.aliases[0]}
+
+
+def real_weights_hint(family: Family = DEFAULT_FAMILY, lang: str = "en") -> str:
     """How to get a family's real weights (the tiny model's banner and the unavailable-model message)."""
-    spec = "auto" if family is DEFAULT_FAMILY else family.aliases[0]
-    return (f"To use the real model, download it once with network access: `python main.py download "
-            f"{family.aliases[0]}` (or `huggingface-cli download {family.repo_id}`; about "
-            f"{family.size_on_disk_gib:g} GiB), or pass "
-            f"`--model /path/to/a/diffusers/folder`, then restart with `--model {spec}` or "
-            f"`--model {family.repo_id}`.")
+    return render("model_real_weights_hint", lang, **_hint_params(family))
 
 
 GET_REAL_WEIGHTS_HINT = real_weights_hint()
@@ -59,12 +60,9 @@ class ModelChoice:
         return self.kind == "tiny"
 
 
-def tiny_banner(reason: str, family: Family = DEFAULT_FAMILY) -> str:
+def tiny_banner(reason: str, family: Family = DEFAULT_FAMILY, lang: str = "en") -> str:
     title = "" if family is DEFAULT_FAMILY else f"{family.title} "
-    return (
-        f"Running the built-in TINY {title}test model ({reason}): its output is random noise, not a real video. "
-        + real_weights_hint(family)
-    )
+    return render("model_tiny_banner", lang, title=title, reason=reason, **_hint_params(family))
 
 
 def _cached_snapshot(repo_id: str) -> str | None:
@@ -117,11 +115,11 @@ def choose_model(spec: str) -> ModelChoice:
     path = Path(spec).expanduser()
     if meaning.kind == "folder":
         if not (path / "model_index.json").is_file():
-            raise ModelUnavailable(f"{path} is not a diffusers model folder (no model_index.json)")
+            raise ModelUnavailable("model_not_a_folder", path=str(path))
         try:
             family = family_of_folder(path)
         except UnknownFamily as exc:
-            raise ModelUnavailable(str(exc)) from None
+            raise ModelUnavailable("text", text=str(exc)) from None
         return ModelChoice(spec, "local", str(path.resolve()), family=family.name)
     repo_id = meaning.target
     snapshot = _cached_snapshot(repo_id)
@@ -130,10 +128,9 @@ def choose_model(spec: str) -> ModelChoice:
     if _hub_reachable(repo_id):
         return ModelChoice(spec, "hub", repo_id, family=family.name, repo=repo_id)
     if spec == "auto":
-        reason = f"{repo_id} is not in the local cache and the Hub is unreachable"
+        reason = render("model_tiny_reason_offline", "en", repo=repo_id)
         return ModelChoice(spec, "tiny", family.tiny_alias, tiny_banner(reason, family), family.name, repo_id)
-    raise ModelUnavailable(f"{repo_id} is not in the local Hugging Face cache and the Hub is unreachable. "
-                           + real_weights_hint(family))
+    raise ModelUnavailable("model_not_cached", target=repo_id, **_hint_params(family))
 
 
 def fetch_if_hub(choice: ModelChoice, variant: str | None = None, on_progress: Callable | None = None) -> ModelChoice:

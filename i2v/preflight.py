@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from i2v.core.units import MIB
+from i2v.core.words import render
 
 SETTLE_TRIES = 5           # memory of a just-stopped instance can take a moment to show as free
 SETTLE_WAIT_S = 1.0
@@ -20,7 +21,7 @@ def gpu_free_bytes() -> int | None:
     return device.free_bytes if device.kind == "cuda" else None
 
 
-def smallest_fit_problem(free_bytes: int) -> str | None:
+def smallest_fit_problem(free_bytes: int, lang: str = "en") -> str | None:
     """None when some preset fits free_bytes with some plan; else what the smallest one needs."""
     from i2v.configs import load_memory_model, load_presets
     from i2v.core.memory import for_device
@@ -34,12 +35,12 @@ def smallest_fit_problem(free_bytes: int) -> str | None:
     if chosen is not None:
         return None
     smallest = min(statuses, key=lambda s: s.peak_gib)
-    return (f"GPU 0 has only {free_bytes / GIB:.1f} GiB free; the smallest preset ({smallest.preset.label}) "
-            f"needs about {smallest.peak_gib:.1f} GiB.")
+    return render("control_gpu_too_small", lang, free_gib=f"{free_bytes / GIB:.1f}", preset=smallest.preset.label,
+                  need_gib=f"{smallest.peak_gib:.1f}")
 
 
 
-def gpu_problem() -> str | None:
+def gpu_problem(lang: str = "en") -> str | None:
     """None when there is no NVIDIA GPU or some preset fits its free memory (retried a few times while a
     just-stopped instance's memory is being released); else what the smallest preset needs."""
     free = gpu_free_bytes()
@@ -47,7 +48,7 @@ def gpu_problem() -> str | None:
         return None
     problem = None
     for _ in range(SETTLE_TRIES):
-        problem = smallest_fit_problem(free)
+        problem = smallest_fit_problem(free, lang)
         if problem is None:
             return None
         time.sleep(SETTLE_WAIT_S)

@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from i2v.core.words import render
+
 POLL_S = 0.2
 
 
@@ -42,25 +44,25 @@ class PidFileVerdict:
     message: str | None      # what was wrong with the file (it was removed), if anything
 
 
-def pid_file_verdict(text: str | None, pid_file: Path, root: Path, lookup) -> PidFileVerdict:
+def pid_file_verdict(text: str | None, pid_file: Path, root: Path, lookup, lang: str = "en") -> PidFileVerdict:
     """What the PID file's text means. lookup(pid) -> a process-like object (pid, cmdline(), cwd(),
     is_running(), status()) or None when no such process: psutil.Process in use, a stand-in in tests."""
     if text is None:
         return PidFileVerdict(None, None)
     pid_text = text.strip()
     if not pid_text.isdigit():
-        return PidFileVerdict(None, f"PID file {pid_file} holds no PID ('{text[:40]}'); removed it")
+        return PidFileVerdict(None, render("pid_file_no_pid", lang, pid_file=pid_file, text=text[:40]))
     pid = int(pid_text)
     proc = lookup(pid)
     if proc is None or not alive(proc):
-        return PidFileVerdict(None, f"stale PID file: pid {pid} is not running; removed {pid_file}")
+        return PidFileVerdict(None, render("pid_file_stale", lang, pid=pid, pid_file=pid_file))
     try:
         ours = is_this_app(proc.cmdline(), proc.cwd(), root)
     except Exception:  # noqa: BLE001 - not ours to read: certainly not this app
         ours = False
     if not ours:
-        return PidFileVerdict(None, f"PID file names {describe(proc)}, which is not this app's main.py in {root}; "
-                                    f"left that process alone and removed {pid_file}")
+        return PidFileVerdict(None, render("pid_file_not_ours", lang, process=describe(proc), root=root,
+                                           pid_file=pid_file))
     return PidFileVerdict(pid, None)
 
 

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from python_multipart.exceptions import MultipartParseError
 
 from i2v.core.errors import I2VError
+from i2v.core.words import render
 
 log = logging.getLogger(__name__)
 
@@ -100,16 +101,14 @@ def parse_auth(text: str | None) -> tuple[str, str] | None:
         return None
     user, sep, password = text.partition(":")
     if not sep or not user or not password:
-        raise ServingError("--auth must look like USER:PASSWORD (both non-empty)")
+        raise ServingError("auth_bad_form")
     return user, password
 
 
 def check_bind(host: str, auth: tuple[str, str] | None) -> None:
     """Refuse to serve beyond this machine without a password."""
     if not is_loopback(host) and auth is None:
-        raise ServingError(f"refusing to serve on {host} without a password: anyone on the network could use "
-                           f"this GPU and read or delete your videos. Add --auth USER:PASSWORD (or set I2V_AUTH), "
-                           f"or keep the default --host 127.0.0.1.")
+        raise ServingError("serve_needs_password", host=host)
 
 
 def same_origin(origin: str, headers: dict[bytes, bytes]) -> bool:
@@ -257,7 +256,7 @@ class _Exchange:
             wait = guard.throttle.begin(client)
             if wait > 0:
                 seconds = max(1, math.ceil(wait))
-                return await self._refuse(429, f"Too many failed logins: try again in {seconds} s".encode(),
+                return await self._refuse(429, render("http_too_many_logins", "en", seconds=seconds).encode(),
                                           [(b"retry-after", str(seconds).encode())])
             try:
                 return await self._forward()
@@ -267,7 +266,7 @@ class _Exchange:
 
     def _too_large_text(self) -> bytes:
         mib = (self.guard.max_body_bytes - BODY_SLACK_BYTES) / MIB
-        return f"Request too large: at most {mib:g} MiB per request (all files together)".encode()
+        return render("http_too_large", "en", mib=f"{mib:g}").encode()
 
     async def _forward(self):
         try:

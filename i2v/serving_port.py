@@ -24,8 +24,7 @@ def port_in_use(host: str, port: int) -> bool:
     try:
         infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        raise ServingError(f"cannot serve on {host}: {exc.strerror}. Use an address of this machine, e.g. "
-                           f"--host 127.0.0.1 or --host ::1.") from None
+        raise ServingError("serve_bad_host", host=host, reason=exc.strerror) from None
     for family, kind, proto, _, sockaddr in infos:
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -36,8 +35,7 @@ def port_in_use(host: str, port: int) -> bool:
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
                     return True
-                raise ServingError(f"cannot serve on {host} port {port}: {exc.strerror}. Use an address of "
-                                   f"this machine, e.g. --host 127.0.0.1 or --host ::1.") from None
+                raise ServingError("serve_bad_port", host=host, port=port, reason=exc.strerror) from None
     return False
 
 
@@ -61,9 +59,10 @@ def port_holder(port: int) -> PortHolder | None:
     return None
 
 
-def busy_port_message(host: str, port: int) -> str:
+def busy_port_message(host: str, port: int, lang: str = "en") -> str:
+    from i2v.core.words import render
+
     holder = port_holder(port)
-    who = f"process {holder.pid} ({holder.command[:120]})" if holder and holder.pid else \
-        (holder.command if holder else "another program")
-    return (f"port {port} on {host} is already in use by {who}. Stop it (`bash start_app.sh stop` if it is this "
-            f"app), or choose another port with --port.")
+    who = render("port_holder_process", lang, pid=holder.pid, command=holder.command[:120]) if holder and holder.pid \
+        else (holder.command if holder else render("port_holder_other", lang))
+    return render("serve_port_busy", lang, port=port, host=host, who=who)

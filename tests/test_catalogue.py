@@ -27,42 +27,25 @@ ARGPARSE_CALLS = {"add_argument", "ArgumentParser", "add_parser", "add_subparser
 WORD_TABLE_FILES = {"i2v/core/settings.py", "i2v/core/env.py", "i2v/models/wan.py", "i2v/models/ltx.py",
                     "i2v/models/i2vgen_xl.py"}
 
-# Written text that must stay: the systemd unit file's own lines (its syntax, not a message).
+# Written text that must stay, each with its reason on its line.
 MUST_STAY = {
-    '# Written by `main.py service install`; `main.py s',        # i2v/service_unit.py
+    '# Written by `main.py service install`; `main.py s',        # i2v/service_unit.py: the unit file's own lines
+    'commands:\n  start (default)  check the port (names',       # i2v/control_options.py: the scripts' --help epilog (--help stays English)
+    'CUDA context + library workspaces per process',             # i2v/core/memory_tables.py: memory.toml's constants table (its help column, for whoever edits memory.toml)
+    'CUDA out of memory (injected by I2V_INJECT_OOM at ',        # i2v/worker/child.py: a test fault imitating torch's own OOM exception text
 }
 # Sentences still written in place (first 50 characters; {} stands for an f-string's value), in modules
 # other engineers own: to be moved into the catalogue. Matched by text, wherever the module moves them.
 KNOWN = {
-    'TemporalConvLayer has layers {}, expected {}',              # i2v/chunking.py
     'PyTorch SDPA (xformers not installed)',                     # i2v/cli_doctor.py
     'calibrate needs a CUDA GPU (it measures torch.cuda',        # i2v/cli_memory.py
-    'port {} is already in use by {}. Stop it or choose',        # i2v/control.py
-    '{} An earlier instance may still hold it: run rest',        # i2v/control.py
-    '--auth on a command line can be read by every loca',        # i2v/control_options.py
-    'commands:\n  start (default)  check the port (names',       # i2v/control_options.py
-    'CUDA context + library workspaces per process',             # i2v/core/memory_tables.py
     'I2V_SIMULATED_DEVICE must be KIND,TOTAL_GIB,FREE_G',        # i2v/gpu.py
     'I2V_VRAM_LIMIT_GIB must be a positive number of Gi',        # i2v/gpu.py
-    'Running the built-in TINY {}test model ({}): its o',        # i2v/model_source.py
-    'To use the real model, download it once with netwo',        # i2v/model_source.py
-    '{} is not in the local Hugging Face cache and the ',        # i2v/model_source.py
     'CPU run: float32, since half-precision kernels on ',        # i2v/pipeline.py
     'PyTorch SDPA (AttnProcessor2_0, the diffusers defa',        # i2v/pipeline.py
     'PyTorch SDPA (xformers failed: {}: {})',                    # i2v/pipeline.py
-    'GPU 0 has only {} GiB free; the smallest preset ({',        # i2v/preflight.py
-    "PID file names {}, which is not this app's main.py",        # i2v/processes.py
-    "PID file {} holds no PID ('{}'); removed it",               # i2v/processes.py
     'the GPU worker on {} was lost during the job (its ',        # i2v/ray_backend.py
     'generation failed: {}: {}. Details are in logs/.',          # i2v/service.py
-    'Request too large: at most {} MiB per request (all',        # i2v/serving.py
-    'Too many failed logins: try again in {} s',                 # i2v/serving.py
-    'refusing to serve on {} without a password: anyone',        # i2v/serving.py
-    'cannot serve on {} port {}: {}. Use an address of ',        # i2v/serving_port.py
-    'cannot serve on {}: {}. Use an address of this mac',        # i2v/serving_port.py
-    'port {} on {} is already in use by {}. Stop it (`b',        # i2v/serving_port.py
-    'Queue is full. Max size is {} and size is {}.',             # i2v/ui/job_queue.py
-    'CUDA out of memory (injected by I2V_INJECT_OOM at ',        # i2v/worker/child.py
     '{} and was restarted; {} ({}). Try again: the next',        # i2v/worker/supervisor.py
 }
 KEY_CHARS = 50
@@ -155,40 +138,11 @@ def _error_classes(sources: dict[str, str]) -> set[str]:
 # I2VError raised with ready-made English instead of a catalogue key (first 50 characters), in modules
 # other engineers own: to convert. A new one fails.
 RAW_ERRORS = {
-    'TemporalConvLayer has layers {}, expected {}',              # i2v/chunking.py
-    'the exact chunked UNet is written for diffusers {}',        # i2v/chunking.py
-    'pid {} survived SIGKILL',                                   # i2v/control.py
-    'port {} is already in use by {}. Stop it or choose',        # i2v/control.py
-    'the app did not start',                                     # i2v/control.py
-    'the app exited during start-up; last lines of {}:\n',       # i2v/control.py
-    '{} An earlier instance may still hold it: run rest',        # i2v/control.py
-    '--auth on a command line can be read by every loca',        # i2v/control_options.py
-    "port must be a number 1..65535, got '{}'",                  # i2v/control_options.py
-    '--auth-file {}: cannot read it ({})',                       # i2v/credentials.py
-    '--auth-file {}: group or others may read it (mode ',        # i2v/credentials.py
-    '--auth-file {}: must hold exactly one line USER:PA',        # i2v/credentials.py
-    '--auth-file {}: not a regular file',                        # i2v/credentials.py
-    'give either --auth (I2V_AUTH) or --auth-file (I2V_',        # i2v/credentials.py
-    '{} is not a diffusers model folder (no model_index',        # i2v/model_source.py
-    "diffusers' {} differs from the code the chunked bl",        # i2v/models/wan_chunking.py
-    'expected a WanTransformer3DModel, got {}',                  # i2v/models/wan_chunking.py
-    'the chunked Wan block is written for diffusers {}x',        # i2v/models/wan_chunking.py
-    "diffusers' Wan VAE caches {} frames, not {}",               # i2v/models/wan_vae_decode.py
-    "diffusers' {} differs from the code the chunked de",        # i2v/models/wan_vae_decode.py
-    'expected a WanDecoder3d decoder, got {}',                   # i2v/models/wan_vae_decode.py
-    'expected an AutoencoderKLWan, got {}',                      # i2v/models/wan_vae_decode.py
-    'the Wan decoder has no temporal upsampling: nothin',        # i2v/models/wan_vae_decode.py
-    'the chunked Wan VAE decode is written for diffuser',        # i2v/models/wan_vae_decode.py
-    'the diffusers hook {} on the Wan decoder replaces ',        # i2v/models/wan_vae_decode.py
     'the GPU worker on {} was lost during the job (its ',        # i2v/ray_backend.py
     'cancelled after denoising',                                 # i2v/runner.py
     'cancelled before saving',                                   # i2v/runner.py
     'cancelled during {}',                                       # i2v/runner.py
     'generation failed: {}: {}. Details are in logs/.',          # i2v/service.py
-    '--auth must look like USER:PASSWORD (both non-empt',        # i2v/serving.py
-    'refusing to serve on {} without a password: anyone',        # i2v/serving.py
-    'cannot serve on {} port {}: {}. Use an address of ',        # i2v/serving_port.py
-    'cannot serve on {}: {}. Use an address of this mac',        # i2v/serving_port.py
     'cancelled: the generator did not stop within {} s ',        # i2v/worker/supervisor.py
     'unexpected reply from the worker: {}',                      # i2v/worker/supervisor.py
     '{} and was restarted; {} ({}). Try again: the next',        # i2v/worker/supervisor.py

@@ -116,14 +116,15 @@ def check_supported(transformer) -> list:
     from diffusers.models.transformers import transformer_wan as wan
 
     if not diffusers.__version__.startswith(SUPPORTED_DIFFUSERS):
-        raise WanChunkingUnsupported(f"the chunked Wan block is written for diffusers {SUPPORTED_DIFFUSERS}x; "
-                                     f"diffusers {diffusers.__version__} is installed")
+        raise WanChunkingUnsupported("chunk_diffusers_version", what="chunked Wan block", supported=SUPPORTED_DIFFUSERS,
+                                     installed=diffusers.__version__)
     for name, function in (("WanTransformerBlock.forward", wan.WanTransformerBlock.forward),
                            ("WanAttnProcessor.__call__", wan.WanAttnProcessor.__call__)):
         if _source_hash(function) != FOLLOWED_SOURCES[name]:
-            raise WanChunkingUnsupported(f"diffusers' {name} differs from the code the chunked block follows")
+            raise WanChunkingUnsupported("chunk_source_differs", name=name, what="block")
     if not isinstance(transformer, wan.WanTransformer3DModel):
-        raise WanChunkingUnsupported(f"expected a WanTransformer3DModel, got {type(transformer).__name__}")
+        raise WanChunkingUnsupported("chunk_expected_class", expected="a WanTransformer3DModel",
+                                     got=type(transformer).__name__)
     blocks = list(transformer.blocks)
     for block in blocks:
         _check_block(block, wan)
@@ -154,8 +155,7 @@ def _check_block(block, wan) -> None:
     if registry is not None and getattr(registry, "hooks", None):
         problems.append(f"diffusers hooks on the block itself ({list(registry.hooks)})")
     if problems:
-        raise WanChunkingUnsupported("the Wan block is not the structure the chunked block follows: "
-                                     + ", ".join(problems))
+        raise WanChunkingUnsupported("chunk_structure", what="Wan block", follows="block", problems=", ".join(problems))
 
 
 def _apply_rotary_emb(hidden_states, freqs_cos, freqs_sin):

@@ -81,27 +81,28 @@ def check_supported(vae) -> int:
     from diffusers.models.autoencoders import autoencoder_kl_wan as wan
 
     if not diffusers.__version__.startswith(SUPPORTED_DIFFUSERS):
-        raise WanVaeDecodeUnsupported(f"the chunked Wan VAE decode is written for diffusers {SUPPORTED_DIFFUSERS}x;"
-                                      f" diffusers {diffusers.__version__} is installed")
+        raise WanVaeDecodeUnsupported("chunk_diffusers_version", what="chunked Wan VAE decode",
+                                      supported=SUPPORTED_DIFFUSERS, installed=diffusers.__version__)
     for name, function in _followed_functions(wan).items():
         if _source_hash(function) != FOLLOWED_SOURCES[name]:
-            raise WanVaeDecodeUnsupported(f"diffusers' {name} differs from the code the chunked decode follows")
+            raise WanVaeDecodeUnsupported("chunk_source_differs", name=name, what="decode")
     if wan.CACHE_T != FOLLOWED_CACHE_T:
-        raise WanVaeDecodeUnsupported(f"diffusers' Wan VAE caches {wan.CACHE_T} frames, not {FOLLOWED_CACHE_T}")
+        raise WanVaeDecodeUnsupported("chunk_vae_cache", cached=wan.CACHE_T, expected=FOLLOWED_CACHE_T)
     if not isinstance(vae, wan.AutoencoderKLWan):
-        raise WanVaeDecodeUnsupported(f"expected an AutoencoderKLWan, got {type(vae).__name__}")
+        raise WanVaeDecodeUnsupported("chunk_expected_class", expected="an AutoencoderKLWan", got=type(vae).__name__)
     decoder = vae.decoder
     if type(decoder) is not wan.WanDecoder3d:
-        raise WanVaeDecodeUnsupported(f"expected a WanDecoder3d decoder, got {type(decoder).__name__}")
+        raise WanVaeDecodeUnsupported("chunk_expected_class", expected="a WanDecoder3d decoder",
+                                      got=type(decoder).__name__)
     blocks = list(decoder.up_blocks)
     problems = [f"up_blocks[{i}] is a {type(b).__name__}" for i, b in enumerate(blocks)
                 if type(b) not in (wan.WanResidualUpBlock, wan.WanUpBlock)]
     if problems:
-        raise WanVaeDecodeUnsupported("the Wan decoder is not the structure the chunked decode follows: "
-                                      + ", ".join(problems))
+        raise WanVaeDecodeUnsupported("chunk_structure", what="Wan decoder", follows="decode",
+                                      problems=", ".join(problems))
     temporal = [i for i, block in enumerate(blocks) if _upsamples_in_time(block, wan)]
     if not temporal:
-        raise WanVaeDecodeUnsupported("the Wan decoder has no temporal upsampling: nothing to sub-chunk")
+        raise WanVaeDecodeUnsupported("chunk_no_temporal_upsampling")
     whole = temporal[-1] + 1
     for i, block in enumerate(blocks[whole:], start=whole):
         problems += _chunk_problems(f"up_blocks[{i}]", block, wan)
@@ -112,8 +113,8 @@ def check_supported(vae) -> int:
     if type(decoder.conv_out) is not wan.WanCausalConv3d:
         problems.append("conv_out is not a WanCausalConv3d")
     if problems:
-        raise WanVaeDecodeUnsupported("the Wan decoder is not the structure the chunked decode follows: "
-                                      + ", ".join(problems))
+        raise WanVaeDecodeUnsupported("chunk_structure", what="Wan decoder", follows="decode",
+                                      problems=", ".join(problems))
     return whole
 
 
@@ -190,8 +191,7 @@ def _forward_slot(decoder) -> tuple[object, str]:
     if registry is not None and getattr(registry, "hooks", None):
         innermost = registry._fn_refs[0]
         if innermost.original_forward is not None:
-            raise WanVaeDecodeUnsupported(f"the diffusers hook {registry._hook_order[0]!r} on the Wan decoder "
-                                          "replaces its forward")
+            raise WanVaeDecodeUnsupported("chunk_hook_replaces_forward", hook=repr(registry._hook_order[0]))
         return innermost, "forward"
     if hasattr(decoder, "_hf_hook") and hasattr(decoder, "_old_forward"):
         return decoder, "_old_forward"

@@ -7,6 +7,8 @@ queue. Relies on Gradio 6.31's `Queue.push` and `event_queue_per_concurrency_id`
 """
 from __future__ import annotations
 
+from i2v.core.words import render
+
 GENERATE_GROUP = "generate"     # the concurrency id every generate event shares (one job at a time)
 
 
@@ -31,7 +33,7 @@ def limit_waiting_jobs(demo, max_size: int, group: str = GENERATE_GROUP) -> None
         except Exception:  # noqa: BLE001 - Gradio's own push answers a bad fn_index
             fn = None
         if fn is not None and fn.concurrency_id == group and len(waiting(queue, group)) >= max_size:
-            return False, f"Queue is full. Max size is {max_size} and size is {len(waiting(queue, group))}.", \
+            return False, render("queue_full", "en", max_size=max_size, size=len(waiting(queue, group))), \
                 "queue_full"
         return await push(body, request, username)
 

@@ -12,10 +12,11 @@ from i2v.core.settings import MODEL_REPO_ID
 from i2v.core.units import format_bytes
 
 
-def attention_backend() -> str:
+def attention_backend(lang: str = "en") -> str:
+    from i2v.core.words import render
     from i2v.pipeline import xformers_importable   # the loader's own test, so doctor and loader agree
 
-    return "xformers (importable) / PyTorch SDPA" if xformers_importable() else "PyTorch SDPA (xformers not installed)"
+    return render("doctor_attention_xformers" if xformers_importable() else "doctor_attention_sdpa", lang)
 
 
 def ffmpeg_path() -> str | None:
@@ -99,3 +100,14 @@ def run_doctor(args) -> int:
         print(f"  {p['id']:<9} {p['name']:<6} {p['label']:<45} {p['peak_gib']:6.2f} GiB{eta}")
     print(f"recommended {report['recommended_preset'] or 'none fits'}")
     return EXIT_OK
+
+
+def add_parsers(subparsers) -> None:
+    """Register `doctor` on main.py's subparsers (i2v/cli.py calls it)."""
+    doc = subparsers.add_parser("doctor", help="device, memory, attention, ffmpeg, model cache, recommendation")
+    doc.add_argument("--json", action="store_true", help="print JSON")
+    doc.add_argument("--model", default=None,
+                     help="the model whose figures and presets to report, as for generate (default: env I2V_MODEL "
+                          "or auto: on a machine without the weights, the tiny model's own figures)")
+    doc.set_defaults(func=run_doctor)
+

@@ -1,4 +1,4 @@
-"""Memory subcommands: estimate, doctor, profile-memory, calibrate. i2v/cli.py calls add_parsers(subparsers).
+"""Memory subcommands: estimate, profile-memory, calibrate (doctor: i2v/cli_doctor.py). i2v/cli.py calls add_parsers(subparsers).
 
 Each handler takes the argparse namespace and returns an exit code.
 """
@@ -24,7 +24,7 @@ def _aliases() -> list[str]:
 
 
 def add_parsers(subparsers) -> None:
-    """Register estimate, doctor, profile-memory and calibrate on an argparse subparsers object."""
+    """Register estimate, profile-memory and calibrate on an argparse subparsers object."""
     est = subparsers.add_parser("estimate", help="predicted peak memory per phase for a configuration")
     size = est.add_mutually_exclusive_group(required=True)
     size.add_argument("--width", type=int, help="width in pixels (with --height)")
@@ -51,13 +51,6 @@ def add_parsers(subparsers) -> None:
                           "own configs once and its figures kept by their hash")
     est.add_argument("--json", action="store_true", help="print JSON")
     est.set_defaults(func=run_estimate)
-
-    doc = subparsers.add_parser("doctor", help="device, memory, attention, ffmpeg, model cache, recommendation")
-    doc.add_argument("--json", action="store_true", help="print JSON")
-    doc.add_argument("--model", default=None,
-                     help="the model whose figures and presets to report, as for generate (default: env I2V_MODEL "
-                          "or auto: on a machine without the weights, the tiny model's own figures)")
-    doc.set_defaults(func=_run_doctor)
 
     prof = subparsers.add_parser("profile-memory", help="trace the full-size model on the meta device (minutes)")
     prof.add_argument("--out", type=Path, default=None, help="where to write (default configs/memory_profile.json; "
@@ -270,12 +263,6 @@ def run_estimate(args) -> int:
 
 
 # ---------------------------------------------------------------- profile-memory, calibrate
-def _run_doctor(args) -> int:
-    from i2v.cli_doctor import run_doctor     # doctor builds on estimate_model: imported when it runs
-
-    return run_doctor(args)
-
-
 def run_profile_memory(args) -> int:
     from i2v.profile import main_build
 
@@ -301,8 +288,9 @@ def run_calibrate(args) -> int:
     from i2v.gpu import cuda_available
 
     if not cuda_available():
-        print("calibrate needs a CUDA GPU (it measures torch.cuda.max_memory_allocated); none found.",
-              file=sys.stderr)
+        from i2v.core.words import default_lang, render
+
+        print(render("calibrate_needs_cuda", getattr(args, "lang", None) or default_lang()), file=sys.stderr)
         return EXIT_NEEDS_CUDA
     from i2v.calibrate import calibrate
 

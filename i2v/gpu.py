@@ -11,6 +11,8 @@ import contextlib
 import gc
 from dataclasses import asdict, dataclass
 
+from i2v.core.words import render
+
 
 @dataclass
 class DeviceInfo:
@@ -163,7 +165,7 @@ def simulated_device(environ=None) -> DeviceInfo | None:
         return None
     parts = [part.strip() for part in raw.split(",")]
     if len(parts) not in (3, 4) or parts[0] not in ("cuda", "cpu"):
-        raise ValueError(f"I2V_SIMULATED_DEVICE must be KIND,TOTAL_GIB,FREE_GIB[,HOST_GIB], got {raw!r}")
+        raise ValueError(render("env_simulated_device", "en", value=repr(raw)))
     total, free = int(float(parts[1]) * GIB), int(float(parts[2]) * GIB)
     return DeviceInfo(kind=parts[0], index=0, name=f"simulated {parts[0]} ({parts[1]} GiB)", total_bytes=total,
                       free_bytes=free, driver_free_bytes=free, process_used_bytes=0)
@@ -261,7 +263,7 @@ def vram_limit_bytes(environ=None) -> int | None:
         return None
     limit = float(raw)
     if not limit > 0:
-        raise ValueError(f"I2V_VRAM_LIMIT_GIB must be a positive number of GiB, got {raw!r}")
+        raise ValueError(render("env_vram_limit", "en", value=repr(raw)))
     return int(limit * GIB)
 
 

@@ -37,10 +37,6 @@ MUST_STAY = {
 # Sentences still written in place (first 50 characters; {} stands for an f-string's value), in modules
 # other engineers own: to be moved into the catalogue. Matched by text, wherever the module moves them.
 KNOWN = {
-    'PyTorch SDPA (xformers not installed)',                     # i2v/cli_doctor.py
-    'calibrate needs a CUDA GPU (it measures torch.cuda',        # i2v/cli_memory.py
-    'I2V_SIMULATED_DEVICE must be KIND,TOTAL_GIB,FREE_G',        # i2v/gpu.py
-    'I2V_VRAM_LIMIT_GIB must be a positive number of Gi',        # i2v/gpu.py
     'CPU run: float32, since half-precision kernels on ',        # i2v/pipeline.py
     'PyTorch SDPA (AttnProcessor2_0, the diffusers defa',        # i2v/pipeline.py
     'PyTorch SDPA (xformers failed: {}: {})',                    # i2v/pipeline.py

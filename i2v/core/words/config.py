@@ -21,6 +21,11 @@ EN = {
     "does_not_fit": "even {resolution}p, {frames} frames with the smallest plan is predicted to need {need}; only "
                     "{available} available",
     "size_not_multiple": "width and height must be multiples of {multiple}, got {width}x{height}",
+    "env_simulated_device": "I2V_SIMULATED_DEVICE must be KIND,TOTAL_GIB,FREE_GIB[,HOST_GIB], got {value}",
+    "env_vram_limit": "I2V_VRAM_LIMIT_GIB must be a positive number of GiB, got {value}",
+    "doctor_attention_xformers": "xformers (importable) / PyTorch SDPA",
+    "doctor_attention_sdpa": "PyTorch SDPA (xformers not installed)",
+    "calibrate_needs_cuda": "calibrate needs a CUDA GPU (it measures torch.cuda.max_memory_allocated); none found.",
 }
 
 ZH = {
@@ -42,4 +47,9 @@ ZH = {
     "profile_calibration": "校准：未知的阶段 {unknown}，非正的系数 {bad}",
     "does_not_fit": "即使 {resolution}p、{frames} 帧并采用最省显存的方案，预计仍需 {need}；可用仅 {available}",
     "size_not_multiple": "宽和高必须是 {multiple} 的倍数（当前为 {width}x{height}）",
+    "env_simulated_device": "I2V_SIMULATED_DEVICE 的格式须为 KIND,TOTAL_GIB,FREE_GIB[,HOST_GIB]，当前为 {value}",
+    "env_vram_limit": "I2V_VRAM_LIMIT_GIB 必须是正的 GiB 数，当前为 {value}",
+    "doctor_attention_xformers": "xformers（可导入）/ PyTorch SDPA",
+    "doctor_attention_sdpa": "PyTorch SDPA（未安装 xformers）",
+    "calibrate_needs_cuda": "calibrate 需要 CUDA GPU（它测量 torch.cuda.max_memory_allocated）；未找到。",
 }

@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from i2v import cli_download, cli_memory, cli_service, credentials, paths
+from i2v import cli_doctor, cli_download, cli_memory, cli_service, credentials, paths
 from i2v.cli_memory import add_plan_arguments
 from i2v.core import env
 from i2v.core.errors import I2VError
@@ -157,8 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_flag(models)
     models.set_defaults(func=cmd_models)
 
-    for commands in (cli_memory, cli_download, cli_service):    # each module registers its own commands
+    for commands in (cli_memory, cli_doctor, cli_download, cli_service):    # each module registers its own commands
         commands.add_parsers(sub)
+    for command in sub.choices.values():            # every command speaks the CLI's language (--lang, LANG)
+        if not any("--lang" in action.option_strings for action in command._actions):
+            _add_lang_flag(command)
     return parser
 
 
@@ -235,10 +238,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         serving.check_bind(host, auth)
         busy = serving.port_in_use(host, args.port)   # only a listener counts, not a stopped app's connections
     except serving.ServingError as exc:
-        print(f"[i2v] error: {exc}", file=sys.stderr)
+        print(f"[i2v] error: {exc.text(args.lang)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if busy:
-        print(f"[i2v] error: {serving.busy_port_message(host, args.port)}", file=sys.stderr)
+        print(f"[i2v] error: {serving.busy_port_message(host, args.port, args.lang)}", file=sys.stderr)
         return EXIT_PORT_BUSY
     if args.max_upload_mib is not None:
         os.environ["I2V_MAX_UPLOAD_MIB"] = repr(args.max_upload_mib)
@@ -268,7 +271,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         quiet=True, auth=auth, max_file_size=f"{upload_limit_mib()}mb",
                         app_kwargs=app_kwargs)
         except OSError:   # taken since the check, or (Gradio probes 127.0.0.1 for any host) taken on IPv4
-            print(f"[i2v] error: {serving.busy_port_message(host, args.port)}", file=sys.stderr)
+            print(f"[i2v] error: {serving.busy_port_message(host, args.port, args.lang)}", file=sys.stderr)
             return EXIT_PORT_BUSY
         service.runner.start_loading()   # after launch: the worker's imports don't delay the page
         url = f"http://{serving.url_host(host)}:{args.port}"

@@ -39,7 +39,7 @@ def model_in_cache(repo_id: str = MODEL_REPO_ID) -> bool:
         return False
 
 
-def doctor_report(spec: str | None = None) -> dict:
+def doctor_report(spec: str | None = None, lang: str = "en") -> dict:
     """The machine, and the presets of the model `spec` names (its family's presets, its own figures: the tiny
     model's when that is what would run), with every family's weights found or not."""
     from i2v.configs import full_size_model, load_presets, load_tiers
@@ -63,7 +63,7 @@ def doctor_report(spec: str | None = None) -> dict:
         "device": device.as_dict(),
         "dtype": dtype,
         "tier": tier.name,
-        "attention": attention_backend(),
+        "attention": attention_backend(lang),
         "ffmpeg": ffmpeg_path(),
         "model_cached": model_in_cache(family.repo_id),
         "model_repo": family.repo_id,
@@ -80,7 +80,7 @@ def doctor_report(spec: str | None = None) -> dict:
 
 
 def run_doctor(args) -> int:
-    report = doctor_report(getattr(args, "model", None))
+    report = doctor_report(getattr(args, "model", None), getattr(args, "lang", "en"))
     if args.json:
         print(json.dumps(report, indent=1))
         return EXIT_OK

@@ -48,7 +48,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 
     if args.dir:
         os.environ["HF_HUB_CACHE"] = os.path.abspath(os.path.expanduser(args.dir))
-    lang = default_lang()
+    lang = getattr(args, "lang", None) or default_lang()
     meaning = interpret(args.model)
     if meaning.kind not in ("repo", "auto"):
         print(f"error: {render('download_not_a_repo', lang, value=args.model)}", file=sys.stderr)

@@ -207,3 +207,16 @@ def test_cli_generate_takes_lang_from_the_locale_and_progress_speaks_it(monkeypa
     assert cli.build_parser().parse_args(["generate", "--image", "in.png", "--prompt", "p", "--lang", "en"]).lang == "en"
     shown = ProgressUpdate("denoise", 3, 10, 0.5).text(args.lang)
     assert shown == words.render("progress_denoise", lang) + " 3/10"
+
+
+def test_every_cli_command_takes_lang_from_the_locale(monkeypatch):
+    from i2v import cli
+
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    commands = cli.build_parser()._subparsers._group_actions[0].choices   # noqa: SLF001
+    assert {"serve", "doctor", "estimate", "download", "models", "service"} <= set(commands)
+    defaults = {name: next(a.default for a in parser._actions if "--lang" in a.option_strings)
+                for name, parser in commands.items()}
+    assert set(defaults.values()) == {"zh"}, defaults

@@ -19,14 +19,15 @@ def project(latents, factors, bias=None):
 
     with torch.no_grad():
         x = latents.detach().to(torch.float32)
+        frames, channels, height, width = x.shape
         weights = torch.tensor(factors, dtype=torch.float32, device=x.device)          # [channels, 3]
-        if weights.shape[0] != x.shape[1]:
-            raise ValueError(f"{weights.shape[0]} preview factors for {x.shape[1]} latent channels")
-        rgb = torch.einsum("fchw,cr->fhwr", x, weights)
+        if weights.shape[0] != channels:
+            raise ValueError(f"{weights.shape[0]} preview factors for {channels} latent channels")
+        rgb = torch.matmul(weights.t(), x.reshape(frames, channels, height * width))   # [frames, 3, h*w]
         if bias is not None:
-            rgb = rgb + torch.tensor(bias, dtype=torch.float32, device=x.device)
-        rgb = ((rgb.clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
-        return rgb.cpu().numpy()
+            rgb += torch.tensor(bias, dtype=torch.float32, device=x.device)[:, None]
+        rgb = rgb.clamp_(-1.0, 1.0).add_(1.0).mul_(127.5).round_().to(torch.uint8)
+        return rgb.reshape(frames, 3, height, width).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def pick_frames(count: int, most: int = MAX_FRAMES) -> list[int]:
@@ -71,7 +72,10 @@ def decode(data: bytes):
 
 def render(latents, factors, bias=None) -> bytes:
     """[frames, channels, h, w] latents -> the JPEG strip the worker sends (frames picked before projecting)."""
-    chosen = latents[pick_frames(int(latents.shape[0]))]
+    import torch
+
+    index = torch.tensor(pick_frames(int(latents.shape[0])), device=latents.device)
+    chosen = latents.index_select(0, index)
     return encode(strip(project(chosen, factors, bias)))
 
 

@@ -10,6 +10,16 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from i2v.core.errors import I2VError
+
+
+class DownloadError(I2VError, RuntimeError):
+    """A download that cannot go on: offline, too little disk, a file that stays damaged, cancelled."""
+
+
+class Cancelled(DownloadError):
+    """The user cancelled (the kept partial resumes next time)."""
+
 log = logging.getLogger("i2v.downloads")
 BAR_WIDTH = 30
 LINE_EVERY_S = 2.0        # without a terminal: a progress line at most this often
@@ -42,8 +52,6 @@ class _Meter:
 
     def add(self, n: int, force: bool = False) -> None:
         if self.cancel is not None and self.cancel.is_set():
-            from i2v.downloads import Cancelled
-
             raise Cancelled("download_cancelled", repo=self.progress.repo_id)
         now = self.clock()
         self.progress.done += n

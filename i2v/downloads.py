@@ -21,8 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from i2v.core.errors import I2VError
-from i2v.download_progress import Progress, _Meter, _tqdm_class, log_progress  # noqa: F401 - log_progress re-exported
+from i2v.download_progress import Cancelled, DownloadError, Progress, _Meter, _tqdm_class, log_progress  # noqa: F401 - log_progress re-exported
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +35,6 @@ READ_CHUNK = 8 * 2**20
 CHUNK_BYTES = 2**20     # http_get's read size: bytes reach the disk (and the meter) every MiB, not every 10 MB
 
 
-class DownloadError(I2VError, RuntimeError):
-    """A download that cannot go on: offline, too little disk, a file that stays damaged, cancelled."""
-
-
-class Cancelled(DownloadError):
-    """The user cancelled (the kept partial resumes next time)."""
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -308,15 +308,10 @@ def trace_configs(configs: dict[str, dict], dtypes=DTYPES, log: Callable[[str], 
 
 
 I2VGEN_XL_FAMILY = "i2vgen-xl"
-WAN_FAMILY = "wan2.2-ti2v-5b"
 
 
 def family_dtypes(family: str) -> tuple[str, ...]:
     """The dtypes a family's profile holds by default: its CUDA compute dtype and fp32 (CPU runs)."""
-    if family == WAN_FAMILY:
-        from i2v.models.wan_trace import DTYPES as WAN_DTYPES
-
-        return WAN_DTYPES
     tracer = _family_tracer(family)
     return tuple(tracer.DTYPES) if tracer is not None else DTYPES
 
@@ -337,12 +332,8 @@ def _family_tracer(family: str):
 def trace_family_profile(family: str, configs: dict[str, dict], dtypes=None,
                          log: Callable[[str], None] = lambda _: None) -> dict:
     """The profile of a model of `family` described by `configs` (name -> config dict), for these dtypes
-    (default: the family's): I2VGen-XL here, Wan 2.2 TI2V-5B in i2v/models/wan_trace.py."""
+    (default: the family's): I2VGen-XL here, every other family by the tracer its record names."""
     dtypes = tuple(dtypes or family_dtypes(family))
-    if family == WAN_FAMILY:
-        from i2v.models.wan_trace import trace_configs as trace_wan
-
-        return trace_wan(configs, dtypes, log=log)
     tracer = _family_tracer(family)
     if tracer is not None:
         return tracer.trace_configs(configs, dtypes, log=log)

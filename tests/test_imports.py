@@ -100,9 +100,6 @@ def test_the_cycle_finder_finds_a_cycle():
 # point 5): each to be broken by its owner, then removed here. The test fails when a listed loop is gone (so
 # this list only shrinks) and on any loop not listed.
 KNOWN_LOOPS = [
-    ["i2v.models.wan_trace", "i2v.profile"],       # profile dispatches to the Wan tracer, which uses profile's tools
-    ["i2v.cli_doctor", "i2v.cli_memory"],          # doctor builds on estimate_model; cli_memory registers doctor
-    ["i2v.download_progress", "i2v.downloads"],
     ["i2v.serving", "i2v.serving_port"],
 ]
 

@@ -1,9 +1,10 @@
-"""The memory subcommands through their own argparse wiring (i2v.cli_memory.add_parsers)."""
+"""The memory subcommands (estimate, profile-memory, calibrate: i2v.cli_memory; doctor: i2v.cli_doctor) through
+main.py's argparse wiring, where each module registers its own."""
 import json
 
 import pytest
 
-from i2v.cli_memory import build_parser, main
+from i2v.cli import build_parser, main
 
 
 def run_json(capsys, argv):

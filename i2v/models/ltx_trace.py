@@ -95,7 +95,7 @@ def _zeros(shape, like, dtype=None):
 
 def trace_text_encode(model: LtxMetaModel) -> int:
     import torch
-    from i2v.profile import trace_peak
+    from i2v.trace_tools import trace_peak
 
     encoder = model.text_encoder
     ids = torch.zeros((1, TEXT_TOKENS), dtype=torch.long, device=encoder.device)
@@ -103,7 +103,7 @@ def trace_text_encode(model: LtxMetaModel) -> int:
 
 
 def trace_vae_encode(model: LtxMetaModel, width: int, height: int) -> int:
-    from i2v.profile import trace_peak
+    from i2v.trace_tools import trace_peak
 
     vae = model.vae
     image = _zeros((1, 3, 1, height, width), vae)
@@ -129,7 +129,7 @@ def transformer_inputs(model: LtxMetaModel, width: int, height: int, frames: int
 def trace_denoise(model: LtxMetaModel, width: int, height: int, frames: int, batch: int, chunk_tokens: int = 0,
                   flops: bool = False) -> tuple[int, int | None]:
     from i2v.models.ltx_parts import set_token_chunking
-    from i2v.profile import count_flops, trace_peak
+    from i2v.trace_tools import count_flops, trace_peak
 
     transformer = model.transformer
     kwargs = transformer_inputs(model, width, height, frames, batch)
@@ -146,7 +146,7 @@ def trace_denoise(model: LtxMetaModel, width: int, height: int, frames: int, bat
 def trace_decode(model: LtxMetaModel, width: int, height: int, frames: int, tiling: bool = False) -> int:
     import torch
     from i2v.models.ltx_vae_decode import decode as banded_decode
-    from i2v.profile import trace_peak
+    from i2v.trace_tools import trace_peak
 
     vae = model.vae
     f, h, w = latent_shape(width, height, frames)
@@ -188,7 +188,7 @@ def profile_dtype(model: LtxMetaModel, sizes, frames_grid, budgets, chunked_poin
                   log: Callable[[str], None]) -> dict:
     from i2v.core.phases import DECODE, DECODE_TILED
     from i2v.core.units import GIB
-    from i2v.profile import fp8_weight_bytes, weight_figures
+    from i2v.trace_tools import fp8_weight_bytes, weight_figures
 
     dtype = model.dtype
     section: dict[str, Any] = {

@@ -41,6 +41,7 @@ FAMILY = Family(
     cuda_variant=None,
     cuda_dtype="bf16",
     runtime="i2v.models.wan_runtime",
+    trace="i2v.models.wan_trace",
     configs_folder=f"models/{NAME}",
     profile_file=f"models/{NAME}/memory_profile.json",
     presets_file=f"models/{NAME}/presets.toml",

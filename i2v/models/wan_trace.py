@@ -145,7 +145,7 @@ def trace_text_encode(model: WanMetaModel, peak_fn=None) -> int:
     all-ones check cannot run (no values), so none is passed: the mask it would build is (1, 1, 512, 512) bool,
     256 KiB, and the position bias (1, heads, 512, 512) is made either way."""
     import torch
-    from i2v.profile import trace_peak
+    from i2v.trace_tools import trace_peak
 
     encoder = model.text_encoder
     ids = torch.zeros((1, TEXT_TOKENS), dtype=torch.long, device=encoder.device)
@@ -154,7 +154,7 @@ def trace_text_encode(model: WanMetaModel, peak_fn=None) -> int:
 
 def trace_vae_encode(model: WanMetaModel, width: int, height: int, peak_fn=None) -> int:
     """The first frame, (1, 3, 1, H, W): with expand_timesteps prepare_latents encodes only the image."""
-    from i2v.profile import trace_peak
+    from i2v.trace_tools import trace_peak
 
     vae = model.vae
     image = _zeros((1, 3, 1, height, width), vae)
@@ -178,7 +178,7 @@ def transformer_inputs(model: WanMetaModel, width: int, height: int, frames: int
 def trace_denoise(model: WanMetaModel, width: int, height: int, frames: int, chunk_tokens: int = 0,
                   flops: bool = False, peak_fn=None) -> tuple[int, int | None]:
     """(activation peak bytes, FLOPs or None) of one transformer call, optionally token-chunked."""
-    from i2v.profile import count_flops, trace_peak
+    from i2v.trace_tools import count_flops, trace_peak
 
     transformer = model.transformer
     kwargs = transformer_inputs(model, width, height, frames)
@@ -202,7 +202,7 @@ def trace_decode(model: WanMetaModel, width: int, height: int, frames: int, tili
     decoder with each latent frame's pixels sent to the host (i2v/models/wan_vae_decode.py; on meta they are
     released where the runtime copies them out). Tiled, the blended video is made whole before it leaves."""
     from i2v.models.wan_vae_decode import decode_on_device
-    from i2v.profile import trace_peak
+    from i2v.trace_tools import trace_peak
 
     vae = model.vae
     f, h, w = latent_shape(width, height, frames)
@@ -292,7 +292,7 @@ def profile_dtype(model: WanMetaModel, sizes=GRID_SIZES, frames_grid=GRID_FRAMES
                   log: Callable[[str], None] = lambda _: None) -> dict:
     """All phases of one dtype: weights and activation points (the format of configs/memory_profile.json)."""
     from i2v.core.units import GIB
-    from i2v.profile import fp8_weight_bytes, weight_figures
+    from i2v.trace_tools import fp8_weight_bytes, weight_figures
 
     dtype = model.dtype
     section: dict[str, Any] = {

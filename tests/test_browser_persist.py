@@ -91,3 +91,41 @@ def test_settings_survive_a_reload_and_reset_forgets_them(browser, app, locale):
         assert values(page)["prompt"] == SETTINGS_BY_NAME["prompt"].default
     finally:
         context.close()
+
+
+def test_reuse_restores_every_setting_with_the_seed_that_made_the_video(tmp_path):
+    """A1111's Reuse: the seed comes back too (Generate repeats the video) and the notice names it, both
+    languages; a sidecar's seed that the table refuses leaves the seed random."""
+    from i2v.core.words import render
+    from tests.test_ui import FakeRequest, HistoryService, handlers
+
+    fns = handlers(HistoryService(tmp_path, None))
+    names = [s.name for s in __import__("i2v.core.settings", fromlist=["SETTINGS"]).SETTINGS]
+    for lang in ("en-US", "zh-CN"):
+        out = fns["reuse"]("/out/video_1.mp4", FakeRequest(lang))
+        assert out[1 + names.index("seed")]["value"] == 99 and out[1 + names.index("num_frames")]["value"] == 4
+        assert out[-2] == render("reused", "zh" if lang.startswith("zh") else "en", seed=99)
+
+    class BadSeed(HistoryService):
+        def history(self):
+            return [{**super().history()[0], "seed": "99; rm -rf"}]
+
+    out = handlers(BadSeed(tmp_path, None))["reuse"]("/out/video_1.mp4", FakeRequest())
+    assert out[1 + names.index("seed")]["value"] == SETTINGS_BY_NAME["seed"].default
+
+
+def test_a_stored_value_the_table_refuses_is_never_applied():
+    """The browser's store is the user's to edit: out-of-range or wrongly typed values are skipped on restore
+    and never stored; a preset outside the page's list is skipped."""
+    from i2v.ui import persist
+
+    stored = persist.remember(*["a cat" if n == "prompt" else (10 ** 9 if n == "num_frames" else
+                                SETTINGS_BY_NAME[n].default) for n in persist.NAMES], "balanced")
+    assert stored["prompt"] == "a cat" and "num_frames" not in stored and stored[persist.PRESET_KEY] == "balanced"
+    updates = persist.restore({"prompt": "a cat", "num_inference_steps": "7; drop", "fps": -5,
+                               persist.PRESET_KEY: "nope"}, ["balanced", "custom"])
+    by_name = dict(zip([*persist.NAMES, persist.PRESET_KEY], updates))
+    assert by_name["prompt"]["value"] == "a cat"
+    assert "value" not in by_name["num_inference_steps"] and "value" not in by_name["fps"]
+    assert "value" not in by_name[persist.PRESET_KEY]
+    assert persist.restore("not a dict") == [{"__type__": "update"}] * (len(persist.NAMES) + 1)

@@ -62,8 +62,8 @@ class HistoryEvents:
         return (history_markdown(entry, lang_of(request)), entry["video_path"] if entry else None, hide)
 
     def reuse(self, path, request: gr.Request):
-        """History's Reuse: the input image and every setting of that video back on the Generate tab, except
-        the seed, which goes back to random (the notice says which seed made the video, to repeat it exactly)."""
+        """History's Reuse: the input image and every setting of that video back on the Generate tab, the seed
+        that made it included (the notice says so; the Random seed button beside it makes a new one)."""
         entry = self._entry(path) if path else None
         lang = lang_of(request)
         if not entry:
@@ -84,9 +84,9 @@ class HistoryEvents:
         valid = {s.name: params[s.name] for s in family.rules.settings()     # the family's own ranges
                  if s.name in params and s.check(params[s.name]) is None and family.rules.check_frames(
                      params[s.name] if s.name == "num_frames" else None) is None}   # sidecars are untrusted
-        valid["seed"] = S["seed"].default
+        seed = entry.get("seed")       # the seed that made it (A1111's Reuse): Generate repeats the video
+        valid["seed"] = seed if S["seed"].check(seed) is None else S["seed"].default
         updates = [gr.update(value=valid[s.name]) if s.name in valid else gr.update() for s in SETTINGS]
-        seed = entry.get("seed")
         notice = text(lang, "reused", seed=seed) if S["seed"].check(seed) is None else text(lang, "reused_no_seed")
         image = gr.update(value=entry["input_image"]) if entry.get("input_image") else gr.update()
         return [image, *updates, notice, gr.Tabs(selected="generate")]

@@ -3,8 +3,8 @@
 EN = {
     "exported": "{name} is ready: download it above.",
     "export_failed": "The file could not be made; details are in logs/.",
-    "reused": "Settings restored; the seed is random again. That video used seed `{seed}`: type it in the Seed box "
-              "to repeat it exactly.",
+    "reused": "Every setting restored, seed `{seed}` included: Generate repeats that video; the Random seed button "
+              "beside the seed makes a new one.",
     "reused_no_seed": "Settings restored; the seed is random.",
     "reuse_other_family": "That video was made by {title} (`{model}`), but {running} runs now, so none of its "
                           "settings were applied. Choose `{choice}` in the Model list above, then press Reuse again.",
@@ -49,7 +49,7 @@ EN = {
 ZH = {
     "exported": "{name} 已生成：请在上方下载。",
     "export_failed": "无法生成该文件；详情见 logs/ 目录。",
-    "reused": "已恢复设置；种子重新设为随机。该视频使用的种子是 `{seed}`：在“随机种子”框中填入即可完全重现。",
+    "reused": "已恢复全部设置，包括种子 `{seed}`：点击“生成”即可重现该视频；点击种子旁的“随机种子”按钮可换一个新种子。",
     "reused_no_seed": "已恢复设置；种子为随机。",
     "reuse_other_family": "该视频由 {title}（`{model}`）生成，而当前运行的是 {running}，因此没有应用它的任何设置。请先在上方“模型”列表中选择 `{choice}`，再点击“复用"
                           "”。",

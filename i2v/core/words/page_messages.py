@@ -44,6 +44,11 @@ EN = {
     "budget_moved": "The budget moved from {old:.1f} to {new:.1f} GiB (other programs took or gave back memory), "
                     "so the plan was chosen again.",
     "stopped_short": "Stopped.",
+    # --- issue 28 C: the outputs folder in History ---
+    "outputs_folder_line": "Outputs folder: `{path}` — {count} videos, {size}",
+    "open_folder_done": "Opened `{path}` in the file manager.",
+    "open_folder_none": "No file manager to open here; the videos are in `{path}`.",
+    "open_folder_remote": "The folder can only be opened from the computer running i2v.",
 }
 
 ZH = {
@@ -87,4 +92,9 @@ ZH = {
     "estimate_needs": "按此方案需要 {peak:.1f} GiB（{label}）· 预算 {budget:.1f} GiB",
     "budget_moved": "预算从 {old:.1f} GiB 变为 {new:.1f} GiB（其他程序占用或释放了内存），因此重新选择了运行方案。",
     "stopped_short": "已停止。",
+    # --- issue 28 C：历史记录中的输出文件夹 ---
+    "outputs_folder_line": "输出文件夹：`{path}` — {count} 个视频，{size}",
+    "open_folder_done": "已在文件管理器中打开 `{path}`。",
+    "open_folder_none": "此处没有可用的文件管理器；视频位于 `{path}`。",
+    "open_folder_remote": "只能在运行 i2v 的这台电脑上打开该文件夹。",
 }

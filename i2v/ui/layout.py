@@ -17,7 +17,7 @@ from i2v.ui.uploads import Uploads
 from i2v.ui.models_panel import ModelsPanel
 from i2v.ui.queue_panel import QueuePanel
 from i2v.ui.preview_view import PreviewView
-from i2v.ui import lang_js, page_js, persist
+from i2v.ui import lang_js, outputs_folder, page_js, persist
 
 QUEUE_MAX_SIZE = 8
 STATUS_REFRESH_S = 2.0
@@ -231,7 +231,11 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
                         export_file = gr.File(label="export", show_label=False, interactive=False,
                                               elem_id="i2v-export")
                         history_message = gr.Markdown(elem_id="i2v-history-message")
-                        gr.Markdown(t("outputs_folder") + f": `{service.outputs_dir}`", elem_id="i2v-folder")   # where the videos are
+                        with gr.Row(equal_height=True):      # where the videos are, how many, their size
+                            folder_line = gr.Markdown(t("outputs_folder") + f": `{service.outputs_dir}`",
+                                                      elem_id="i2v-folder")
+                            open_folder_button = gr.Button(t("open_folder"), size="sm", scale=0, min_width=120,
+                                                           visible=may_cancel_others, elem_id="i2v-open-folder")
                         with gr.Row(visible=False) as confirm_row:
                             confirm_button = gr.Button(t("confirm_delete"), variant="stop", elem_id="i2v-confirm-delete")
                             keep_button = gr.Button(t("cancel_delete"), elem_id="i2v-keep")
@@ -346,6 +350,14 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
                              outputs=[confirm_row, history_message, history_pick, gallery, ticked], api_name=False,
                              **light)
         gallery.select(h.on_gallery_select, outputs=[history_pick], api_name=False, **light)
+        # the outputs folder's line (videos, size) at load, after a run and after a delete; open it (loopback)
+        folder_text, open_folder = outputs_folder.handlers(service.outputs_dir)
+        folder = dict(fn=folder_text, outputs=[folder_line], api_name=False, **light)
+        demo.load(**folder)
+        generating.then(**folder)
+        generating.failure(**folder)
+        confirm_button.click(**folder)
+        open_folder_button.click(open_folder, outputs=[history_message], api_name=False, **light)
 
         api_out = gr.JSON(visible=False, label="result")
         gr.Button(visible=False).click(h.server_info, outputs=[api_out], api_name="server_info", **control)

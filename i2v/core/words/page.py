@@ -70,6 +70,7 @@ EN = {
     "reset_settings": "Reset to defaults",
     "outputs_folder": "Outputs folder",
     "required_mark": "required",
+    "open_folder": "Open the folder",
     # --- issue 28 (live preview) ---
     "live_preview": "Live preview",
     "preview_every": "Live preview every N steps",
@@ -141,6 +142,7 @@ ZH = {
     "reset_settings": "恢复默认设置",
     "outputs_folder": "输出文件夹",
     "required_mark": "必填",
+    "open_folder": "打开文件夹",
     # --- issue 28（实时预览）---
     "live_preview": "实时预览",
     "preview_every": "每 N 步更新一次实时预览",

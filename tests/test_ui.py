@@ -488,3 +488,83 @@ def test_the_cache_button_says_gpu_only_on_a_machine_with_one(tmp_path, kind):
     key = json.loads(button.value.removeprefix("__i18n__"))["key"]     # Gradio's translation marker
     assert key == ("clear_cache" if kind == "cuda" else "clear_cache_cpu")
     assert ("GPU" in i18n.EN[key]) == (kind == "cuda") and ("显存" in i18n.ZH[key]) == (kind == "cuda")
+
+
+# --- issue 28 part A: one stable verdict, a preset box never blank, device words, Stop's last words ------------
+def test_the_budget_holds_still_while_free_memory_drifts_and_follows_a_real_change():
+    from i2v.ui.budget_hold import BudgetHold
+
+    hold, gib = BudgetHold(step=ui.GIB // 2, rise_steps=2), ui.GIB
+    readings = [13.1, 12.98, 13.3, 13.05, 13.4]                     # drift around 13 GiB: one verdict
+    held = [hold.settle(int(r * gib)) / gib for r in readings]
+    assert held == [13.0, 12.5, 12.5, 12.5, 12.5] and hold.moved == (13 * gib, int(12.5 * gib))
+    assert all(h <= r for h, r in zip(held, readings))             # never plans with memory that is gone
+    assert hold.settle(int(21.6 * gib)) == int(21.5 * gib)         # a real rise: followed
+    assert hold.settle(int(12.0 * gib)) == 12 * gib                # a real drop: followed at once
+
+
+def test_the_held_budget_reaches_the_estimate_and_its_move_is_said_in_words(tmp_path):
+    from i2v.gpu import DeviceInfo
+
+    service = FakeService(tmp_path, None)
+    live = {"free": 20.3}
+    service.advisor.device = lambda: DeviceInfo("cpu", 0, "sim", 32 * ui.GIB, int(live["free"] * ui.GIB),
+                                                int(live["free"] * ui.GIB))
+    fns = handlers(service)              # build_ui installs the hold over this device
+    request = FakeRequest()
+    values = (None, 256, 3, 8, 2, 9.0)
+    first = fns["on_estimate"](*values, request)
+    assert "budget 20.0 GiB" in first and "moved" not in first
+    live["free"] = 20.4                                  # drift: the same two figures, no note
+    assert fns["on_estimate"](*values, request) == first
+    live["free"] = 11.2                                  # other programs took memory: the move is said
+    moved = fns["on_estimate"](*values, request)
+    assert "budget 11.0 GiB" in moved and "The budget moved from 20.0 to 11.0 GiB" in moved
+    assert "预算 11.0 GiB" in handlers(service)["on_estimate"](*values, FakeRequest("zh-CN"))   # one hold per service
+    assert service.advisor.device().budget_bytes == 11 * ui.GIB     # the clamp plans with the same figure
+
+
+def test_the_preset_box_always_shows_a_preset_or_custom(tmp_path):
+    from i2v.ui.format import CUSTOM_PRESET
+
+    service = FakeService(tmp_path, None)
+    service.presets_status = lambda size=None: {"recommended": None, "presets": [
+        {"name": "fast", "label_en": "Fast", "status": "does_not_fit", "values": {"num_frames": 8}}]}
+    fns = handlers(service)
+    box = fns["on_load"](FakeRequest())[2]
+    assert box["value"] == CUSTOM_PRESET                       # none fits: Custom, not blank
+    assert fns["on_image"](None, None, FakeRequest())["value"] == CUSTOM_PRESET
+    assert fns["on_sliders"](None, None, 256, 8, 8, 2, 9.0) == gr.update(value=CUSTOM_PRESET)
+
+
+def test_without_a_gpu_no_word_says_gpu_memory(tmp_path):
+    plan = {"offload": "none", "cfg_split": False, "decode_chunk": 1}
+    entry = {"video_path": "video_1.mp4", "parameters": {"prompt": "x", **plan}, "plan": plan,
+             "load_report": {"device": "cpu"}}
+    for lang, words in (("en", "GPU memory"), ("zh", "显存")):
+        assert words not in ui.format.history_markdown(entry, lang)
+        assert words in ui.format.history_markdown({**entry, "load_report": {"device": "cuda"}}, lang)
+    cleared = {"cleared": True, "driver_free_before_bytes": 2 * ui.GIB, "driver_free_after_bytes": 3 * ui.GIB,
+               "free_before_bytes": 2 * ui.GIB, "free_after_bytes": 3 * ui.GIB}
+    assert "driver free" in ui.memory_html(cleared, "en", "cuda")
+    assert "driver free" not in ui.memory_html(cleared, "en", "cpu") and "驱动" not in ui.memory_html(cleared, "zh", "cpu")
+    info = {"seed": 3, "adjustments": [], "plan": plan, "plan_words": "all weights in GPU memory"}
+    fns = handlers(FakeService(tmp_path, FakeResult(tmp_path / "video_x.mp4", info)))   # the suite's CPU device
+    _, shown = fns["generate_page"](object(), "a cat", "", 256, 3, 8, 2, 9.0, 1, batch=1, request=FakeRequest(),
+                                    progress=lambda *a, **k: None)
+    assert "GPU" not in shown["plan_words"] and "all weights in memory" in shown["plan_words"]
+
+
+def test_after_stop_the_page_says_stopped_and_the_old_video_leaves(tmp_path):
+    from i2v.core.errors import GenerationCancelled
+
+    fns = handlers(FakeService(tmp_path, GenerationCancelled("cancelled at step 3")))
+    for lang, said in (("en-US", "Stopped."), ("zh-CN", "已停止。")):
+        request = FakeRequest(lang)
+        fns["generate_page"](object(), "a cat", "", 256, 3, 8, 2, 9.0, 1, batch=1, request=request,
+                             progress=lambda *a, **k: None)
+        *_, stop_message, video = fns["after_generate"](request)
+        assert stop_message == said and video is None
+    done = handlers(FakeService(tmp_path, FakeResult(tmp_path / "video_x.mp4", {"seed": 1})))
+    _, _, after = run_generate(done)
+    assert after[-2:] == (gr.update(), gr.update())            # a finished job leaves both alone

@@ -29,8 +29,9 @@ from urllib.parse import urlsplit
 
 from python_multipart.exceptions import MultipartParseError
 
-from i2v.core.errors import I2VError
 from i2v.core.words import render
+from i2v.serving_port import (PortHolder, ServingError, bind_address, busy_port_message, port_holder,  # noqa: F401
+                              port_in_use)
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,6 @@ LOGIN_FORGET_S = 3600.0                # a client not seen for this long starts 
 LOGIN_MAX_CLIENTS = 10_000             # bounded memory: the oldest clients are forgotten first
 
 
-class ServingError(I2VError, ValueError):
-    """A serving option that cannot be used; the message says what to do."""
-
-
 class BodyTooLarge(MultipartParseError):
     """Raised into the application when a request body passes the limit. A MultipartParseError, so Gradio's
     upload parser removes the partial files it wrote before giving up."""
@@ -73,12 +70,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def bind_address(host: str) -> str:
-    """The address to bind: '[::1]' -> '::1' (brackets belong in URLs, not in bind calls)."""
-    host = host.strip()
-    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
 def url_host(host: str) -> str:
@@ -383,7 +374,3 @@ def app_kwargs(host: str, max_body_bytes: int | None = None, login_throttle: boo
 def body_limit_bytes(max_upload_mib: float) -> int:
     """The largest request body: the upload limit for all files of a request together, plus form framing."""
     return int(max_upload_mib * MIB) + BODY_SLACK_BYTES
-
-
-# the port: its own module, names kept here for the callers
-from i2v.serving_port import PortHolder, busy_port_message, port_holder, port_in_use  # noqa: E402,F401

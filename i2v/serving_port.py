@@ -1,10 +1,23 @@
 """Is the port free before the web server touches anything, and if not, who holds it (for the error message).
-Split from i2v.serving (which re-exports these names)."""
+Split from i2v.serving (which re-exports these names); ServingError and bind_address live here so that this module
+needs nothing from i2v.serving."""
 from __future__ import annotations
 
 import errno
 import socket
 from dataclasses import dataclass
+
+from i2v.core.errors import I2VError
+
+
+class ServingError(I2VError, ValueError):
+    """A serving option that cannot be used; the message says what to do."""
+
+
+def bind_address(host: str) -> str:
+    """The address to bind: '[::1]' -> '::1' (brackets belong in URLs, not in bind calls)."""
+    host = host.strip()
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
 @dataclass(frozen=True)
@@ -18,8 +31,6 @@ def port_in_use(host: str, port: int) -> bool:
     host resolves to (the way the server itself binds), so connections left in TIME-WAIT or FIN-WAIT-2 by a
     stopped instance don't count. ServingError when the address cannot be bound at all (not this machine's,
     no IPv6, an unknown name)."""
-    from i2v.serving import ServingError, bind_address
-
     address = bind_address(host)
     try:
         infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)

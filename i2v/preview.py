@@ -71,12 +71,22 @@ def decode(data: bytes):
 
 
 def render(latents, factors, bias=None) -> bytes:
-    """[frames, channels, h, w] latents -> the JPEG strip the worker sends (frames picked before projecting)."""
+    """[frames, channels, h, w] latents -> the JPEG strip the worker sends (frames picked before projecting).
+
+    On the CPU its few small ops run on one thread: on a loaded machine torch's thread pool made them ~10x
+    slower than the work itself (bench/results/preview_cost.md); the pool's size is restored after."""
     import torch
 
-    index = torch.tensor(pick_frames(int(latents.shape[0])), device=latents.device)
-    chosen = latents.index_select(0, index)
-    return encode(strip(project(chosen, factors, bias)))
+    threads = torch.get_num_threads() if latents.device.type == "cpu" else 1
+    if threads > 1:
+        torch.set_num_threads(1)
+    try:
+        index = torch.tensor(pick_frames(int(latents.shape[0])), device=latents.device)
+        rgb = project(latents.index_select(0, index), factors, bias)
+    finally:
+        if threads > 1:
+            torch.set_num_threads(threads)
+    return encode(strip(rgb))
 
 
 def frames_first(latents):

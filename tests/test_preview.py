@@ -75,3 +75,9 @@ def test_due_after_every_n_finished_steps():
     assert [step for step in range(1, 12) if due(step, 4)] == [5, 9]      # after 4 and 8 steps
     assert [step for step in range(1, 5) if due(step, 1)] == [2, 3, 4]
     assert not any(due(step, 0) for step in range(1, 10))
+
+
+def test_render_leaves_torch_threads_as_they_were():
+    before = torch.get_num_threads()
+    preview.render(torch.randn(3, 4, 8, 8), tuple((0.1,) * 3 for _ in range(4)))
+    assert torch.get_num_threads() == before

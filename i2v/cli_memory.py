@@ -241,7 +241,10 @@ def run_estimate(args) -> int:
     req, device = report["request"], report["device"]
     print(f"{req['width']}x{req['height']}, {req['num_frames']} frames, {device['dtype']} on {device['kind']} "
           f"with {device['budget_gib']:.2f} GiB — {report['note']}")
-    print("plan: " + ", ".join(f"{k}={v}" for k, v in report["plan"].items()))
+    plan = dict(report["plan"])
+    if device["kind"] != "cuda" and "weights_dtype" in plan:   # no fp16/fp8 weights off a GPU: say what runs
+        plan["weights_dtype"] = device["dtype"]
+    print("plan: " + ", ".join(f"{k}={v}" for k, v in plan.items()))
     for p in report["phases"]:
         print(f"  {p['phase']:<13} weights {format_bytes(p['weights_bytes']):>10}  activations "
               f"{format_bytes(p['activation_bytes']):>10}  context {format_bytes(p['context_bytes']):>10}  "

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import gradio as gr
 import pytest
 
 from i2v import i18n, ui, video
 from i2v.core.settings import SETTINGS
+from i2v.core.settings import SETTINGS_BY_NAME as S_BY_NAME
 from i2v.service import GenerationService
 
 
@@ -568,3 +570,24 @@ def test_after_stop_the_page_says_stopped_and_the_old_video_leaves(tmp_path):
     done = handlers(FakeService(tmp_path, FakeResult(tmp_path / "video_x.mp4", {"seed": 1})))
     _, _, after = run_generate(done)
     assert after[-2:] == (gr.update(), gr.update())            # a finished job leaves both alone
+
+
+def test_cli_estimate_on_a_cpu_says_the_weights_precision_that_runs(capsys):
+    """`estimate` on a machine without a GPU printed "fp32 on cpu" next to weights_dtype=fp16."""
+    from i2v.cli import main
+
+    main(["estimate", "--resolution", "256", "--frames", "8"])       # the suite's simulated CPU device
+    out = capsys.readouterr().out
+    head, plan = out.splitlines()[:2]
+    assert "fp32 on cpu" in head and "weights_dtype=fp32" in plan and "fp16" not in plan
+
+
+def test_the_steps_help_and_the_recommended_presets_steps_tell_one_truth():
+    """The help said fewer than 50 steps looks visibly worse while the fast preset runs 30."""
+    from i2v.configs import load_presets
+
+    steps = S_BY_NAME["num_inference_steps"]
+    fewest = min(p.num_inference_steps for p in load_presets())
+    for help_text in (steps.help, steps.help_zh):
+        numbers = [int(n) for n in re.findall(r"\d+", help_text)]
+        assert fewest in numbers and all(n <= fewest for n in numbers), help_text

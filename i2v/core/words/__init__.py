@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping
 
-from i2v.core.words import config, downloads, failures, memory, models, page, page_messages, plan, run, serving
+from i2v.core.words import config, downloads, failures, memory, models, page, page_messages, plan, run, serving, worker
 
 LANGS = ("en", "zh")
-SUBJECTS = (failures, plan, memory, run, page_messages, page, downloads, config, serving, models)
+SUBJECTS = (failures, plan, memory, run, page_messages, page, downloads, config, serving, models, worker)
 LANG_ENV = "LANG"          # the CLI's default language: LANG=zh_CN.UTF-8 -> zh
 
 

@@ -203,11 +203,11 @@ def test_generate_shows_progress_then_a_playable_video(browser, app, image):
     page = open_page(browser, app.url)
     # the estimate line reacts to the sliders; the preset list is filled from the service
     estimate = page.locator("#i2v-estimate")
-    estimate.get_by_text(said(locale, "estimate_line")).wait_for()
+    estimate.get_by_text(said(locale, "estimate_needs")).wait_for()
     first_estimate = estimate.inner_text()
     fill_form(page, image, "a drifting gradient", frames=3, steps=8, preset_id="fast")
     page.wait_for_function("(old) => document.querySelector('#i2v-estimate').innerText != old", arg=first_estimate)
-    assert re.search(r"Predicted peak [\d.]+ GiB / available [\d.]+ GiB \((predicted|calibrated)\)", estimate.inner_text())
+    assert re.search(r"Needs [\d.]+ GiB with this plan \((predicted|calibrated)\) · budget [\d.]+ GiB", estimate.inner_text())
     before = set(app.outputs.glob("*.mp4")) if app.outputs.exists() else set()
     page.locator("#i2v-generate").click()
     progress = wait_for_progress(page, progress_pattern(locale))
@@ -248,7 +248,7 @@ def test_the_preset_list_and_the_estimate_panel_give_one_verdict(browser, app, l
     choosing each other preset; after a slider moves, the list says Custom."""
     page = open_page(browser, app.url, locale=locale)
     estimate = page.locator("#i2v-estimate")
-    estimate.get_by_text(said(locale, "estimate_line")).wait_for()
+    estimate.get_by_text(said(locale, "estimate_needs")).wait_for()
     preset_box = page.locator("#i2v-preset input")
     verdicts = {"preset_fits": "estimate_fits", "preset_fits_with_offload": "estimate_offload",
                 "preset_does_not_fit": "estimate_no_fit"}

@@ -292,7 +292,7 @@ class LocalRunner:
             attempts[-1]["fallback"] = description
         loaded.hooks.start(None, 0)
         if self.cancel_event.is_set():
-            raise GenerationCancelled("cancelled before saving")
+            raise GenerationCancelled("cancelled_before_save")
         if on_event is not None:
             on_event("save", 0, 0)
         save_started = time.perf_counter()
@@ -320,7 +320,7 @@ class LocalRunner:
         if job.latents is None:
             job.latents = pl.sample_latents(loaded, image, request, seed, job.listener, job.check, job.preview)
             if self.cancel_event.is_set():
-                raise GenerationCancelled("cancelled after denoising")
+                raise GenerationCancelled("cancelled_after_denoise")
             job.mark("denoise")
         job.phase = "decode"
         frames = pl.decode_frames(loaded, job.latents, request, job.listener, job.check)
@@ -347,7 +347,7 @@ class _JobTrace:
         """The cancel test inside a step, before every layer (i2v.cancel_points); the listener makes the same one
         at each phase start and step."""
         if self.cancel_event.is_set():
-            raise GenerationCancelled(f"cancelled during {self.phase}")
+            raise GenerationCancelled("cancelled_during", phase=self.phase)
 
     def start_phase(self) -> None:
         self._t = time.perf_counter()
@@ -358,7 +358,7 @@ class _JobTrace:
 
     def listener(self, phase: str, index: int, total: int) -> None:
         if self.cancel_event.is_set():
-            raise GenerationCancelled(f"cancelled during {phase}")
+            raise GenerationCancelled("cancelled_during", phase=phase)
         if phase == "denoise" and index == 1:
             self.mark("encode")
         self.phase = phase

@@ -44,8 +44,8 @@ EN = {
     "export_frames": "Download frames (PNG, zip)",
     "batch": "Videos per click",
     "batch_help": "Made one after another with consecutive seeds; Stop ends the batch.",
-    "seed_random": "🎲 Random seed",
-    "seed_reuse": "♻ Last seed",
+    "seed_random": "Random seed",
+    "seed_reuse": "Last seed",
     "model_pick": "Model",
     "model_pick_info": "Choosing another model unloads the running one; the new one loads on the next generation. "
                        "Settings follow the model's own ranges.",
@@ -118,8 +118,8 @@ ZH = {
     "export_frames": "下载全部帧（PNG，zip）",
     "batch": "每次生成的视频数",
     "batch_help": "依次生成，种子依次加一；点击“停止”结束整批。",
-    "seed_random": "🎲 随机种子",
-    "seed_reuse": "♻ 上次的种子",
+    "seed_random": "随机种子",
+    "seed_reuse": "上次的种子",
     "model_pick": "模型",
     "model_pick_info": "选择其他模型会卸载当前模型；新模型在下次生成时加载。参数会换成该模型自己的范围。",
     # issue 28（进度、设备用词）：没有显卡的机器上的用词，任务结束时的提醒

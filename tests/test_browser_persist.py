@@ -129,3 +129,20 @@ def test_a_stored_value_the_table_refuses_is_never_applied():
     assert "value" not in by_name["num_inference_steps"] and "value" not in by_name["fps"]
     assert "value" not in by_name[persist.PRESET_KEY]
     assert persist.restore("not a dict") == [{"__type__": "update"}] * (len(persist.NAMES) + 1)
+
+
+def test_dropping_a_video_or_its_sidecar_restores_its_settings_by_name_only(tmp_path):
+    """Like PNG Info: a dropped MP4 of ours (or its .json) is found in outputs/ by its name and its settings come
+    back as Reuse brings them; the dropped copy's content is never read, and an unknown name applies nothing."""
+    from i2v.core.settings import SETTINGS
+    from i2v.core.words import render
+    from tests.test_ui import FakeRequest, HistoryService, handlers
+
+    fns = handlers(HistoryService(tmp_path, None))
+    seed_at = 1 + [s.name for s in SETTINGS].index("seed")
+    for dropped in ("/tmp/gradio/abc/video_1.mp4", "/tmp/gradio/def/video_1.json"):   # Gradio's upload copies
+        out = fns["reuse_dropped"](dropped, FakeRequest())
+        assert out[1]["value"] == "a boat" and out[seed_at]["value"] == 99, dropped
+    out = fns["reuse_dropped"]("/tmp/gradio/x/holiday.mp4", FakeRequest("zh-CN"))
+    assert all(update == {"__type__": "update"} for update in out[:-2])
+    assert out[-2] == render("dropped_unknown", "zh", name="holiday.mp4")

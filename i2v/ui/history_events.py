@@ -7,6 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from i2v import video
 from i2v.core.settings import SETTINGS
 from i2v.core.settings import SETTINGS_BY_NAME as S
 from i2v.i18n import lang_of, text
@@ -90,6 +91,19 @@ class HistoryEvents:
         notice = text(lang, "reused", seed=seed) if S["seed"].check(seed) is None else text(lang, "reused_no_seed")
         image = gr.update(value=entry["input_image"]) if entry.get("input_image") else gr.update()
         return [image, *updates, notice, gr.Tabs(selected="generate")]
+
+    def reuse_dropped(self, upload, request: gr.Request):
+        """A video of ours (or its .json sidecar) dropped on the page: its settings back, as Reuse does. Only the
+        file's name is used: the video of that name in outputs/ and the sidecar beside it (the dropped copy is
+        never read, and nothing outside outputs/ is)."""
+        name = Path(str(upload or "")).name
+        entry = next((e for e in self.service.history()
+                      if name and name in (Path(e["video_path"]).name, video.sidecar_path(Path(e["video_path"])).name)),
+                     None)
+        if entry is None:
+            return [*[gr.update()] * (1 + len(SETTINGS)), text(lang_of(request), "dropped_unknown", name=name[:80]),
+                    gr.update()]
+        return self.reuse(entry["video_path"], request)
 
     def export_gif(self, path, request: gr.Request):
         """The chosen video as an animated GIF (made once, kept beside the MP4, deleted with it)."""

@@ -175,6 +175,8 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
                                              elem_id="i2v-preset")
                         reset_button = gr.Button(t("reset_settings"), size="sm", elem_id="i2v-reset")
                         memory = persist.browser_state(service.outputs_dir)   # this browser's settings (localStorage)
+                        dropped = gr.File(label=t("drop_settings"), file_types=[".mp4", ".json"], type="filepath",
+                                          height=90, elem_id="i2v-drop-settings")   # like PNG Info
                         with gr.Accordion(t("advanced"), open=False, elem_id="i2v-advanced"):
                             for setting in SETTINGS[1:]:       # every other row of the settings table, in order
                                 if setting.name == "seed":     # the seed with its 🎲 / ♻ buttons beside it
@@ -338,6 +340,8 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
         reuse_button.click(h.reuse, inputs=[history_pick],
                            outputs=[image, *inputs[1:], notice, tabs], api_name=False,
                            **light)
+        dropped.upload(h.reuse_dropped, inputs=[dropped], outputs=[image, *inputs[1:], notice, tabs], api_name=False,
+                       **light)
         delete_button.click(h.ask_delete, inputs=[history_pick, ticked], outputs=[confirm_row, history_message],
                             api_name=False, **light)
         keep_button.click(lambda: (gr.update(visible=False), ""), outputs=[confirm_row, history_message],

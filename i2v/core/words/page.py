@@ -71,6 +71,7 @@ EN = {
     "outputs_folder": "Outputs folder",
     "required_mark": "required",
     "open_folder": "Open the folder",
+    "drop_settings": "Drop a video made here (or its .json) to load its settings",
     # --- issue 28 (live preview) ---
     "live_preview": "Live preview",
     "preview_every": "Live preview every N steps",
@@ -143,6 +144,7 @@ ZH = {
     "outputs_folder": "输出文件夹",
     "required_mark": "必填",
     "open_folder": "打开文件夹",
+    "drop_settings": "拖入在这里生成的视频（或其 .json 文件）以载入其设置",
     # --- issue 28（实时预览）---
     "live_preview": "实时预览",
     "preview_every": "每 N 步更新一次实时预览",

@@ -49,6 +49,8 @@ EN = {
     "open_folder_done": "Opened `{path}` in the file manager.",
     "open_folder_none": "No file manager to open here; the videos are in `{path}`.",
     "open_folder_remote": "The folder can only be opened from the computer running i2v.",
+    "dropped_unknown": "`{name}` is not one of the videos in the outputs folder: drop an MP4 made here, "
+                       "or its .json file.",
 }
 
 ZH = {
@@ -97,4 +99,5 @@ ZH = {
     "open_folder_done": "已在文件管理器中打开 `{path}`。",
     "open_folder_none": "此处没有可用的文件管理器；视频位于 `{path}`。",
     "open_folder_remote": "只能在运行 i2v 的这台电脑上打开该文件夹。",
+    "dropped_unknown": "`{name}` 不是输出文件夹中的视频：请拖入在这里生成的 MP4 或其 .json 文件。",
 }

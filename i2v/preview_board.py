@@ -65,3 +65,15 @@ class PreviewBoard:
         with self._lock:
             self._latest.pop(owner, None)
             self._every.pop(owner, None)
+
+
+def takes_previews(runner) -> bool:
+    """Whether a runner's run() accepts preview_every (LocalRunner, the worker and its pool do; the Ray backend
+    does not yet: its jobs run without previews)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(runner.run).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "preview_every" or p.kind is p.VAR_KEYWORD for p in parameters)

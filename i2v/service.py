@@ -25,7 +25,7 @@ from i2v.core.settings import MAX_SEED, SETTINGS
 from i2v.advisor import Advisor
 from i2v.runner import FallbackPolicy, LocalRunner, READY
 from i2v.core.units import GIB
-from i2v.preview_board import PreviewBoard
+from i2v.preview_board import PreviewBoard, takes_previews
 from i2v.progress import (  # noqa: F401 - public here too
     PHASE_UNITS, PROGRESS_SPANS, ProgressUpdate, progress_fraction, update_for)
 
@@ -272,7 +272,7 @@ class GenerationService:
     def _fitter(self, forced):
         """For runners that choose between cards: fit a request to a card and predict its run's seconds."""
         def fit_on(request, device):
-            fitted = self.advisor.fit(request, forced, device)
+            fitted = self.advisor.fit(request, forced, device, carry=True)   # its worker falls back along it
             return fitted, self.advisor.seconds_for(fitted.request, device or self.advisor.device())
         return fit_on
 
@@ -284,7 +284,7 @@ class GenerationService:
         fitted, card = placed
         if card is not None:      # a card chosen among several (Ray): fitted to that card
             if fitted is None:
-                raise RequestError("device_cannot_run", detail=f"no worker's card can run it ({card.get('name')})")
+                raise RequestError("device_cannot_run", detail_key="no_card_fits", card=card.get("name"))
             request, adjustments = fitted.request.replace(seed=seed), [asdict(a) for a in fitted.adjustments]
         else:
             request, found = self.advisor.clamp(request, forced)
@@ -303,7 +303,7 @@ class GenerationService:
             on_event("load", 0, 0)
         try:
             known = sidecar.base(seed, adjustments, [note.text("en") for note in notes])
-            every = getattr(progress, "every", 0)     # asked for by the caller's page (i2v.preview_board)
+            every = getattr(progress, "every", 0) if takes_previews(self.runner) else 0   # the caller's page asked
             output = self.runner.run(image, request, seed, on_event, out_dir=self.outputs_dir, out_path=out_path,
                                      policy=self.policy, job=job, sidecar=known,
                                      **({"preview_every": every} if every else {}))

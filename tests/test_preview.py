@@ -81,3 +81,38 @@ def test_render_leaves_torch_threads_as_they_were():
     before = torch.get_num_threads()
     preview.render(torch.randn(3, 4, 8, 8), tuple((0.1,) * 3 for _ in range(4)))
     assert torch.get_num_threads() == before
+
+
+def test_only_runners_that_take_previews_are_asked_for_them():
+    from i2v.preview_board import takes_previews
+    from i2v.runner import LocalRunner
+    from i2v.worker import WorkerPool, WorkerRunner
+
+    class OlderRunner:        # the Ray backend's run() has no preview_every: its jobs run without previews
+        def run(self, image, request, seed, on_event=None, out_dir=None, out_path=None, policy=None, job=None,
+                sidecar=None):
+            pass
+
+    assert takes_previews(LocalRunner("tiny")) and takes_previews(WorkerRunner.__new__(WorkerRunner))
+    assert takes_previews(WorkerPool.__new__(WorkerPool)) and not takes_previews(OlderRunner())
+
+
+def test_the_board_keeps_each_sessions_interval_and_newest_strip():
+    from i2v.preview_board import PreviewBoard
+    from i2v.progress import update_for
+
+    board, seen = PreviewBoard(), []
+    assert board.set_every("a", 3) == 3 and board.every("a") == 3
+    assert board.every("b") == 0 and board.every(None) == 0          # never asked: no previews computed
+    tap = board.tap("a", seen.append)
+    tap(update_for("preview", 3, 12, b"one"))
+    tap(update_for("preview", 6, 12, b"two"))
+    tap(update_for("denoise", 7, 12))
+    assert [(u.phase, u.index, u.preview) for u in seen] == [("denoise", 3, b"one"), ("denoise", 6, b"two"),
+                                                             ("denoise", 7, None)]
+    first = board.latest("a")
+    assert first[1] == b"two" and board.latest("b") is None
+    board.clear("a")
+    assert board.latest("a") is None and board.every("a") == 3
+    board.forget("a")
+    assert board.every("a") == 0

@@ -262,7 +262,10 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
             h.clear_notices, outputs=[notice, stop_message, use_button, used_seed], api_name=False,
             queue=False, show_progress="hidden").then(
             h.generate_page, inputs=[*inputs, batch], outputs=[video_out, info], api_name=False, **one_job)
-        gr.Button(visible=False).click(h.generate, inputs=api_inputs, outputs=[video_out, info], api_name="generate",
+        # the API's outputs keep their names ("video", "status"): hidden twins, since on the page those labels are
+        # Gradio's own i18n namespaces and its translator warns in the browser console
+        api_video = gr.Video(visible=False, label="video")
+        gr.Button(visible=False).click(h.generate, inputs=api_inputs, outputs=[api_video, info], api_name="generate",
                                        **one_job)
         # Gradio 6 runs .then() only after a success; .failure() covers errors (OOM, bad input).
         after = dict(fn=h.after_generate, outputs=[notice, use_button, suggestion, used_seed, history_pick, gallery,
@@ -291,7 +294,9 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
         queue_yes.click(q.confirm_cancel, inputs=[queue_pick], outputs=[queue_confirm_row, queue_message],
                         api_name=False, **control)
         queue_keep.click(lambda: gr.update(visible=False), outputs=[queue_confirm_row], api_name=False, **control)
-        demo.load(h.model_status, outputs=[status, report], api_name="model_status", **control)
+        demo.load(h.model_status, outputs=[status, report], api_name=False, **control)
+        api_status = [gr.Markdown(visible=False, label="status"), gr.Markdown(visible=False, label="load_report")]
+        gr.Button(visible=False).click(h.model_status, outputs=api_status, api_name="model_status", **control)
         # the running family's rows first (defaults, ranges, choices), then the presets fill what they name
         family_outputs = [model_pick, *(widgets[s.name] for s in SETTINGS)]
         load_outputs = [device, memory_bars, preset, *sliders, notice, history_pick, gallery, ticked, *choosers]

@@ -131,3 +131,36 @@ def fp8_weight_bytes(module, compute_dtype: str) -> int:
     module.enable_layerwise_casting(storage_dtype=getattr(torch, FP8_STORAGE),
                                     compute_dtype=_torch_dtype(compute_dtype))
     return sum(t.numel() * t.element_size() for t in list(module.parameters()) + list(module.buffers()))
+
+
+def assemble_profile(method: str, family: dict, knobs: dict, grid: dict, dtypes: Iterable[str],
+                     trace_dtype: Callable[[str], dict]) -> dict:
+    """A family tracer's whole profile: the envelope every profile shares (format version, method, library
+    versions, family section, knobs, phases, grid) around one traced section per dtype, timed."""
+    import time
+
+    import diffusers
+    import torch
+    import transformers
+
+    from i2v.core.memory import PHASES, PROFILE_VERSION
+
+    started = time.perf_counter()
+    profile: dict[str, Any] = {
+        "version": PROFILE_VERSION, "method": method,
+        "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
+                     "transformers": transformers.__version__},
+        "family": family, "knobs": knobs, "phases": list(PHASES), "grid": grid, "dtypes": {},
+    }
+    for dtype in dtypes:
+        profile["dtypes"][dtype] = trace_dtype(dtype)
+    profile["trace_seconds"] = round(time.perf_counter() - started, 1)
+    return profile
+
+
+def trace_by_size(build_profile: Callable[..., dict], small: bool, small_grid: dict, configs: dict[str, dict],
+                  dtypes, log: Callable[[str], None]) -> dict:
+    """A family's profile: its small grid for a small (tiny) model, its full grid otherwise, labelled."""
+    profile = build_profile(configs, dtypes, log=log, **(small_grid if small else {}))
+    profile["grid"]["kind"] = "small" if small else "full"
+    return profile

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 
+from i2v.models.decode_steps import counted_decoder, spatial_tiles
+
 log = logging.getLogger(__name__)
 
 DENOISER = "transformer"
@@ -158,41 +160,17 @@ def decode(pipe, latents, request=None, listener=None, check=None):
         frames, height, width = latent_shape(pipe, request.num_frames, request.height, request.width)
         latents = pipe._unpack_latents(latents, frames, height, width, pipe.transformer_spatial_patch_size,
                                        pipe.transformer_temporal_patch_size)
-    total = _decoder_calls(vae, latents.shape)
-    count = [0]
-
-    def before_decoder(*_):
-        if check is not None:
-            check()
-        count[0] += 1
-        if listener is not None:
-            listener("decode", count[0], total)
-
-    handle = vae.decoder.register_forward_pre_hook(before_decoder)
-    try:
-        with torch.no_grad():
-            device = get_module_execution_device(vae)
-            latents = pipe._denormalize_latents(latents.to(device), vae.latents_mean, vae.latents_std,
-                                                vae.config.scaling_factor).to(vae.dtype)
-            timestep = None
-            if vae.config.timestep_conditioning:      # noise scale = decode timestep = 0: the latents unchanged
-                timestep = torch.tensor([DECODE_TIMESTEP] * latents.shape[0], device=device, dtype=latents.dtype)
-            video = ltx_vae_decode.decode(vae, latents, timestep)     # vae.decode's values, banded
-            frames = pipe.video_processor.postprocess_video(video.cpu(), output_type="np")[0]
-    finally:
-        handle.remove()
+    total = spatial_tiles(vae, latents.shape[3], latents.shape[4])     # one decoder call, per tile
+    with counted_decoder(vae, total, listener, check), torch.no_grad():
+        device = get_module_execution_device(vae)
+        latents = pipe._denormalize_latents(latents.to(device), vae.latents_mean, vae.latents_std,
+                                            vae.config.scaling_factor).to(vae.dtype)
+        timestep = None
+        if vae.config.timestep_conditioning:      # noise scale = decode timestep = 0: the latents unchanged
+            timestep = torch.tensor([DECODE_TIMESTEP] * latents.shape[0], device=device, dtype=latents.dtype)
+        video = ltx_vae_decode.decode(vae, latents, timestep)     # vae.decode's values, banded
+        frames = pipe.video_processor.postprocess_video(video.cpu(), output_type="np")[0]
     return (frames * 255).round().astype(np.uint8)
-
-
-def _decoder_calls(vae, shape) -> int:
-    """How many times vae.decode runs vae.decoder: once, or once per spatial tile when tiling."""
-    _, _, _, height, width = shape
-    ratio = vae.spatial_compression_ratio
-    tile_h, tile_w = vae.tile_sample_min_height // ratio, vae.tile_sample_min_width // ratio
-    if not (vae.use_tiling and (width > tile_w or height > tile_h)):
-        return 1
-    stride_h, stride_w = vae.tile_sample_stride_height // ratio, vae.tile_sample_stride_width // ratio
-    return len(range(0, height, stride_h)) * len(range(0, width, stride_w))
 
 
 def preview_latents(pipe, args, kwargs, request):

@@ -17,6 +17,8 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from i2v.trace_tools import FP8_STORAGE, assemble_profile, trace_by_size
+
 from i2v.models.wan_trace import _clean, _point, cast_like_from_pretrained   # the shared meta-trace helpers
 
 FAMILY = "ltx-video"
@@ -27,7 +29,6 @@ VAE_SCALE_FACTOR = 32
 TEMPORAL_SCALE_FACTOR = 8
 SIZE_MULTIPLE = 32
 VAE_TILE_SAMPLE_SIZE = 512            # AutoencoderKLLTXVideo's tile_sample_min_height/width
-FP8_STORAGE = "float8_e4m3fn"
 GRID_SIZES = ((480, 480), (768, 512), (1216, 704))
 GRID_FRAMES = (25, 65, 121, 161)
 CHUNK_BUDGETS = (2048, 8192)
@@ -229,43 +230,23 @@ def profile_dtype(model: LtxMetaModel, sizes, frames_grid, budgets, chunked_poin
 def build_profile(configs: dict[str, dict], dtypes=DTYPES, sizes=GRID_SIZES, frames_grid=GRID_FRAMES,
                   budgets=CHUNK_BUDGETS, chunked_points=CHUNKED_POINTS, tiled_frames=TILED_FRAMES,
                   log: Callable[[str], None] = lambda _: None) -> dict:
-    import diffusers
-    import torch
-    import transformers
-
-    from i2v.core.memory import PHASES, PROFILE_VERSION
-
-    started = time.perf_counter()
-    profile: dict[str, Any] = {
-        "version": PROFILE_VERSION,
-        "method": ("meta-device trace: TorchDispatchMode live-storage bytes with weakref release, "
+    knobs = {"chunk_budgets": list(budgets), "fp8_storage": FP8_STORAGE,
+             "vae_tile_sample_size": VAE_TILE_SAMPLE_SIZE, "vae_scale_factor": VAE_SCALE_FACTOR,
+             "temporal_scale_factor": TEMPORAL_SCALE_FACTOR, "size_multiple": SIZE_MULTIPLE}
+    grid = {"sizes": [list(s) for s in sizes], "frames": list(frames_grid), "tiled_frames": list(tiled_frames),
+            "chunked_points": {d: [list(p) for p in chunked_points] for d in dtypes}}
+    return assemble_profile(
+        ("meta-device trace: TorchDispatchMode live-storage bytes with weakref release, "
                    "SDPA modelled as fused (output-sized), weights and inputs excluded; FLOPs by FlopCounterMode; "
-                   "denoise_cfg = one batch-2 transformer call (the pipeline batches both guidance halves)"),
-        "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
-                     "transformers": transformers.__version__},
-        "family": family_section(),
-        "knobs": {"chunk_budgets": list(budgets), "fp8_storage": FP8_STORAGE,
-                  "vae_tile_sample_size": VAE_TILE_SAMPLE_SIZE, "vae_scale_factor": VAE_SCALE_FACTOR,
-                  "temporal_scale_factor": TEMPORAL_SCALE_FACTOR, "size_multiple": SIZE_MULTIPLE},
-        "phases": list(PHASES),
-        "grid": {"sizes": [list(s) for s in sizes], "frames": list(frames_grid), "tiled_frames": list(tiled_frames),
-                 "chunked_points": {d: [list(p) for p in chunked_points] for d in dtypes}},
-        "dtypes": {},
-    }
-    for dtype in dtypes:
-        model = build_meta_model(dtype, configs)
-        profile["dtypes"][dtype] = profile_dtype(model, sizes, frames_grid, budgets, chunked_points,
-                                                 tiled_frames, log)
-    profile["trace_seconds"] = round(time.perf_counter() - started, 1)
-    return profile
+                   "denoise_cfg = one batch-2 transformer call (the pipeline batches both guidance halves)"), family_section(), knobs, grid, dtypes,
+        lambda dtype: profile_dtype(build_meta_model(dtype, configs), sizes, frames_grid, budgets, chunked_points,
+                                    tiled_frames, log))
 
 
 def trace_configs(configs: dict[str, dict], dtypes=DTYPES, log: Callable[[str], None] = lambda _: None) -> dict:
     """The profile for these configs: SMALL_GRID for a small transformer, the full grid otherwise."""
-    small = transformer_params(configs) < SMALL_MODEL_PARAMS
-    profile = build_profile(configs, dtypes, log=log, **(SMALL_GRID if small else {}))
-    profile["grid"]["kind"] = "small" if small else "full"
-    return profile
+    return trace_by_size(build_profile, transformer_params(configs) < SMALL_MODEL_PARAMS, SMALL_GRID, configs,
+                         dtypes, log)
 
 
 def retrace_decode(profile: dict, configs: dict[str, dict], log: Callable[[str], None] = lambda _: None) -> dict:

@@ -10,6 +10,8 @@ import json
 import logging
 from typing import Any, Callable
 
+from i2v.models.decode_steps import counted_decoder, spatial_tiles
+
 log = logging.getLogger(__name__)
 
 DENOISER = "transformer"
@@ -260,19 +262,9 @@ def decode(pipe, latents, request=None, listener=None, check=None):
     from i2v.models.wan_vae_decode import decode_latents
 
     vae = pipe.vae
-    total = _decoder_calls(vae, latents.shape)
-    count = [0]
-
-    def before_decoder(*_):
-        if check is not None:
-            check()
-        count[0] += 1
-        if listener is not None:
-            listener("decode", count[0], total)
-
-    handle = vae.decoder.register_forward_pre_hook(before_decoder)
+    total = latents.shape[2] * spatial_tiles(vae, latents.shape[3], latents.shape[4])   # per latent frame, per tile
     try:
-        with torch.no_grad():
+        with counted_decoder(vae, total, listener, check), torch.no_grad():
             latents = latents.to(device=get_module_execution_device(vae), dtype=vae.dtype)
             latents_mean = (torch.tensor(vae.config.latents_mean).view(1, vae.config.z_dim, 1, 1, 1)
                             .to(latents.device, latents.dtype))
@@ -282,20 +274,8 @@ def decode(pipe, latents, request=None, listener=None, check=None):
             video = decode_latents(vae, latents, to_host=True)
             frames = pipe.video_processor.postprocess_video(video, output_type="np")[0]
     finally:
-        handle.remove()
         vae.clear_cache()          # a stop inside the decoder leaves its frame caches behind
     return (frames * 255).round().astype(np.uint8)
-
-
-def _decoder_calls(vae, shape) -> int:
-    """How many times vae.decode runs vae.decoder: once per latent frame, times the tiles when tiling."""
-    _, _, frames, height, width = shape
-    ratio = vae.spatial_compression_ratio
-    tile_h, tile_w = vae.tile_sample_min_height // ratio, vae.tile_sample_min_width // ratio
-    if not (vae.use_tiling and (width > tile_w or height > tile_h)):
-        return frames
-    stride_h, stride_w = vae.tile_sample_stride_height // ratio, vae.tile_sample_stride_width // ratio
-    return frames * len(range(0, height, stride_h)) * len(range(0, width, stride_w))
 
 
 def preview_latents(pipe, args, kwargs, request):

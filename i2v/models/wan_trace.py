@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from i2v.trace_tools import FP8_STORAGE, assemble_profile, trace_by_size
+
 FAMILY = "wan2.2-ti2v-5b"
 COMPONENTS = ("text_encoder", "transformer", "vae")
 DTYPES = ("bf16", "fp32")            # bf16 on CUDA, fp32 for CPU runs
@@ -26,7 +28,6 @@ VAE_SCALE_FACTOR = 16                 # pixels per latent pixel (Wan 2.2 VAE: 8x
 TEMPORAL_SCALE_FACTOR = 4             # pixel frames per latent frame (after the first)
 SIZE_MULTIPLE = 32                    # VAE factor x transformer patch (2): the pipeline rounds sizes down to it
 VAE_TILE_SAMPLE_SIZE = 256            # AutoencoderKLWan's tile_sample_min_height/width with enable_tiling()
-FP8_STORAGE = "float8_e4m3fn"
 
 # Grid: activations are near linear in latent tokens (fused attention), and tokens follow frames x pixels.
 GRID_SIZES = ((480, 480), (832, 480), (704, 704), (1280, 704))
@@ -352,43 +353,23 @@ def build_profile(configs: dict[str, dict], dtypes=DTYPES, sizes=GRID_SIZES, fra
                   budgets=CHUNK_BUDGETS, chunked_points=CHUNKED_POINTS, tiled_frames=TILED_FRAMES,
                   log: Callable[[str], None] = lambda _: None) -> dict:
     """The whole profile dict of the Wan model these configs describe."""
-    import diffusers
-    import torch
-    import transformers
-
-    from i2v.core.memory import PHASES, PROFILE_VERSION
-
     if budgets and not chunking_available():
         log("i2v.models.wan_chunking not found: no chunked tables")
         budgets, chunked_points = (), ()
-    started = time.perf_counter()
-    profile: dict[str, Any] = {
-        "version": PROFILE_VERSION,
-        "method": ("meta-device trace: TorchDispatchMode live-storage bytes with weakref release, "
+    knobs = {"chunk_budgets": list(budgets), "fp8_storage": FP8_STORAGE,
+             "vae_tile_sample_size": VAE_TILE_SAMPLE_SIZE, "vae_scale_factor": VAE_SCALE_FACTOR,
+             "temporal_scale_factor": TEMPORAL_SCALE_FACTOR, "size_multiple": SIZE_MULTIPLE}
+    grid = {"sizes": [list(s) for s in sizes], "frames": list(frames_grid), "tiled_frames": list(tiled_frames),
+            "chunked_points": {d: [list(p) for p in chunked_points] for d in dtypes}}
+    return assemble_profile(
+        ("meta-device trace: TorchDispatchMode live-storage bytes with weakref release, "
                    "SDPA modelled as fused (output-sized), weights and inputs excluded; FLOPs by FlopCounterMode; "
-                   "denoise = one batch-1 transformer call (the pipeline runs cond and uncond separately)"),
-        "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
-                     "transformers": transformers.__version__},
-        "family": family_section(),
-        "knobs": {"chunk_budgets": list(budgets), "fp8_storage": FP8_STORAGE,
-                  "vae_tile_sample_size": VAE_TILE_SAMPLE_SIZE, "vae_scale_factor": VAE_SCALE_FACTOR,
-                  "temporal_scale_factor": TEMPORAL_SCALE_FACTOR, "size_multiple": SIZE_MULTIPLE},
-        "phases": list(PHASES),
-        "grid": {"sizes": [list(s) for s in sizes], "frames": list(frames_grid), "tiled_frames": list(tiled_frames),
-                 "chunked_points": {d: [list(p) for p in chunked_points] for d in dtypes}},
-        "dtypes": {},
-    }
-    for dtype in dtypes:
-        model = build_meta_model(dtype, configs)
-        profile["dtypes"][dtype] = profile_dtype(model, sizes, frames_grid, budgets, chunked_points,
-                                                 tiled_frames, log)
-    profile["trace_seconds"] = round(time.perf_counter() - started, 1)
-    return profile
+                   "denoise = one batch-1 transformer call (the pipeline runs cond and uncond separately)"), family_section(), knobs, grid, dtypes,
+        lambda dtype: profile_dtype(build_meta_model(dtype, configs), sizes, frames_grid, budgets, chunked_points,
+                                    tiled_frames, log))
 
 
 def trace_configs(configs: dict[str, dict], dtypes=DTYPES, log: Callable[[str], None] = lambda _: None) -> dict:
     """The profile for these configs: SMALL_GRID for a small transformer, the full grid otherwise."""
-    small = transformer_params(configs) < SMALL_MODEL_PARAMS
-    profile = build_profile(configs, dtypes, log=log, **(SMALL_GRID if small else {}))
-    profile["grid"]["kind"] = "small" if small else "full"
-    return profile
+    return trace_by_size(build_profile, transformer_params(configs) < SMALL_MODEL_PARAMS, SMALL_GRID, configs,
+                         dtypes, log)

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from i2v.core.request import GenerationRequest
+from i2v.core.words import render
 from i2v.model_source import (  # noqa: F401 - re-exported: callers know them as pl.*
     DEFAULT_REPO_ID, GET_REAL_WEIGHTS_HINT, HUB_PROBE_TIMEOUT_S, ModelChoice, ModelUnavailable, _cached_snapshot,
     _hub_reachable, choose_model, fetch_if_hub, real_weights_hint, tiny_banner)
@@ -42,9 +43,17 @@ class LoadPlan:
 
 @dataclass(frozen=True)
 class Outcome:
+    """One optimisation and what loading did to it. The detail in English (logs, sidecar, API) and, when it is
+    the app's own, its catalogue key and params (i2v.core.words.worker) to say it in another language."""
     name: str
     status: str
     detail: str
+    key: str | None = None
+    params: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, name: str, status: str, key: str, **params) -> "Outcome":
+        return cls(name, status, render(key, "en", **params), key, params)
 
 
 @dataclass
@@ -83,9 +92,10 @@ def plan_load(device: str, has_xformers: bool, family: Family = DEFAULT_FAMILY) 
 
 def dtype_outcome(plan: LoadPlan) -> Outcome:
     if plan.dtype != "float32":
-        variant = f" ({plan.variant} variant)" if plan.variant else ""
-        return Outcome("fp16", APPLIED, f"weights loaded as torch.{plan.dtype}{variant} on CUDA")
-    return Outcome("fp16", SKIPPED, "CPU run: float32, since half-precision kernels on CPU are slow or missing")
+        if plan.variant:
+            return Outcome.of("fp16", APPLIED, "load_half_weights_variant", dtype=plan.dtype, variant=plan.variant)
+        return Outcome.of("fp16", APPLIED, "load_half_weights", dtype=plan.dtype)
+    return Outcome.of("fp16", SKIPPED, "load_cpu_float32")
 
 
 def apply_attention(pipe, plan: LoadPlan) -> Outcome:
@@ -93,13 +103,11 @@ def apply_attention(pipe, plan: LoadPlan) -> Outcome:
     if plan.attention == "xformers":
         try:
             pipe.enable_xformers_memory_efficient_attention()
-            return Outcome("attention", APPLIED, "xformers memory-efficient attention")
+            return Outcome.of("attention", APPLIED, "load_xformers")
         except Exception as exc:  # noqa: BLE001 - fall back to SDPA and say why
             log.warning("xformers could not be enabled: %s", exc)
-            return Outcome("attention", APPLIED, f"PyTorch SDPA (xformers failed: {type(exc).__name__}: {exc})")
-    detail = "PyTorch SDPA (AttnProcessor2_0, the diffusers default"
-    detail += "; memory-efficient/flash kernels on CUDA)" if plan.device == "cuda" else "; xformers is CUDA-only)"
-    return Outcome("attention", APPLIED, detail)
+            return Outcome.of("attention", APPLIED, "load_sdpa_xformers_failed", error=f"{type(exc).__name__}: {exc}")
+    return Outcome.of("attention", APPLIED, "load_sdpa_cuda" if plan.device == "cuda" else "load_sdpa_cpu")
 
 
 def apply_gradient_checkpointing(pipe, plan: LoadPlan) -> list[Outcome]:
@@ -110,18 +118,15 @@ def apply_gradient_checkpointing(pipe, plan: LoadPlan) -> list[Outcome]:
         label = f"gradient checkpointing ({name})"
         enable = next((getattr(component, m) for m in CHECKPOINTING_METHODS if hasattr(component, m)), None)
         if enable is None:
-            outcomes.append(Outcome(label, NOT_SUPPORTED, "the component has no gradient checkpointing switch"))
+            outcomes.append(Outcome.of(label, NOT_SUPPORTED, "load_no_checkpointing"))
             continue
         try:
             enable()
         except (ValueError, NotImplementedError, AttributeError) as exc:
-            outcomes.append(Outcome(label, NOT_SUPPORTED, f"{type(exc).__name__}: {exc}"))
+            outcomes.append(Outcome.of(label, NOT_SUPPORTED, "load_checkpointing_refused",
+                                       error=f"{type(exc).__name__}: {exc}"))
             continue
-        outcomes.append(Outcome(
-            label, NO_EFFECT,
-            "accepted, but it only acts when gradients are computed; generation runs under torch.no_grad(), "
-            "so it saves no memory",
-        ))
+        outcomes.append(Outcome.of(label, NO_EFFECT, "load_checkpointing_no_effect"))
     return outcomes
 
 
@@ -132,10 +137,7 @@ def apply_optimisations(pipe, plan: LoadPlan, runtime=None) -> list[Outcome]:
     fixes = getattr(runtime, "compatibility_fixes", None)
     for name, detail in (fixes(pipe) if fixes else []):
         outcomes.append(Outcome(name, APPLIED, detail))
-    outcomes.append(Outcome(
-        "attention slicing", SKIPPED, "not used: the plan of each job (exact chunking, offload, decode chunk, "
-        "VAE tiling and the family's other parts) is chosen by the memory model",
-    ))
+    outcomes.append(Outcome.of("attention slicing", SKIPPED, "load_slicing_unused"))
     return outcomes
 
 

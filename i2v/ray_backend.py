@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from i2v.core import words
 from i2v.core.errors import BusyError, ClusterUnavailable, I2VError, WorkerLost
 from i2v.core.wire import from_wire, to_wire
 from i2v.runner import ModelState, RunOutput
@@ -246,7 +247,7 @@ class RayRunner:
             except (self._ray.exceptions.RayActorError, self._ray.exceptions.ActorUnavailableError) as exc:
                 where = worker.card.get("host", "?")
                 self._replace(worker, type(exc).__name__)
-                self._state = ModelState(spec=self.model_spec, message="a worker was replaced")
+                self._state = ModelState(spec=self.model_spec, message=words.render("state_worker_replaced"))
                 raise WorkerLost("worker_lost_remote", host=where) from None
         finally:
             if not reserved:
@@ -299,7 +300,7 @@ class RayRunner:
                 except Exception:  # noqa: BLE001 - already gone
                     pass
                 worker.actor = self._spawn(worker.environ)
-            self._state = ModelState(spec=spec, message="model switched; it loads on first use")
+            self._state = ModelState(spec=spec, message=words.render("state_model_switched"))
         for worker in self.workers:
             try:
                 worker.card = self._card(worker)

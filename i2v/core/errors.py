@@ -48,10 +48,16 @@ def message(key: str, params: Mapping[str, Any], lang: str = "en") -> str:
         values["label"] = field_label(str(values["field"]), lang)
     if "device" in values:               # the memory a message names: "GPU memory" on a GPU, else "memory"
         values["mem"] = words.render("mem_cuda" if values["device"] == "cuda" else "mem_cpu", lang)
+    if "detail_key" in values:           # a detail in words too (why a worker was lost): its key, same params
+        values["detail"] = words.render(str(values["detail_key"]), lang, **values)
     if key == "problems":
         separator = "；" if lang == "zh" else " "
         values["problems"] = separator.join(p.text(lang) for p in values["problems"])
     return template.format(**values)
+
+
+class NotAKey(LookupError):
+    """An I2VError made with a key the catalogue lacks (ready-made English, a typo): a programming error."""
 
 
 class I2VError(Exception):

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from i2v.core.errors import I2VError
 from i2v.models.base import Family
 from i2v.models.i2vgen_xl import FAMILY as I2VGEN_XL
 from i2v.models.ltx import FAMILY as LTX_VIDEO
@@ -17,8 +18,9 @@ FAMILIES: tuple[Family, ...] = (I2VGEN_XL, WAN22_TI2V_5B, LTX_VIDEO)
 DEFAULT_FAMILY = I2VGEN_XL          # `--model auto` and `--model tiny` stay I2VGen-XL's
 
 
-class UnknownFamily(LookupError):
-    """A folder whose model_index.json no family recognises."""
+class UnknownFamily(I2VError, LookupError):
+    """A folder whose model_index.json no family recognises: a catalogue key (family_no_index, family_unknown)
+    and its params, so whoever shows it says it in the reader's language."""
 
 
 def by_name(name: str | None) -> Family:
@@ -50,14 +52,14 @@ def family_of_folder(folder: Path) -> Family:
     """The family of a diffusers folder, from its model_index.json."""
     index = read_index(folder)
     if index is None:
-        raise UnknownFamily(f"{folder} has no readable model_index.json")
+        raise UnknownFamily("family_no_index", folder=str(folder))
     for family in FAMILIES:
         if family.recognises(index):
             return family
     if "_class_name" not in index:        # a hand-made folder: taken as the default family's until it loads
         return DEFAULT_FAMILY
-    raise UnknownFamily(f"{folder} holds a {index.get('_class_name', 'unknown')} model; this app runs "
-                        + ", ".join(f.title for f in FAMILIES))
+    raise UnknownFamily("family_unknown", folder=str(folder), class_name=str(index.get("_class_name", "unknown")),
+                        families=", ".join(f.title for f in FAMILIES))
 
 
 def family_of_repo(repo_id: str) -> Family:

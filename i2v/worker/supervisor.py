@@ -18,6 +18,7 @@ from pathlib import Path
 
 from i2v import files, paths, video
 from i2v.core import faults as fault_rules
+from i2v.core import words
 from i2v.core.errors import GenerationCancelled, GenerationFailed, WorkerLost
 from i2v.core.request import GenerationRequest
 from i2v.core.wire import from_wire
@@ -88,7 +89,7 @@ class WorkerRunner:
         self._process.start()
         child_conn.close()
         self._conn = parent_conn
-        self._state = ModelState(spec=self.model_spec, status=NOT_LOADED, message="worker started; model loads on first use")
+        self._state = ModelState(spec=self.model_spec, status=NOT_LOADED, message=words.render("state_worker_started"))
         log.info("worker started: pid %s (gpu %s)", self._process.pid, self.gpu)
 
     def _kill(self, reason: str) -> int:
@@ -166,11 +167,11 @@ class WorkerRunner:
         with self._io:
             self._ensure_started()
             self.cancel_event.clear()        # a Stop left from an earlier job is no reason to kill this load
-            self._state.status, self._state.message = LOADING, "loading the model in the worker"
+            self._state.status, self._state.message = LOADING, words.render("state_worker_loading")
             self._conn.send(LoadMsg())
             reply = self._converse(on_event=None)
             if not isinstance(reply, StateMsg):
-                raise GenerationFailed(f"unexpected reply from the worker: {type(reply).__name__}")
+                raise GenerationFailed("worker_unexpected_reply", reply=type(reply).__name__)
 
     def unload(self) -> int:
         """Replace the worker: every byte it held goes back to the system."""
@@ -196,7 +197,7 @@ class WorkerRunner:
             released = stopped if fresh else stopped + self._kill(f"model switched to {spec}")
             self.stats.last_restart_reason = f"model switched to {spec}"
             self.cancel_event.clear()        # no job runs: an earlier Stop does not apply to the new worker
-            self._state = ModelState(spec=spec, status=NOT_LOADED, message="model switched; it loads on first use")
+            self._state = ModelState(spec=spec, status=NOT_LOADED, message=words.render("state_model_switched"))
             return released
         finally:
             self._io.release()
@@ -266,7 +267,7 @@ class WorkerRunner:
                 except (EOFError, OSError):
                     message = None
                 if message is None:
-                    self._lost("worker_died", f"exit code {self._exit_code()}")
+                    self._lost("worker_died", "lost_exit_code", code=self._exit_code())
                 if isinstance(message, EventMsg):
                     self.dog.beat(message.phase)
                     self.stats.slowest_gap_s = self.dog.slowest_gap_s
@@ -285,7 +286,7 @@ class WorkerRunner:
                     self._state = ModelState(**message.state)
                     return message
             elif self._process.sentinel in ready:
-                self._lost("worker_died", f"exit code {self._exit_code()}")
+                self._lost("worker_died", "lost_exit_code", code=self._exit_code())
             verdict = self.dog.check(self.cancel_event.is_set())
             if verdict is not None and verdict.kind == "cancel_overdue":
                 device = self._device()
@@ -293,18 +294,20 @@ class WorkerRunner:
                 raise GenerationCancelled("worker_stop_overdue", grace_s=f"{self.watchdog.cancel_grace_s:g}",
                                           gib=f"{released / GIB:.2f}", device=device)
             if verdict is not None:
-                self._lost("worker_silent", verdict.detail)
+                self._lost("worker_silent", verdict.key, **verdict.params)
 
     def _exit_code(self):
         self._process.join(1)
         return self._process.exitcode
 
-    def _lost(self, key: str, detail: str) -> None:
-        """Replace the worker and raise WorkerLost (key: worker_died | worker_silent) naming what it released."""
+    def _lost(self, key: str, detail_key: str, **params) -> None:
+        """Replace the worker and raise WorkerLost (key: worker_died | worker_silent) naming what it released and
+        why (detail_key and its params: the message's detail, in the reader's language)."""
         device = self._device()
-        released = self._kill(f"{key} ({detail})")
-        self._state = ModelState(spec=self.model_spec, status=NOT_LOADED, message="worker restarted; model reloads on next use")
-        raise WorkerLost(key, gib=f"{released / GIB:.2f}", device=device, detail=detail)
+        released = self._kill(f"{key} ({words.render(detail_key, 'en', **params)})")
+        self._state = ModelState(spec=self.model_spec, status=NOT_LOADED,
+                                 message=words.render("state_worker_restarted"))
+        raise WorkerLost(key, gib=f"{released / GIB:.2f}", device=device, detail_key=detail_key, **params)
 
     def _device(self) -> str:
         """Where the worker's model ran ('cuda' or 'cpu'): the memory a lost worker gave back."""

@@ -8,10 +8,10 @@ cancel_grace_s is overdue. The supervisor acts on the verdicts (kill and replace
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from i2v.core import env
+from i2v.core import env, words
 
 UNTIMED_PHASES = ("start", "load")      # gaps after these are not step gaps (loading, a first message)
 
@@ -44,9 +44,16 @@ class WatchdogSettings:
 @dataclass(frozen=True)
 class Verdict:
     """What the supervisor must do now: `silent` (kill: no heartbeat in time) or `cancel_overdue` (kill: Stop
-    was not obeyed within the grace)."""
+    was not obeyed within the grace). Why, as a catalogue key and its params (the lost-worker message's
+    detail, in the reader's language)."""
     kind: str
-    detail: str
+    key: str
+    params: dict = field(default_factory=dict)
+
+    @property
+    def detail(self) -> str:
+        """Why, in English (the logs)."""
+        return words.render(self.key, "en", **self.params)
 
 
 class Watchdog:
@@ -79,7 +86,8 @@ class Watchdog:
         if cancel_requested:
             self.cancel_seen = self.cancel_seen if self.cancel_seen is not None else now
             if now - self.cancel_seen > self.settings.cancel_grace_s:
-                return Verdict("cancel_overdue", f"still running {now - self.cancel_seen:.0f} s after Stop")
+                return Verdict("cancel_overdue", "lost_stop_ignored", {"seconds": f"{now - self.cancel_seen:.0f}"})
         if now - self.last_beat > self.timeout_s():
-            return Verdict("silent", f"no heartbeat for {now - self.last_beat:.0f} s during {self.last_phase}")
+            return Verdict("silent", "lost_no_heartbeat", {"seconds": f"{now - self.last_beat:.0f}",
+                                                           "phase": self.last_phase})
         return None

@@ -6,8 +6,8 @@ with a capital or ending in '.', '!' or '?'). Not flagged: docstrings, log calls
 the logs are for developers), argparse help and descriptions (the CLI's --help stays in English, as the
 flags themselves do), the settings tables (core/settings.py and each family's rows in i2v/models/ carry their
 English and Chinese label side by side: the settings' own words) and core/env.py (the README's table of
-environment variables, for whoever deploys the app). KNOWN lists the sentences still written in place, in
-modules other engineers own, to be moved into the catalogue: a new one fails (remove an entry once it moved).
+environment variables, for whoever deploys the app). MUST_STAY lists the few written texts that stay, each
+with its reason; anything else fails.
 """
 import ast
 import re
@@ -33,16 +33,6 @@ MUST_STAY = {
     'commands:\n  start (default)  check the port (names',       # i2v/control_options.py: the scripts' --help epilog (--help stays English)
     'CUDA context + library workspaces per process',             # i2v/core/memory_tables.py: memory.toml's constants table (its help column, for whoever edits memory.toml)
     'CUDA out of memory (injected by I2V_INJECT_OOM at ',        # i2v/worker/child.py: a test fault imitating torch's own OOM exception text
-}
-# Sentences still written in place (first 50 characters; {} stands for an f-string's value), in modules
-# other engineers own: to be moved into the catalogue. Matched by text, wherever the module moves them.
-KNOWN = {
-    'CPU run: float32, since half-precision kernels on ',        # i2v/pipeline.py
-    'PyTorch SDPA (AttnProcessor2_0, the diffusers defa',        # i2v/pipeline.py
-    'PyTorch SDPA (xformers failed: {}: {})',                    # i2v/pipeline.py
-    'the GPU worker on {} was lost during the job (its ',        # i2v/ray_backend.py
-    'generation failed: {}: {}. Details are in logs/.',          # i2v/service.py
-    '{} and was restarted; {} ({}). Try again: the next',        # i2v/worker/supervisor.py
 }
 KEY_CHARS = 50
 
@@ -110,7 +100,7 @@ def test_the_scan_sees_a_sentence_and_spares_logs_docstrings_and_argparse():
 
 def test_no_user_facing_sentence_outside_the_catalogue():
     found = {(rel, text) for rel, source in _modules() for text in sentences_in(source)}
-    new = sorted((rel, text) for rel, text in found if text not in KNOWN | MUST_STAY)
+    new = sorted((rel, text) for rel, text in found if text not in MUST_STAY)
     assert new == [], "user-facing English outside i2v/core/words: add a catalogue key and render it"
 
 
@@ -131,20 +121,6 @@ def _error_classes(sources: dict[str, str]) -> set[str]:
     return family
 
 
-# I2VError raised with ready-made English instead of a catalogue key (first 50 characters), in modules
-# other engineers own: to convert. A new one fails.
-RAW_ERRORS = {
-    'the GPU worker on {} was lost during the job (its ',        # i2v/ray_backend.py
-    'cancelled after denoising',                                 # i2v/runner.py
-    'cancelled before saving',                                   # i2v/runner.py
-    'cancelled during {}',                                       # i2v/runner.py
-    'generation failed: {}: {}. Details are in logs/.',          # i2v/service.py
-    'cancelled: the generator did not stop within {} s ',        # i2v/worker/supervisor.py
-    'unexpected reply from the worker: {}',                      # i2v/worker/supervisor.py
-    '{} and was restarted; {} ({}). Try again: the next',        # i2v/worker/supervisor.py
-}
-
-
 def test_i2v_errors_are_raised_with_catalogue_keys():
     sources = dict(_modules()) | {"i2v/core/settings.py": (ROOT / "i2v/core/settings.py").read_text()}
     family = _error_classes(sources)
@@ -156,9 +132,55 @@ def test_i2v_errors_are_raised_with_catalogue_keys():
                 text = _literal(node.args[0])
                 if name in family and text is not None and not words.has(text):
                     raw.setdefault(rel, []).append(text[:KEY_CHARS])
-    new = {rel: [t for t in texts if t not in RAW_ERRORS] for rel, texts in raw.items()}
-    assert {rel: texts for rel, texts in new.items() if texts} == {}, \
+    assert raw == {}, \
         "raise I2VError(key, **params) with a key of i2v/core/words, not English"
+
+
+# Callers still passing text made elsewhere through the "text" key (modules other engineers own): each should
+# pass its own key and params (control_already_running, control_systemd, family_*). A new one fails.
+TEXT_KEY_CALLERS = {
+    "i2v/control.py": 2,         # AlreadyRunning(already_running_message(...)), ControlError(systemd_notice(...))
+    "i2v/model_source.py": 1,    # ModelUnavailable(str(UnknownFamily)): UnknownFamily carries its key and params
+}
+
+
+def test_an_i2v_error_refuses_a_key_not_in_the_catalogue():
+    with pytest.raises(errors.NotAKey, match="'Some English'"):
+        errors.I2VError("Some English")
+    with pytest.raises(errors.NotAKey, match="busy_typo"):
+        errors.GenerationFailed("busy_typo")
+
+
+def test_the_text_key_is_used_only_by_the_known_callers():
+    uses = {}
+    for rel, source in _modules():
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Call) and node.args and _literal(node.args[0]) == "text":
+                uses[rel] = uses.get(rel, 0) + 1
+    assert uses == TEXT_KEY_CALLERS
+
+
+def test_a_lost_worker_says_why_in_the_reader_s_language():
+    from i2v.worker.watchdog import Watchdog, WatchdogSettings
+
+    now = [0.0]
+    dog = Watchdog(WatchdogSettings(floor_s=5, step_factor=2, load_timeout_s=9, cancel_grace_s=1), lambda: now[0])
+    dog.beat("denoise")
+    now[0] = 7.0
+    verdict = dog.check(cancel_requested=False)
+    lost = errors.WorkerLost("worker_silent", gib="1.00", device="cpu", detail_key=verdict.key, **verdict.params)
+    for lang in ("en", "zh"):
+        detail = words.render("lost_no_heartbeat", lang, seconds="7", phase="denoise")
+        assert detail in lost.text(lang) and verdict.detail == words.render(verdict.key, "en", **verdict.params)
+    assert lost.text("en") != lost.text("zh")
+
+
+def test_load_report_details_come_from_the_catalogue():
+    from i2v import pipeline as pl
+
+    outcome = pl.dtype_outcome(pl.plan_load("cpu", has_xformers=False))
+    assert outcome.key == "load_cpu_float32" and outcome.detail == words.render(outcome.key, "en")
+    assert words.render(outcome.key, "zh") != outcome.detail
 
 
 SUBJECTS = words.SUBJECTS

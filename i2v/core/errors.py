@@ -3,7 +3,7 @@ Chinese. Nothing is ever recognised by matching English text; the worker sends k
 pipe. A message that names a field names it by its label in the reader's language.
 
 Stdlib only (i2v.core). The words are in the one catalogue, i2v.core.words. A key not in the catalogue is
-treated as ready-made English text (older call sites, being converted), shown as it is in both languages.
+refused (NotAKey) when the error is made, so ready-made English cannot slip in where a key belongs.
 """
 from __future__ import annotations
 
@@ -64,8 +64,9 @@ class I2VError(Exception):
     """A failure the user can act on: a key into MESSAGES and its parameters (plain, picklable values)."""
 
     def __init__(self, key: str, **params: Any):
-        if not words.has(key):                 # ready-made English text
-            key, params = "text", {"text": key}
+        if not words.has(key):
+            raise NotAKey(f"{type(self).__name__}: {key!r} is not a key of the catalogue (i2v.core.words); "
+                          f"add it there in English and Chinese, and pass its values as parameters")
         self.key, self.params = key, params
         super().__init__(self.text("en"))
 

@@ -61,7 +61,6 @@ def test_progress_under_generate_in_the_title_and_the_job_end_signals(browser, a
     page.set_default_timeout(180_000)
     page.goto(app.url)
     page.locator("#i2v-generate").wait_for()
-    idle_title = page.title()
     notify = page.locator("#i2v-notify input")
     assert not notify.is_checked()                      # off by default
     notify.check()
@@ -72,6 +71,7 @@ def test_progress_under_generate_in_the_title_and_the_job_end_signals(browser, a
     small_job(page, image, "progress", 6, locale)      # opens Advanced
     page.set_viewport_size(PHONE)
     page.locator("#i2v-generate").scroll_into_view_if_needed()
+    idle_title = page.title()
     page.locator("#i2v-generate").click()
     page.wait_for_function("() => /^\\d+% · i2v$/.test(document.title) && parseInt(document.title) > 0")
     mini = page.locator("#i2v-progress .i2v-mini")
@@ -88,7 +88,10 @@ def test_progress_under_generate_in_the_title_and_the_job_end_signals(browser, a
     page.wait_for_timeout(600)                          # a few polls later the title still says it: not seen yet
     assert page.title() == done
     set_seen(page, True)
-    page.wait_for_function("(want) => document.title === want", arg=idle_title, timeout=10_000)
+    try:
+        page.wait_for_function("(want) => document.title === want", arg=idle_title, timeout=10_000)
+    except Exception:
+        raise AssertionError(f"title {page.title()!r}, not {idle_title!r} once seen") from None
     assert_clean(page)
 
 

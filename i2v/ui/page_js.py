@@ -70,10 +70,10 @@ SIGNALS_JS = """() => {
     const tracker = document.querySelector('#i2v-video');
     const mini = document.querySelector('#i2v-progress .i2v-mini');
     if (!tracker || !mini) return;
-    if (state.base === null) state.base = document.title;
     const meta = [...tracker.querySelectorAll('.progress-text, .meta-text, .meta-text-center, .progress-level-inner')]
       .filter(shown);
     const running = meta.length > 0;
+    if (!running && !state.running && !state.unseen) state.base = document.title;   // idle: another script's title
     if (running) {
       if (!state.running) restore();
       const bar = tracker.querySelector('.progress-bar');

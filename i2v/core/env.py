@@ -1,6 +1,6 @@
 """The one table of environment variables the app reads: name, default, meaning.
 
-Every `I2V_*` read goes through `value()`; the README's "Environment variables" section is generated from
+Every `I2V_*` read goes through `value()` (the locale, read by `i2v.core.words.default_lang`, is listed too); the README's "Environment variables" section is generated from
 this table (a test keeps them equal). Defaults are strings, as the environment holds them.
 """
 from __future__ import annotations
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from i2v.core.settings import AUTO_FALLBACK, MAX_ATTEMPTS
+from i2v.core.words import LANG_ENV, LOCALE_ENV
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("I2V_STOP_TIMEOUT", "15", "restart.sh / stop: seconds between SIGTERM and SIGKILL"),
     EnvVar("I2V_VENV", ".venv", "the virtual environment the scripts create and use"),
     EnvVar("I2V_PYTHON", "", "set by the scripts: the venv's python"),
+    EnvVar(LANG_ENV, "", "the CLI's language when `--lang` is not given: a Chinese locale (`zh_CN.UTF-8`) speaks "
+                         f"中文, any other English; {' and '.join(f'`{n}`' for n in LOCALE_ENV[:-1])} come first when "
+                         "set, as the C library reads them"),
     EnvVar("I2V_INJECT_OOM", "", "testing aid: `<phase>[:<n>]` or `always` raises a real out-of-memory error"),
     EnvVar("I2V_INJECT_HANG", "", "testing aid: hang the worker at that phase"),
     EnvVar("I2V_INJECT_CRASH", "", "testing aid: kill the worker at that phase"),

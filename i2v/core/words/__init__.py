@@ -15,6 +15,7 @@ from i2v.core.words import config, downloads, failures, memory, models, page, pa
 LANGS = ("en", "zh")
 SUBJECTS = (failures, plan, memory, run, page_messages, page, downloads, config, serving, models, worker)
 LANG_ENV = "LANG"          # the CLI's default language: LANG=zh_CN.UTF-8 -> zh
+LOCALE_ENV = ("LC_ALL", "LC_MESSAGES", LANG_ENV)     # read in this order, as the C library does
 
 
 def _merge(lang: str) -> dict[str, str]:
@@ -61,7 +62,7 @@ def lang_of_locale(value: str | None) -> str:
 def default_lang(environ: Mapping[str, str] | None = None) -> str:
     """The CLI's language when --lang is not given: from LANG (LC_ALL and LC_MESSAGES first, as the C library)."""
     env = os.environ if environ is None else environ
-    for name in ("LC_ALL", "LC_MESSAGES", LANG_ENV):
+    for name in LOCALE_ENV:
         if env.get(name):
             return lang_of_locale(env[name])
     return "en"

@@ -62,6 +62,7 @@ EN = {
     # --- issue 28 (page memory, Chinese page): Gradio's own strings we translate, reset, outputs folder ---
     "page_title": "i2v — image to video",
     "status.queue_position": "In queue: {position} of {size}",     # Gradio's own key, filled in by its i18n
+    "common.complete": "Done",            # Gradio's own key, missing from its tables (the key showed)
     "gradio_processing": "processing",
     "gradio_queue": "queue",
     "gradio_error": "Error",
@@ -135,6 +136,7 @@ ZH = {
     # --- issue 28 (page memory, Chinese page): Gradio's own strings we translate, reset, outputs folder ---
     "page_title": "i2v — 图生视频",
     "status.queue_position": "排队中：第 {position} 位，共 {size} 位",
+    "common.complete": "完成",
     "gradio_processing": "处理中",
     "gradio_queue": "排队",
     "gradio_error": "错误",

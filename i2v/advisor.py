@@ -197,16 +197,18 @@ class Advisor:
             self._models[key] = (with_tracer(model, None, profiles.read_chunk_points(source)), info)
         return True
 
-    def fit(self, request: GenerationRequest, forced: dict | None = None, device=None, model=None):
+    def fit(self, request: GenerationRequest, forced: dict | None = None, device=None, model=None,
+            carry: bool = False):
         """The clamp's decision for this device, or another (a remote worker's card; i2v.core.clamp.fit), with
-        the figures of the model that runs (or another memory model); raises DoesNotFit."""
+        the figures of the model that runs (or another memory model); raises DoesNotFit. carry: for a job, the
+        request carries the ranking its worker falls back along (the worker never decides again)."""
         running, dtype, tier, device = self._context(device)
         model = for_device(model, device.kind) if model is not None else running
         per_step = self.seconds_per_step(request) if self.time_budget_s else None
         return fit(request, device.budget_bytes, model, dtype, tflops=self._tflops(tier),
                    seconds_per_step=per_step, time_budget_s=self.time_budget_s,
                    host_bytes=self.host_bytes(device), forced=forced, device_kind=device.kind,
-                   rules=self.family().rules)
+                   rules=self.family().rules, carry=carry)
 
     def seconds_for(self, fitted: GenerationRequest, device) -> float | None:
         """Predicted seconds for the whole run of a fitted request on a device (routing between cards)."""

@@ -7,7 +7,7 @@ import pytest
 
 from i2v.configs import load_memory_model
 from i2v.core.clamp import SETTINGS_FIELDS, DoesNotFit, clamp, fit
-from i2v.core.fallback import Ladder, next_fallback, suggest_config, with_resolution
+from i2v.core.fallback import Ladder, carried_next, next_fallback, suggest_config, with_resolution
 from i2v.core.memory import estimate_time, predict
 from i2v.core.plans import PLAN_KEYS
 from i2v.core.request import GenerationRequest, build_request
@@ -186,3 +186,19 @@ def test_plan_round_trips_through_the_request():
                                                      "decode_chunk", "vae_tiling", "text_encoder_cpu"}
     assert plan.lossy and set(plan.lossy_parts) == {"weights_dtype", "vae_tiling"}
     assert not dataclasses.replace(request).plan.lossy
+
+
+@pytest.mark.parametrize("card", (8, 16, 24))
+def test_the_fitted_request_carries_the_ranking_its_fallback_walks(model, card):
+    """fit(carry=True): the plan chosen is the first of the carried ranking that fits; every OOM step walks it
+    with strictly lower predicted peaks, forced parts fixed; equality and as_dict ignore it."""
+    forced = {"cfg_split": True}
+    plain = fit(asked(ASKS[1]), card * GIB, model, forced=forced).request
+    request = fit(asked(ASKS[1]), card * GIB, model, forced=forced, carry=True).request
+    assert request == plain and request.as_dict() == plain.as_dict() and plain.ranking is None
+    assert request.ranking.entry(request.plan).peak_bytes == predict(model, request).peak_bytes
+    while (step := carried_next(request)) is not None:
+        assert predict(model, step[0]).peak_bytes < predict(model, request).peak_bytes, step[1]
+        assert step[0].plan.cfg_split
+        request = step[0]
+    assert request.num_frames < ASKS[1]["num_frames"] or request.resolution < ASKS[1]["resolution"]

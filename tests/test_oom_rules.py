@@ -58,3 +58,37 @@ def test_suggestion_fits_the_memory_measured_after_cleanup(card_gib):
     model = load_memory_model()
     assert predict(model, suggested, dtype="fp16").peak_bytes <= free_after
     assert predict(model, suggested, dtype="fp16").peak_bytes < predict(model, request, dtype="fp16").peak_bytes
+
+
+def test_the_carried_ranking_falls_back_and_suggests_without_a_memory_model(monkeypatch):
+    """The plan decided once, on the server: the ranking the fitted request carries gives every step after
+    an OOM (forced parts fixed) with no memory model loaded; a request without one has no fallback."""
+    from i2v import configs, profiles
+    from i2v.core.clamp import fit
+    from i2v.core.fallback import carried_next, carried_suggestion
+    from i2v.core.memory import for_device
+
+    def fallback_after_oom(request, phase):
+        return carried_next(request, phase)
+
+    def suggest_after_oom(request, free_bytes):
+        return carried_suggestion(request, free_bytes)
+
+    model = for_device(configs.load_memory_model(), "cuda")
+    request = build_request((1280, 720), prompt="x", resolution=768, num_frames=24)
+    forced = {"weights_dtype": "fp16", "vae_tiling": False}
+    fitted = fit(request, 16 * GIB, model, forced=forced, carry=True).request
+    loads = []
+    for module, name in ((configs, "load_memory_model"), (configs, "full_size_model"),
+                         (configs, "memory_model_for"), (profiles, "profile_for")):
+        monkeypatch.setattr(module, name, lambda *a, _name=name, **k: loads.append(_name))
+    current, steps = fitted, []
+    while (step := fallback_after_oom(current, "denoise")) is not None and len(steps) < 40:
+        assert step[0].ranking is not None and (step[0].weights_dtype, step[0].vae_tiling) == ("fp16", False)
+        current, steps = step[0], steps + [step[1]]
+    assert len(steps) >= 2 and any(not s.startswith("plan") for s in steps)       # plans, then settings
+    decode = fallback_after_oom(fitted, "decode")
+    assert decode is None or decode[0].plan.chunk_tokens == fitted.plan.chunk_tokens
+    assert suggest_after_oom(fitted, 8 * GIB) is not None
+    assert fallback_after_oom(request, "denoise") is None and suggest_after_oom(request, 8 * GIB) is None
+    assert loads == []

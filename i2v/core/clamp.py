@@ -81,10 +81,12 @@ def _largest_fitting_frames(request: GenerationRequest, fits, low: int,
 def fit(request: GenerationRequest, available_bytes: int, model: MemoryModel, dtype: str = "fp16",
         tflops: float | None = None, seconds_per_step: float | None = None, time_budget_s: float | None = None,
         reserve_bytes: int | None = None, host_bytes: int | None = None,
-        forced: Mapping[str, Any] | None = None, device_kind: str = "cuda", rules: FamilyRules = DEFAULT_RULES) -> Fit:
+        forced: Mapping[str, Any] | None = None, device_kind: str = "cuda", rules: FamilyRules = DEFAULT_RULES,
+        carry: bool = False) -> Fit:
     """The request fitted to available_bytes (free + what this process already holds) and host_bytes of RAM,
     with forced plan parts kept; settings change within the family's rules. Raises DoesNotFit when nothing
-    fits."""
+    fits. carry: the fitted request carries the ranking (i2v.core.plans.Ranking) its worker falls back along
+    after an OOM, so the plan is decided here only (a job's fit; not the live estimate)."""
     adjustments: list[Adjustment] = []
     if seconds_per_step and time_budget_s:
         budget_steps = max(1, int(time_budget_s // seconds_per_step))
@@ -98,7 +100,8 @@ def fit(request: GenerationRequest, available_bytes: int, model: MemoryModel, dt
     def ladder(candidate: GenerationRequest, smallest_only: bool = False) -> Ladder:
         return Ladder(candidate, model, dtype, rank_tflops, forced, reserve_bytes, device_kind, smallest_only)
 
-    chosen = ladder(request).fastest_fitting(available_bytes, host_bytes)
+    decided = ladder(request)
+    chosen = decided.fastest_fitting(available_bytes, host_bytes)
     sized = request
     if chosen is None:
         def fits(candidate: GenerationRequest) -> bool:
@@ -112,8 +115,8 @@ def fit(request: GenerationRequest, available_bytes: int, model: MemoryModel, dt
             if found is None and sized.resolution == sizes[0]:
                 found = _largest_fitting_frames(sized, fits, min_frames(rules), rules)
             if found is not None:
-                sized = found
-                chosen = ladder(sized).fastest_fitting(available_bytes, host_bytes)
+                sized, decided = found, ladder(found)
+                chosen = decided.fastest_fitting(available_bytes, host_bytes)
                 break
     if chosen is None:
         lowest, fewest = resolutions(rules)[0], min_frames(rules)
@@ -122,7 +125,7 @@ def fit(request: GenerationRequest, available_bytes: int, model: MemoryModel, dt
         raise DoesNotFit("does_not_fit", resolution=lowest, frames=fewest, need=need,
                          available=format_bytes(available_bytes))
     plan, prediction = chosen
-    fitted = sized.with_plan(plan)
+    fitted = sized.with_plan(plan).with_ranking(decided.ranking(rules) if carry else None)
     if sized is not request:
         reason = (f"no plan fits {request.width}x{request.height}x{request.num_frames} in "
                   f"{format_bytes(available_bytes)}; now {format_bytes(prediction.peak_bytes)}")

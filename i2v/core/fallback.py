@@ -21,7 +21,7 @@ from i2v.core.memory import (
     predict,
 )
 from i2v.core.phases import DECODE
-from i2v.core.plans import Plan, candidate_plans, smallest_plans
+from i2v.core.plans import Notch, Plan, RankedPlan, Ranking, candidate_plans, smallest_plans
 from i2v.core.request import GenerationRequest, round_to_multiple
 from i2v.core.settings import OFFLOAD_MODES, SETTINGS_BY_NAME
 
@@ -43,6 +43,7 @@ class Ladder:
         """smallest_only: rank only the plans that can hold the lowest peak (a quick 'can it fit at all')."""
         self.request, self.model, self.dtype = request, model, dtype
         self.reserve_bytes, self.device_kind = reserve_bytes, device_kind
+        self.tflops, self.forced = tflops, dict(forced or {})
         offloads = OFFLOAD_MODES if model.offload_applies else ("none",)
         budgets, fp8 = chunk_budgets(model, dtype), fp8_available(model, dtype)
         parts = tuple(part for part, applies in plan_parts_apply(model).items()   # the family's; on a CPU
@@ -96,6 +97,101 @@ class Ladder:
             if bytes_of(prediction) < now:
                 return plan
         return None
+
+    def ranking(self, rules: FamilyRules = DEFAULT_RULES) -> Ranking:
+        """This decision as data to carry with the request: the ranked plans with their peaks, then each
+        settings notch below (forced parts kept) with its smallest plan — all the worker's fallback needs."""
+        notches = []
+        step = settings_notch(self.request, rules)
+        while step is not None:
+            smallest = Ladder(step[0], self.model, self.dtype, self.tflops, self.forced, self.reserve_bytes,
+                              self.device_kind, smallest_only=True).smallest()
+            if smallest is not None:
+                changed = tuple((name, getattr(step[0], name)) for name in NOTCH_FIELDS
+                                if getattr(step[0], name) != getattr(self.request, name))
+                notches.append(Notch(changed, _ranked(*smallest)))
+            step = settings_notch(step[0], rules)
+        return Ranking(tuple(_ranked(plan, prediction) for plan, prediction, _ in self.ranked), tuple(notches))
+
+
+NOTCH_FIELDS = ("num_frames", "width", "height", "resolution")    # what settings_notch may change
+
+
+def _ranked(plan: Plan, prediction: Prediction) -> RankedPlan:
+    decode = next((p.total_bytes for p in prediction.phases if p.phase == DECODE), prediction.peak_bytes)
+    return RankedPlan(plan, prediction.peak_bytes, decode)
+
+
+def ranked_request(request: GenerationRequest, model: MemoryModel, dtype: str = "fp16",
+                   rules: FamilyRules = DEFAULT_RULES, **ladder_options: Any) -> GenerationRequest:
+    """The request with its ranking attached, for a request that did not come through the clamp (a caller
+    running the runner directly): decided once, where the request is built. Its own plan is always in it."""
+    ladder = Ladder(request, model, dtype, **ladder_options)
+    ranking = ladder.ranking(rules)
+    if ranking.entry(request.plan) is None:      # a plan outside the candidates (forced by code): its peaks
+        ranking = Ranking(ranking.plans + (_ranked(request.plan, ladder.predict(request)),), ranking.notches)
+    return request.with_ranking(ranking)
+
+
+# ---------------------------------------------------------------- the carried decision, after an OOM
+def carried_next(request: GenerationRequest, phase: str | None = None) -> tuple[GenerationRequest, str] | None:
+    """(request', description) one step down the carried ranking with a strictly lower predicted peak (in the
+    decode, changing only what acts on it, after a decode OOM), else the first settings notch below; None
+    at the bottom or when the request carries no ranking (or its plan is not in it). No memory model."""
+    ranking = request.ranking
+    current = ranking.entry(request.plan) if ranking is not None else None
+    if current is None:
+        return None
+    now = current.decode_bytes if phase == DECODE else current.peak_bytes
+    for ranked in ranking.plans:
+        if phase == DECODE:
+            if any(getattr(ranked.plan, k) != getattr(current.plan, k)
+                   for k in vars(current.plan) if k not in DECODE_SAFE_KEYS):
+                continue
+            if ranked.decode_bytes < now:
+                return request.with_plan(ranked.plan), describe_plan_change(request.plan, ranked.plan)
+        elif ranked.peak_bytes < now:
+            return request.with_plan(ranked.plan), describe_plan_change(request.plan, ranked.plan)
+    if phase == DECODE:
+        return None
+    for index, notch in enumerate(ranking.notches):
+        if notch.ranked.peak_bytes < now:
+            return _at_notch(request, ranking, index), describe_settings_change(request, dict(notch.changes))
+    return None
+
+
+def carried_suggestion(request: GenerationRequest, free_bytes: int) -> GenerationRequest | None:
+    """After a failed run: the fastest configuration of the carried ranking below what failed (the prediction
+    evidently was optimistic) that is predicted to fit free_bytes; None when none is."""
+    ranking = request.ranking
+    current = ranking.entry(request.plan) if ranking is not None else None
+    if current is None:
+        return None
+    for ranked in ranking.plans:
+        if ranked.peak_bytes < current.peak_bytes and ranked.peak_bytes <= free_bytes:
+            return request.with_plan(ranked.plan)
+    for index, notch in enumerate(ranking.notches):
+        if notch.ranked.peak_bytes < current.peak_bytes and notch.ranked.peak_bytes <= free_bytes:
+            return _at_notch(request, ranking, index)
+    return None
+
+
+def _at_notch(request: GenerationRequest, ranking: Ranking, index: int) -> GenerationRequest:
+    """The request at a carried notch, carrying the notches below it (its own plans: the smallest one)."""
+    notch = ranking.notches[index]
+    moved = request.replace(plan=notch.ranked.plan, **dict(notch.changes))
+    return moved.with_ranking(Ranking((notch.ranked,), ranking.notches[index + 1:]))
+
+
+def describe_settings_change(request: GenerationRequest, changes: dict) -> str:
+    """As settings_notch words a step: fewer frames, a lower resolution (both when a move does both)."""
+    said = []
+    if changes.get("num_frames", request.num_frames) != request.num_frames:
+        said.append(f"fewer frames: {request.num_frames} -> {changes['num_frames']}")
+    width, height = changes.get("width", request.width), changes.get("height", request.height)
+    if (width, height) != (request.width, request.height):
+        said.append(f"lower resolution: {request.width}x{request.height} -> {width}x{height}")
+    return "; ".join(said)
 
 
 # ---------------------------------------------------------------- the user's settings, last resort

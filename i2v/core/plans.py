@@ -145,3 +145,30 @@ def smallest_plans(chunk_budgets: tuple[int, ...], forced: Mapping[str, Any] | N
     smallest.update({k: v for k, v in (forced or {}).items() if k != "offload"})
     modes = (forced["offload"],) if forced and "offload" in forced else offload_modes
     return [Plan(offload=mode, **smallest) for mode in modes]
+
+
+@dataclass(frozen=True)
+class RankedPlan:
+    """One plan of a ranking with the peaks the server predicted for it (the whole run, and its decode)."""
+    plan: Plan
+    peak_bytes: int
+    decode_bytes: int
+
+
+@dataclass(frozen=True)
+class Notch:
+    """One step down in the user's settings (the settings changed, absolute), with the smallest plan there."""
+    changes: tuple[tuple[str, Any], ...]
+    ranked: RankedPlan
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The server's plan decision, carried with the request so the worker never decides again: the plans for
+    the request's settings fastest first (exact before lossy, forced parts fixed) with their predicted peaks,
+    then the settings notches below them, each with its smallest plan. Pure data: no memory model needed."""
+    plans: tuple[RankedPlan, ...]
+    notches: tuple[Notch, ...] = ()
+
+    def entry(self, plan: Plan) -> RankedPlan | None:
+        return next((ranked for ranked in self.plans if ranked.plan == plan), None)

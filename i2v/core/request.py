@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from i2v.core.errors import I2VError, RequestError, several
 from i2v.core.family import DEFAULT_RULES, FamilyRules
-from i2v.core.plans import PLAN_KEYS, Plan
+from i2v.core.plans import PLAN_KEYS, Plan, Ranking
 from i2v.core.settings import (
     MAX_ASPECT_RATIO,
     MAX_PROMPT_CHARS,
@@ -22,6 +22,8 @@ from i2v.core.settings import (
 # messages): the plan's own names, except decode_chunk, which keeps the pipeline's name there.
 WIRE_NAMES = {key: ("decode_chunk_size" if key == "decode_chunk" else key) for key in PLAN_KEYS}
 _PLAN_KEY = {wire: key for key, wire in WIRE_NAMES.items()}
+# Settings that change no memory figure: a request keeps its carried ranking when only these (or its plan) change.
+RANKING_NEUTRAL = frozenset({"seed", "prompt", "negative_prompt", "fps"})
 
 
 @dataclass(frozen=True, init=False)
@@ -41,15 +43,19 @@ class GenerationRequest:
     image_fit: str = "crop"      # an image wider than MAX_ASPECT_RATIO: crop its sides, or pad it (settings table)
     # How the job runs, chosen by the clamp / fallback ladder, not by sliders (i2v.core.plans.Plan).
     plan: Plan = Plan()
+    # The server's decision carried to the worker (the ranked plans and notches; i2v.core.fallback): not a
+    # setting, so outside equality, repr and as_dict; dropped when a setting that changes memory changes.
+    ranking: Ranking | None = field(default=None, compare=False, repr=False)
 
     def __init__(self, prompt: str, width: int, height: int, num_frames: int, fps: int, num_inference_steps: int,
                  guidance_scale: float, seed: int = -1, negative_prompt: str = "", resolution: int = 512,
-                 image_fit: str = "crop", plan: Plan | None = None, **plan_parts: Any):
+                 image_fit: str = "crop", plan: Plan | None = None, ranking: Ranking | None = None,
+                 **plan_parts: Any):
         """plan_parts: plan parts by their wire names (as as_dict() writes them), over `plan`."""
         values = dict(prompt=prompt, width=width, height=height, num_frames=num_frames, fps=fps,
                       num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, seed=seed,
                       negative_prompt=negative_prompt, resolution=resolution, image_fit=image_fit,
-                      plan=_plan_with(plan or Plan(), plan_parts))
+                      plan=_plan_with(plan or Plan(), plan_parts), ranking=ranking)
         for name, value in values.items():
             object.__setattr__(self, name, value)
 
@@ -57,15 +63,22 @@ class GenerationRequest:
         """A copy with settings and plan parts (by wire name, or a whole `plan`) changed."""
         parts = {name: changes.pop(name) for name in list(changes) if name in _PLAN_KEY}
         plan = _plan_with(changes.pop("plan", self.plan), parts)
+        if "ranking" not in changes and set(changes) - RANKING_NEUTRAL:
+            changes["ranking"] = None          # another size: the carried ranking no longer describes it
         return dataclasses.replace(self, plan=plan, **changes)
 
     def as_dict(self) -> dict[str, Any]:
         """Flat: the settings and the plan parts under their wire names (GenerationRequest(**as_dict()) is equal)."""
-        settings = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "plan"}
+        settings = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                    if f.name not in ("plan", "ranking")}
         return {**settings, **{WIRE_NAMES[key]: value for key, value in self.plan.as_dict().items()}}
 
     def with_plan(self, plan: Plan) -> "GenerationRequest":
+        """Another plan for the same settings (the carried ranking still holds)."""
         return dataclasses.replace(self, plan=plan)
+
+    def with_ranking(self, ranking: Ranking | None) -> "GenerationRequest":
+        return dataclasses.replace(self, ranking=ranking)
 
     def __getattr__(self, name: str) -> Any:
         """A plan part by its wire name (request.decode_chunk_size, request.offload, ...)."""

@@ -61,7 +61,7 @@ class Plan:
     def __post_init__(self) -> None:
         problems = [p for p in (part_problem(f.name, getattr(self, f.name)) for f in fields(self)) if p]
         if problems:
-            raise PlanError("; ".join(problems))
+            raise PlanError("plan_invalid", detail="; ".join(problems))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,7 +97,7 @@ def check_forced(forced: Mapping[str, Any]) -> dict[str, Any]:
         else:
             clean[key] = value
     if problems:
-        raise PlanError("; ".join(problems))
+        raise PlanError("plan_invalid", detail="; ".join(problems))
     return clean
 
 

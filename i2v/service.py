@@ -251,7 +251,7 @@ class GenerationService:
         try:
             forced = check_forced(plan or {})
         except PlanError as exc:
-            raise RequestError("plan_invalid", detail=str(exc)) from None
+            raise RequestError(exc.key, **exc.params) from None     # its own key: said in the reader's language
         if rules.prompt_required and not request.prompt:
             raise RequestError("prompt_missing", field="prompt")
         if out_path is not None and Path(out_path).exists():

@@ -2,7 +2,7 @@
 language, filled by i2v.core.errors."""
 
 EN = {
-    "text": "{text}",
+    "text": "{text}",     # text made elsewhere: only the callers test_catalogue.TEXT_KEY_CALLERS counts, to be keyed
     "problems": "{problems}",
     "field_not_number": "{label}: must be a number, got {value}.",
     "field_not_finite": "{label}: must be a finite number, got {value}.",

@@ -37,6 +37,13 @@ def loaded(context, url):
     return page
 
 
+def saved(page, change) -> None:
+    """Make a change and wait until the browser's store was written after it."""
+    old = page.evaluate("() => localStorage.getItem('i2v-settings')")
+    change()
+    page.wait_for_function("(old) => localStorage.getItem('i2v-settings') !== old", arg=old)
+
+
 def values(page) -> dict:
     return page.evaluate("""() => ({
         prompt: document.querySelector('#i2v-prompt textarea').value,
@@ -55,15 +62,13 @@ def test_settings_survive_a_reload_and_reset_forgets_them(browser, app, locale):
         assert prompt.evaluate("e => e.required && e.getAttribute('aria-required') === 'true'")
         default_steps = page.locator("#i2v-steps input[type=number]").input_value()
         steps = "7" if default_steps != "7" else "9"
-        prompt.fill(PROMPT)
-        page.locator("#i2v-negative_prompt textarea").fill(NEGATIVE)
-        set_number(page, "i2v-steps", steps)
+        # each change is stored after a round trip (encrypted, a new text each time): wait for each write
+        saved(page, lambda: (prompt.fill(PROMPT), prompt.blur()))     # typed text is kept when the box is left
+        negative = page.locator("#i2v-negative_prompt textarea")
+        saved(page, lambda: (negative.fill(NEGATIVE), negative.blur()))
+        saved(page, lambda: set_number(page, "i2v-steps", steps))
         before = values(page)
         assert before["steps"] == steps
-        # the store is written after the inputs: wait for localStorage to hold the last change
-        stored = page.evaluate("() => localStorage.getItem('i2v-settings')")
-        page.wait_for_function("(old) => localStorage.getItem('i2v-settings') !== old", arg=stored) \
-            if stored is None else None
         page.reload()
         page.locator("#i2v-generate").wait_for()
         page.wait_for_function("(p) => document.querySelector('#i2v-prompt textarea').value === p", arg=PROMPT)

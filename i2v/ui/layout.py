@@ -310,7 +310,8 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
         # the user's own changes are remembered (never the values the page fills in while loading)
         keep = dict(fn=persist.remember, inputs=[*setting_widgets, preset], outputs=[memory], api_name=False,
                     trigger_mode="always_last", **light)
-        gr.on([w.input for w in setting_widgets] + [preset.input], **keep)
+        text_boxes = [widgets[s.name] for s in SETTINGS if s.kind is str and not s.choices]   # prompt, negative
+        gr.on([w.input for w in setting_widgets] + [w.blur for w in text_boxes] + [preset.input], **keep)
         reset_button.click(persist.forget, outputs=[memory, *setting_widgets], api_name=False, **light).then(
             h.on_family, outputs=family_outputs, api_name=False, **light).then(
             h.on_load, outputs=load_outputs, api_name=False, **light)

@@ -311,7 +311,9 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
         keep = dict(fn=persist.remember, inputs=[*setting_widgets, preset], outputs=[memory], api_name=False,
                     trigger_mode="always_last", **light)
         text_boxes = [widgets[s.name] for s in SETTINGS if s.kind is str and not s.choices]   # prompt, negative
-        gr.on([w.input for w in setting_widgets] + [w.blur for w in text_boxes] + [preset.input], **keep)
+        # (a slider's own change is kept after the preset box has said Custom: one write, below)
+        gr.on([w.input for w in setting_widgets if w not in sliders] + [w.blur for w in text_boxes]
+              + [preset.input], **keep)
         reset_button.click(persist.forget, outputs=[memory, *setting_widgets], api_name=False, **light).then(
             h.on_family, outputs=family_outputs, api_name=False, **light).then(
             h.on_load, outputs=load_outputs, api_name=False, **light)

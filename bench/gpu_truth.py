@@ -721,6 +721,7 @@ def oom_drill(results: Results, loaded, capper: Cap, out_dir: Path, logs_dir: Pa
              "kind": "simulated from the prediction (dry run)" if dry_run else "real CUDA OOM",
              "recovered": False, "final_plan": "", "ladder": [], "log": str(logs_dir / "oom.jsonl")}
     results.drill = drill
+    forced = fallback.ranked_request(forced, model, family.cuda_dtype, rules=family.rules)   # what the clamp carries
     try:
         output, _, _ = run_job(loaded, forced, cap, capper, meter, out_dir,
                                policy=FallbackPolicy(auto=True, max_attempts=12))

@@ -222,7 +222,7 @@ class Advisor:
         shape is traced first when the model's chunked peaks there are not known yet (once per shape)."""
         self.trace_exact_shape(request)
         try:
-            result = self.fit(request, forced)
+            result = self.fit(request, forced, carry=True)     # the ranking travels: decided once
         except DoesNotFit as exc:
             raise RequestError("device_cannot_run", detail=str(exc)) from None
         return result.request, list(result.adjustments)

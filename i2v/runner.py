@@ -60,48 +60,33 @@ class FallbackPolicy:
 def oom_failure(request: GenerationRequest, attempts: list[dict], dtype: str, device: str,
                 family: str | None = None) -> OutOfMemoryFailure:
     """The failure after the last attempt: what failed, its report, and a configuration predicted to fit the
-    memory measured after cleanup (None when nothing smaller is)."""
+    memory measured after cleanup (None when nothing smaller is). dtype and family are not needed any more
+    (the prediction came with the request); kept for callers."""
     last = attempts[-1]
     free = last["memory_after"].get("budget_bytes") or last["memory_after"].get("free_bytes") or 0
-    suggestion = suggest_after_oom(request, free, dtype, device, family)
+    suggestion = suggest_after_oom(request, free)
     report = {"phase": last["phase"], "requested": request.as_dict(), "attempts": attempts,
               "memory_before": last["memory_before"], "memory_after": last["memory_after"],
               "free_bytes": free, "suggestion": suggestion}
     return OutOfMemoryFailure.of(last["phase"], len(attempts), device, report, suggestion)
 
 
-def _memory_model(device: str, family: str | None = None):
-    """The full-size memory model of the running family (the guard acts on a GPU, where real weights run)."""
-    from i2v import configs
-    from i2v.core.memory import for_device
-    from i2v.models import by_name
-
-    return for_device(configs.full_size_model(by_name(family)), device)
-
-
-def fallback_after_oom(request: GenerationRequest, phase: str, dtype: str, family: str | None = None):
-    """One step down the ladder; after a decode-time OOM only what acts on the decode changes (the sampled
-    latents are kept)."""
+def fallback_after_oom(request: GenerationRequest, phase: str):
+    """One step down the ranking the request carries (decided by the server's clamp, forced parts fixed);
+    after a decode-time OOM only what acts on the decode changes (the sampled latents are kept). No memory
+    model is loaded here: a request without a ranking has no fallback (i2v.core.fallback.ranked_request)."""
     from i2v.core import fallback
-    from i2v.models import by_name
 
-    return fallback.next_fallback(request, _memory_model("cuda", family), dtype, phase=phase,
-                                  rules=by_name(family).rules)
+    return fallback.carried_next(request, phase)
 
 
-def suggest_after_oom(request: GenerationRequest, free_bytes: int, dtype: str, device: str,
-                      family: str | None = None) -> dict | None:
-    """At least one notch below what failed (the prediction evidently was optimistic), then down the ladder
-    until the memory model predicts it fits free_bytes. Returned as plain values (sliders + memory knobs)."""
+def suggest_after_oom(request: GenerationRequest, free_bytes: int) -> dict | None:
+    """Below what failed (the prediction evidently was optimistic), the fastest carried configuration predicted
+    to fit free_bytes, as plain values (sliders + memory knobs); None when none is."""
     from i2v.core import fallback
-    from i2v.models import by_name
 
-    model, rules = _memory_model(device, family), by_name(family).rules
-    start = fallback.next_fallback(request, model, dtype, rules=rules)
-    if start is None:
-        return None
-    found = fallback.suggest_config(start[0], free_bytes, model, dtype, rules=rules)
-    return found[0].as_dict() if found else None
+    found = fallback.carried_suggestion(request, free_bytes)
+    return found.as_dict() if found is not None else None
 
 
 def start_in_worker(model_spec: str, environ: dict[str, str] | None = None) -> "LocalRunner":
@@ -283,8 +268,7 @@ class LocalRunner:
             log.warning("OOM during %s (attempt %d): %s", failure["phase"], len(attempts), failure["error"])
             next_request = None
             if policy.auto and len(attempts) < policy.max_attempts:
-                next_request = fallback_after_oom(current, failure["phase"], self.memory_dtype(loaded),
-                                                  loaded.choice.family)
+                next_request = fallback_after_oom(current, failure["phase"])
             if next_request is None:
                 raise oom_failure(current, attempts, self.memory_dtype(loaded), loaded.plan.device,
                                   loaded.choice.family)

@@ -7,7 +7,7 @@ import pytest
 from gradio_client import handle_file
 
 from i2v import video
-from tests.conftest import RunningApp
+from tests.conftest import SIMULATED_DEVICE, RunningApp
 
 STEPS, FRAMES = 2, 3
 PARAMS = dict(negative_prompt="", resolution=256, fps=8, guidance_scale=7.5, seed=11, num_frames=FRAMES,
@@ -23,6 +23,11 @@ def oom_log(app):
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+# A CUDA out-of-memory error comes from a CUDA card: the server ranks plans for one (offload modes included),
+# as it would there; the tiny model still runs on this CPU.
+CARD = "cuda,24,20,64"
+
+
 @pytest.fixture(scope="module")
 def oom_service(tiny_runner, tmp_path_factory):
     """One service on the shared tiny model for every phase case (no app booted per case): the OOM is raised
@@ -31,7 +36,9 @@ def oom_service(tiny_runner, tmp_path_factory):
     from i2v.service import GenerationService
 
     folder = tmp_path_factory.mktemp("oom")
-    return GenerationService(tiny_runner, folder / "outputs", logs_dir=folder / "logs")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("I2V_SIMULATED_DEVICE", CARD)
+        yield GenerationService(tiny_runner, folder / "outputs", logs_dir=folder / "logs")
 
 
 def oom_once_at(phase: str, occurrence: int):
@@ -73,7 +80,8 @@ def test_injected_oom_recovers_by_fallback_and_is_logged(oom_service, sample_ima
 
 def test_without_auto_fallback_the_error_carries_a_suggestion(tmp_path, sample_image):
     (tmp_path / "outputs").mkdir()          # there from the start: the failed job must leave no video in it
-    app = RunningApp(tmp_path, extra_env={"I2V_INJECT_OOM": "decode:1", "I2V_AUTO_FALLBACK": "0"})
+    app = RunningApp(tmp_path, extra_env={"I2V_INJECT_OOM": "decode:1", "I2V_AUTO_FALLBACK": "0",
+                                          "I2V_SIMULATED_DEVICE": SIMULATED_DEVICE})    # this machine's CPU words
     try:
         client = app.client()
         with pytest.raises(Exception) as failure:
@@ -91,7 +99,8 @@ def test_without_auto_fallback_the_error_carries_a_suggestion(tmp_path, sample_i
 
 
 def test_always_failing_is_bounded_and_the_app_keeps_serving(tmp_path, sample_image):
-    app = RunningApp(tmp_path, extra_env={"I2V_INJECT_OOM": "always", "I2V_MAX_ATTEMPTS": "3"})
+    app = RunningApp(tmp_path, extra_env={"I2V_INJECT_OOM": "always", "I2V_MAX_ATTEMPTS": "3",
+                                          "I2V_SIMULATED_DEVICE": CARD})
     try:
         client = app.client()
         with pytest.raises(Exception) as failure:

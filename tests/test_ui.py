@@ -231,9 +231,9 @@ def test_unexpected_errors_never_show_a_class_name(tmp_path, exc):
 def test_failures_reach_the_page_without_class_names(tmp_path):
     from i2v.core.errors import GenerationFailed
 
-    fns = handlers(FakeService(tmp_path, GenerationFailed("generation failed: RuntimeError: boom. Details in logs/.")))
+    fns = handlers(FakeService(tmp_path, GenerationFailed("generation_failed", detail="RuntimeError: boom")))
     _, error, after = run_generate(fns)
-    assert "generation failed: boom" in str(error) and "RuntimeError" not in str(error) + after[0]
+    assert "The generation failed" in str(error) and "RuntimeError" not in str(error) + after[0]
     assert ui.clean_message("torch.OutOfMemoryError: CUDA out of memory") == "CUDA out of memory"
 
 
@@ -298,7 +298,7 @@ def test_stop_of_a_job_that_ends_before_the_second_call_keeps_the_stopping_messa
 def test_the_users_own_stop_is_a_neutral_notice_on_the_page_and_an_error_for_api_clients(tmp_path):
     from i2v.core.errors import GenerationCancelled
 
-    fns = handlers(FakeService(tmp_path, GenerationCancelled("cancelled at step 3")))
+    fns = handlers(FakeService(tmp_path, GenerationCancelled("cancelled_during", phase="denoise")))
     request = FakeRequest()
     args = (object(), "a cat", "", 256, 3, 8, 2, 9.0, 1)
     kept = fns["generate_page"](*args, batch=1, request=request, progress=lambda *a, **k: None)
@@ -417,7 +417,7 @@ class SeedService(FakeService):
 
         self.seeds.append(values["seed"])
         if len(self.seeds) == self.stop_at:
-            raise GenerationCancelled("cancelled at step 1")
+            raise GenerationCancelled("cancelled_during", phase="denoise")
         return FakeResult(self.outputs_dir / f"video_{len(self.seeds)}.mp4", {"seed": values["seed"]})
 
 
@@ -560,7 +560,7 @@ def test_without_a_gpu_no_word_says_gpu_memory(tmp_path):
 def test_after_stop_the_page_says_stopped_and_the_old_video_leaves(tmp_path):
     from i2v.core.errors import GenerationCancelled
 
-    fns = handlers(FakeService(tmp_path, GenerationCancelled("cancelled at step 3")))
+    fns = handlers(FakeService(tmp_path, GenerationCancelled("cancelled_during", phase="denoise")))
     for lang, said in (("en-US", "Stopped."), ("zh-CN", "已停止。")):
         request = FakeRequest(lang)
         fns["generate_page"](object(), "a cat", "", 256, 3, 8, 2, 9.0, 1, batch=1, request=request,

@@ -22,7 +22,7 @@ MAX_ENGLISH_WORDS = 3
 # names, and the simulated device's name (the tests' stand-in for a card's name such as "GeForce RTX 4090").
 PROPER = {"i2v", "gpu", "cpu", "mp4", "gif", "png", "zip", "gib", "mib", "api", "gradio", "pytorch", "vae",
           "vgen-xl", "i2vgen-xl", "xl", "tiny", "wan", "ltx", "fp16", "fp32", "bf16", "cuda", "hugging", "face",
-          "simulated", "fps"}
+          "simulated", "fps", "json"}
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]*[A-Za-z0-9]")
 # every text the page shows (the info box is data: the API's JSON, its keys are names)
 SHOWN_JS = ("() => { const c = document.body.cloneNode(true);"

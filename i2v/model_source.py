@@ -119,7 +119,7 @@ def choose_model(spec: str) -> ModelChoice:
         try:
             family = family_of_folder(path)
         except UnknownFamily as exc:
-            raise ModelUnavailable("text", text=str(exc)) from None
+            raise ModelUnavailable(exc.key, **exc.params) from None
         return ModelChoice(spec, "local", str(path.resolve()), family=family.name)
     repo_id = meaning.target
     snapshot = _cached_snapshot(repo_id)

@@ -140,7 +140,6 @@ def test_i2v_errors_are_raised_with_catalogue_keys():
 # pass its own key and params (control_already_running, control_systemd, family_*). A new one fails.
 TEXT_KEY_CALLERS = {
     "i2v/control.py": 2,         # AlreadyRunning(already_running_message(...)), ControlError(systemd_notice(...))
-    "i2v/model_source.py": 1,    # ModelUnavailable(str(UnknownFamily)): UnknownFamily carries its key and params
 }
 
 

@@ -9,6 +9,7 @@ ever show a traceback, a raw exception class name or an internal field name.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -20,6 +21,7 @@ from i2v import i18n
 from i2v.configs import load_presets
 from i2v.core import errors
 from i2v.core.settings import FIELD_LABELS, SETTINGS_BY_NAME
+from i2v.video import sidecar_path
 from tests.conftest import app_fixture, make_image
 
 pytestmark = pytest.mark.browser
@@ -347,7 +349,9 @@ def test_history_gallery_reuse_export_and_delete_with_confirmation(browser, app,
     page.locator("#i2v-image img").first.wait_for()           # the input image is back too
     page.locator("#i2v-notice").get_by_text(said(locale, "reused")).wait_for()    # said, not silent
     open_advanced(page)
-    assert page.locator("#i2v-seed input").input_value() == "-1"
+    newest = max(app.outputs.glob("video_*.mp4"), key=lambda p: p.stat().st_mtime)      # the thumbnail chosen
+    made_with = json.loads(sidecar_path(newest).read_text())["seed"]
+    assert page.locator("#i2v-seed input").input_value() == str(made_with)      # the seed comes back too
     assert page.locator("#i2v-frames input[type=number]").input_value() == "2"
     page.get_by_role("tab", name=label(locale, "tab_history")).click()
     assert str(app.outputs.resolve()) in page.locator("#i2v-folder").inner_text()     # where the files are

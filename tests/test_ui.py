@@ -244,9 +244,10 @@ def test_device_panel_lists_every_gpu_worker():
             "workers": [{"gpu": "0", "status": "ready", "busy": True, "pid": 11, "restarts": 2},
                         {"gpu": "1", "status": "not loaded", "busy": False, "pid": 12, "restarts": 0}]}
     shown = device_markdown(info, "en")
-    assert "worker 0: ready, generating (pid 11, 2 restarts)" in shown
-    assert "worker 1: model not loaded (pid 12, 0 restarts)" in shown
+    assert "worker 0: ready, generating (process 11, 2 restarts)" in shown
+    assert "worker 1: model not loaded (process 12, 0 restarts)" in shown
     assert "模型未加载" in device_markdown(info, "zh") and "not loaded" not in device_markdown(info, "zh")
+    assert "（进程 11，" in device_markdown(info, "zh") and "pid" not in device_markdown(info, "zh")
 
 
 def test_service_messages_are_translated_by_key_for_chinese_browsers():
@@ -381,13 +382,14 @@ class HistoryService(FakeService):
             "num_inference_steps": 3, "guidance_scale": 7.0}}]
 
 
-def test_reuse_restores_settings_sets_a_random_seed_and_says_which_seed_made_the_video(tmp_path):
+def test_reuse_restores_every_setting_with_the_seed_and_says_so(tmp_path):
+    """A1111's behaviour (issue 28): Reuse brings the seed back too, so Generate repeats that video."""
     fns = handlers(HistoryService(tmp_path, None))
     out = fns["reuse"]("/out/video_1.mp4", FakeRequest())
     assert out[0]["value"] == "/out/video_1.input.png"                   # the image it was made from
     assert out[1]["value"] == "a boat" and out[4]["value"] == 4           # prompt, …, frames
-    assert out[8]["value"] == -1 and "`99`" in out[-2] and "random" in out[-2]
-    assert "`99`" in fns["reuse"]("/out/video_1.mp4", FakeRequest("zh-CN"))[-2]
+    assert out[8]["value"] == 99 and "`99`" in out[-2] and "seed" in out[-2]
+    assert "种子 `99`" in fns["reuse"]("/out/video_1.mp4", FakeRequest("zh-CN"))[-2]
 
 
 def test_load_report_names_each_optimisation_in_words_and_no_exception_text():
@@ -475,7 +477,7 @@ def test_a_preset_label_and_the_estimate_write_the_same_time_the_same_way(second
     panel = estimate_markdown(estimate, lang)
     label = preset_choices({"recommended": "a", "presets": [{"name": "a", "label": "A", "status": "fits",
                                                              "peak_gib": 3.0, "seconds_estimate": seconds}]}, lang)[0][0]
-    written = re.search(r"(\d+ (?:s|min))", label).group(1)
+    written = re.search(r"(\d+ (?:s|min|秒|分钟))", label).group(1)
     assert written in panel and "3.0 GiB" in label
 
 
@@ -591,3 +593,26 @@ def test_the_steps_help_and_the_recommended_presets_steps_tell_one_truth():
     for help_text in (steps.help, steps.help_zh):
         numbers = [int(n) for n in re.findall(r"\d+", help_text)]
         assert fewest in numbers and all(n <= fewest for n in numbers), help_text
+
+
+def test_chinese_page_words_units_times_seed_and_the_model_line_said_once():
+    """Issue 28: '约 3 min' reads 分钟 in Chinese, stored ISO times read as local minutes, one word for seed (种子),
+    and the model line says "Model" once."""
+    from datetime import datetime, timezone
+
+    from i2v.core.settings import SETTINGS
+    from i2v.ui.format import duration_text, history_label, history_markdown, local_time, status_markdown
+
+    assert duration_text(180, "zh") == "3 分钟" and duration_text(180) == "3 min" and duration_text(42, "zh") == "42 秒"
+    assert local_time("2026-12-02T14:05:33") == "2026-12-02 14:05"
+    aware = datetime(2026, 12, 2, 14, 5, tzinfo=timezone.utc)
+    assert local_time(aware.isoformat()) == aware.astimezone().strftime("%Y-%m-%d %H:%M")
+    assert local_time("video_20261202") == "video_20261202"          # not a time: shown as it is
+    entry = {"video_path": "/out/video_1.mp4", "created": "2026-12-02T14:05:33", "seed": 7,
+             "parameters": {"prompt": "a boat", "seed": 7}}
+    for shown in (history_label(entry, "zh"), history_markdown(entry, "zh")):
+        assert "2026-12-02 14:05" in shown and "T14:05:33" not in shown
+    assert next(s for s in SETTINGS if s.name == "seed").label_zh == "种子"
+    state = {"status": "ready", "spec": "tiny", "report": {"model": "tiny", "device": "cpu"}}
+    for lang, word in (("en", "Model"), ("zh", "模型")):
+        assert status_markdown(state, lang).count(word) == 1

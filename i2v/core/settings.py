@@ -94,7 +94,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("guidance_scale", "Guidance scale", 9.0, "How strongly to follow the prompt (1 = off).", float, 1.0, 20.0, 0.5,
             label_zh="引导系数", help_zh="遵循提示词的强度（1 = 关闭）。"),
     Setting("seed", "Seed", -1, "Random seed; -1 picks one at random (the used seed is reported).", int, -1, 2**32 - 1, 1,
-            label_zh="随机种子", help_zh="随机种子；-1 表示随机选择（实际使用的种子会显示在结果中）。"),
+            label_zh="种子", help_zh="种子；-1 表示随机选择（实际使用的种子会显示在结果中）。"),
     Setting(
         "image_fit", "Wide images", "crop",
         "An image wider (or taller) than 2:1: crop its sides to 2:1, or pad it with black bars to keep all of it.",

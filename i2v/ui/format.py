@@ -50,7 +50,7 @@ def status_markdown(state: dict, lang: str = "en") -> str:
         line = text(lang, "model_status_" + status, model=state.get("spec") or "?", device="?")
     else:
         line = text(lang, "model_status_unknown")
-    lines = [f"**{text(lang, 'model_label')}:** {line}"]
+    lines = [line]                                 # each status line names the model already: no "Model:" prefix
     if _is_tiny(state):
         lines.insert(0, f"⚠️ **{text(lang, 'tiny_banner')}**")
     return "\n\n".join(lines)
@@ -165,7 +165,7 @@ def estimate_markdown(estimate: dict | None, lang: str, moved: tuple[float, floa
     seconds = estimate.get("seconds_estimate")
     if seconds:
         speed = text(lang, "speed_measured" if estimate.get("speed") == "measured" else "speed_estimated")
-        notes.append(text(lang, "estimate_time", minutes=duration_text(seconds), speed=speed))
+        notes.append(text(lang, "estimate_time", minutes=duration_text(seconds, lang), speed=speed))
     host = estimate.get("host_ram_gib")
     if device == "cuda" and host:                    # on a GPU the plan decides what stays in RAM: say how much
         notes.append(text(lang, "estimate_host", host=float(host)))
@@ -178,10 +178,25 @@ def estimate_markdown(estimate: dict | None, lang: str, moved: tuple[float, floa
     return "\n\n".join([f"{icon} {line} — **{verdict}**", *[f"- {n}" for n in notes]])
 
 
-def duration_text(seconds: float) -> str:
-    """A time as every part of the page writes it (preset labels, estimate, progress): one formatter."""
+def duration_text(seconds: float, lang: str = "en") -> str:
+    """A time as every part of the page writes it (preset labels, estimate, progress): one formatter, its unit
+    in the reader's language ('3 min', '3 分钟')."""
     seconds = float(seconds)
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+    if seconds < 90:
+        return text(lang, "unit_seconds", n=f"{seconds:.0f}")
+    return text(lang, "unit_minutes", n=f"{seconds / 60:.0f}")
+
+
+def local_time(value) -> str:
+    """A stored ISO timestamp as the page shows it: local time, to the minute ('2026-12-02 14:05'); anything
+    that is not a timestamp is shown as it is."""
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    return (moment.astimezone() if moment.tzinfo else moment).strftime("%Y-%m-%d %H:%M")
 
 
 def device_markdown(info: dict | None, lang: str) -> str:
@@ -300,7 +315,7 @@ def history_label(entry: dict, lang: str = "en") -> str:
         params = {}
     prompt = str(params.get("prompt") or "").strip().replace("\n", " ")
     prompt = prompt[:40] + ("…" if len(prompt) > 40 else "")
-    created = entry.get("created") or Path(entry["video_path"]).stem
+    created = local_time(entry["created"]) if entry.get("created") else Path(entry["video_path"]).stem
     family = entry_family(entry)
     made_by = family.title if family is not None else "?"
     return f"{created} · {made_by} · {prompt or '—'} · {text(lang, 'seed')} {entry.get('seed', '?')}"
@@ -344,7 +359,7 @@ def history_markdown(entry: dict | None, lang: str) -> str:
     family = entry_family(entry)
     made_by = html.escape(f"{family.title if family else '?'} ({entry.get('model') or '?'})")
     return "\n\n".join([
-        f"**{html.escape(Path(entry['video_path']).name)}** · {text(lang, 'created')} {entry.get('created', '?')} · "
+        f"**{html.escape(Path(entry['video_path']).name)}** · {text(lang, 'created')} {local_time(entry.get('created', '?'))} · "
         f"{labels['setting_seed']} `{seed}` · {text(lang, 'model_label')}: {made_by}",
         f"**{labels['setting_prompt']}:** {prompt or '—'}  \n**{labels['setting_negative_prompt']}:** {negative or '—'}",
         " · ".join(f"{name} **{html.escape(str(value))}**" for name, value in rows),
@@ -370,7 +385,7 @@ def preset_choices(status: dict, lang: str) -> list[tuple[str, str]]:
         if p.get("peak_gib") is not None:
             extra.append(f"{float(p['peak_gib']):.1f} GiB")
         if p.get("seconds_estimate"):
-            extra.append(text(lang, "seconds", seconds=duration_text(p["seconds_estimate"])))
+            extra.append(text(lang, "seconds", seconds=duration_text(p["seconds_estimate"], lang)))
         tail = f" — {', '.join(extra)}" if extra else ""
         rec = f" ({text(lang, 'recommended')})" if star else ""
         choices.append((f"{star}{label}{rec}{tail}", p["name"]))

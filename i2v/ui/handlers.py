@@ -148,7 +148,7 @@ class Handlers(HistoryEvents, ModelEvents):
             desc = prefix + progress_text(update.phase, lang)
             left = eta.seconds_left(update) if eta else None
             if left is not None:
-                desc += " · " + text(lang, "eta", time=duration_text(left))
+                desc += " · " + text(lang, "eta", time=duration_text(left, lang))
             if update.total:   # steps and chunks: Gradio shows "i/total unit" and the time so far
                 progress((update.index, update.total), desc=desc,
                          unit=text(lang, f"unit_{update.unit}") if update.unit else "")

@@ -80,13 +80,13 @@ class QueuePanel:
                             frames=values.get("num_frames", "?"), steps=values.get("num_inference_steps", "?"))
             if row["place"] == 0:
                 parts = [f"▶ **{text(lang, 'queue_running')}**", who, settings,
-                         text(lang, "queue_elapsed", time=duration_text(row["elapsed"]))]
+                         text(lang, "queue_elapsed", time=duration_text(row["elapsed"], lang))]
                 if row["left"] is not None:
-                    parts.append(text(lang, "queue_left", time=duration_text(row["left"])))
+                    parts.append(text(lang, "queue_left", time=duration_text(row["left"], lang)))
             else:
                 parts = [f"**{row['place']}**", who, settings,
-                         text(lang, "queue_waited", time=duration_text(row["elapsed"])),
-                         text(lang, "queue_starts", time=duration_text(row["left"]))]
+                         text(lang, "queue_waited", time=duration_text(row["elapsed"], lang)),
+                         text(lang, "queue_starts", time=duration_text(row["left"], lang))]
             lines.append("- " + " · ".join(parts))
         return "\n".join(lines)
 

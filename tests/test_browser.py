@@ -174,6 +174,14 @@ def open_advanced(page) -> None:
         page.locator("#i2v-frames input[type=number]").wait_for()
 
 
+def info_text(page) -> str:
+    """The raw info JSON, which sits in the closed Details accordion: opened first (a hidden element reads empty)."""
+    if not page.locator("#i2v-info").is_visible():
+        page.locator("#i2v-details .label-wrap").first.click()      # the accordion's header, in either language
+        page.locator("#i2v-info").wait_for()
+    return page.locator("#i2v-info").inner_text()
+
+
 def choose_preset(page, name: str) -> None:
     page.locator("#i2v-preset input").click()
     options = page.get_by_role("option")
@@ -226,7 +234,7 @@ def test_generate_shows_progress_then_a_playable_video(browser, app, image):
     # playable: the browser reads the MP4's metadata (duration) from the served file
     page.wait_for_function("() => { const v = document.querySelector('#i2v-video video');"
                            " return v && v.readyState >= 1 && v.duration > 0; }")
-    assert page.locator("#i2v-info").inner_text().count("seed") >= 1
+    assert info_text(page).count("seed") >= 1
     page.locator("#i2v-clear-cache").click()
     page.locator("#i2v-memory [role=img][aria-label*='before']").first.wait_for()
     page.wait_for_timeout(300)

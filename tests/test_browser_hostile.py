@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from i2v.core.settings import SETTINGS_BY_NAME
+from i2v.ui.format import local_time
 from tests.hostile_inputs import CASES, GOOD_VALUES, write_images
 from tests.conftest import app_fixture
-from tests.test_browser import (UI_TIMEOUT_MS, assert_clean, browser, open_page,  # noqa: F401 - a fixture
+from tests.test_browser import (UI_TIMEOUT_MS, assert_clean, browser, info_text, open_page,  # noqa: F401 - a fixture
                                 wait_for_progress)
 
 pytestmark = pytest.mark.browser
@@ -100,7 +101,7 @@ def outcome(page) -> str:
         " return (n && n.innerText.trim().length > 0) || (v && v.getAttribute('src')); }", timeout=UI_TIMEOUT_MS)
     video = page.locator("#i2v-video video")
     if video.count() and video.get_attribute("src"):
-        return "video: " + page.locator("#i2v-info").inner_text()
+        return "video: " + info_text(page)
     return "error: " + page.locator("#i2v-notice .prose").first.inner_text()
 
 
@@ -146,14 +147,14 @@ def test_the_page_still_generates_after_the_matrix_and_a_deleted_video_is_gone(p
         fill(tab, images["good"], GOOD_VALUES)
         tab.locator("#i2v-generate").click()
         assert outcome(tab).startswith("video: ")
-        assert re.search(r"seed", tab.locator("#i2v-info").inner_text())
+        assert re.search(r"seed", info_text(tab))
         # the page plays Gradio's cached copy; deleting the video in History must make that URL go too
         src = tab.locator("#i2v-video video").get_attribute("src")
         newest = max(page_app.outputs.glob("*.mp4"), key=lambda p: p.stat().st_mtime)
         assert newest.name in src and tab.request.get(src).status == 200
         tab.get_by_role("tab", name="History").click()
         tab.locator("#i2v-history input").click()
-        created = json.loads(newest.with_suffix(".json").read_text())["created"]
+        created = local_time(json.loads(newest.with_suffix(".json").read_text())["created"], seconds=True)
         tab.get_by_role("option", name=re.compile(re.escape(created))).click()
         tab.locator("#i2v-delete").click()
         tab.locator("#i2v-confirm-delete").click()

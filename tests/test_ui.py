@@ -612,7 +612,20 @@ def test_chinese_page_words_units_times_seed_and_the_model_line_said_once():
              "parameters": {"prompt": "a boat", "seed": 7}}
     for shown in (history_label(entry, "zh"), history_markdown(entry, "zh")):
         assert "2026-12-02 14:05" in shown and "T14:05:33" not in shown
+    assert history_label(entry).startswith("2026-12-02 14:05:33 · ")     # the list tells one minute's videos apart
     assert next(s for s in SETTINGS if s.name == "seed").label_zh == "种子"
     state = {"status": "ready", "spec": "i2vgen-xl", "report": {"model": "i2vgen-xl", "device": "cpu"}}
     for lang, word in (("en", "Model"), ("zh", "模型")):
         assert status_markdown(state, lang).count(word) == 1
+
+
+@pytest.mark.parametrize("lang,word", [("en", "Details"), ("zh", "详情")])
+def test_the_raw_info_json_is_folded_under_a_closed_details_accordion(tmp_path, lang, word):
+    """Issue 28: the raw JSON is for the curious, not the first thing a reader sees."""
+    from i2v.i18n import text
+
+    demo = ui.build_ui(FakeService(tmp_path, None))
+    details = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "i2v-details")
+    assert isinstance(details, gr.Accordion) and details.open is False
+    assert "i2v-info" in [getattr(c, "elem_id", None) for c in details.children]
+    assert text(lang, "details") == word

@@ -187,16 +187,16 @@ def duration_text(seconds: float, lang: str = "en") -> str:
     return text(lang, "unit_minutes", n=f"{seconds / 60:.0f}")
 
 
-def local_time(value) -> str:
-    """A stored ISO timestamp as the page shows it: local time, to the minute ('2026-12-02 14:05'); anything
-    that is not a timestamp is shown as it is."""
+def local_time(value, seconds: bool = False) -> str:
+    """A stored ISO timestamp as the page shows it: local time, to the minute ('2026-12-02 14:05'), or to the
+    second where it tells apart videos of one minute (History's list); anything else is shown as it is."""
     from datetime import datetime
 
     try:
         moment = datetime.fromisoformat(str(value))
     except ValueError:
         return str(value)
-    return (moment.astimezone() if moment.tzinfo else moment).strftime("%Y-%m-%d %H:%M")
+    return (moment.astimezone() if moment.tzinfo else moment).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else ""))
 
 
 def device_markdown(info: dict | None, lang: str) -> str:
@@ -315,7 +315,7 @@ def history_label(entry: dict, lang: str = "en") -> str:
         params = {}
     prompt = str(params.get("prompt") or "").strip().replace("\n", " ")
     prompt = prompt[:40] + ("…" if len(prompt) > 40 else "")
-    created = local_time(entry["created"]) if entry.get("created") else Path(entry["video_path"]).stem
+    created = local_time(entry["created"], seconds=True) if entry.get("created") else Path(entry["video_path"]).stem
     family = entry_family(entry)
     made_by = family.title if family is not None else "?"
     return f"{created} · {made_by} · {prompt or '—'} · {text(lang, 'seed')} {entry.get('seed', '?')}"

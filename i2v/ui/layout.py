@@ -199,8 +199,9 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
                         notice = gr.Markdown(elem_id="i2v-notice")
                         use_button = gr.Button(t("use_settings"), visible=False, elem_id="i2v-use-settings")
                         suggestion = gr.State({})
-                        gr.Markdown(t("info"), elem_id="i2v-info-title")   # the JSON's own label names the API output
-                        info = gr.JSON(label="info", show_label=False, elem_id="i2v-info", max_height=360)
+                        with gr.Accordion(t("details"), open=False, elem_id="i2v-details"):   # raw JSON: folded
+                            gr.Markdown(t("info"), elem_id="i2v-info-title")   # the JSON's label names the API output
+                            info = gr.JSON(label="info", show_label=False, elem_id="i2v-info", max_height=360)
                         with gr.Accordion(t("load_report"), open=False):
                             report = gr.Markdown(report_markdown(service.model_state()), label="load_report", show_label=False)
                     with gr.Column(scale=3, elem_id="i2v-device-panel"):

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import datetime
 from pathlib import Path
 from typing import Mapping
 
@@ -248,11 +247,11 @@ def start(options: Options) -> None:
         say(f"starting in the foreground at {url}")
         os.chdir(options.root)
         os.execve(command[0], command, child_env)
-    log_path = options.logs / f"app_{datetime.now():%Y%m%d_%H%M%S}.log"
+    log_path = options.logs / log_retention.APP_LOG_NAME      # the console of this run: overwritten at each start
     say(f"starting: {' '.join(command)}")
     say(f"log: {log_path}")
-    with open(log_path, "ab") as log_file:
-        log_retention.keep_newest(options.logs, spare=log_path)       # one log per start: the newest few kept
+    with open(log_path, "wb") as log_file:
+        log_retention.keep_newest(options.logs)       # the per-start app_*.log of older versions: gone
         child = subprocess.Popen(command, cwd=options.root, env=child_env, stdin=subprocess.DEVNULL,
                                  stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + options.start_timeout_s

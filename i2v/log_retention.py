@@ -3,7 +3,9 @@
 - i2v.log and worker.log rotate by size through logging's RotatingFileHandler (i2v.cli, i2v.worker.child).
 - logs/oom.jsonl is appended to by the service (one line per OOM); `rotate_if_larger` renames it to
   oom.jsonl.1 (.2, ...) past a size, keeping a few; the server calls it at start and now and then.
-- logs/app_*.log: one per start by start_app.sh; `keep_newest` removes all but the newest few.
+- logs/app.log: the started app's stdout/stderr (start_app.sh), overwritten at each start: one console log,
+  beside i2v.log (the run's own, rotated log). Older versions wrote logs/app_*.log, one per start; `keep_newest`
+  (keep=0) removes those left over.
 `recent_ooms` reads the OOM records back, newest first, for `main.py service status` (or doctor).
 """
 from __future__ import annotations
@@ -11,8 +13,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-APP_LOG_PATTERN = "app_*.log"
-APP_LOGS_KEPT = 10
+APP_LOG_NAME = "app.log"            # the started app's console, overwritten at each start
+APP_LOG_PATTERN = "app_*.log"       # the per-start logs of older versions
+APP_LOGS_KEPT = 0                   # none kept: app.log and i2v.log are the logs
 OOM_LOG_NAME = "oom.jsonl"
 OOM_LOG_MAX_BYTES = 1024 * 1024
 OOM_LOGS_KEPT = 3           # oom.jsonl.1 .. .3 beside the current file

@@ -59,3 +59,13 @@ def test_library_warnings_go_to_the_log_file_not_the_terminal(tmp_path):
     logged = (tmp_path / "logs" / "i2v.log").read_text()
     for line in ("I2VGenXLPipeline is deprecated", "use CLIPImageProcessor", "ours to see", "a library error"):
         assert line in logged, (line, logged)
+
+
+def test_a_start_leaves_one_console_log_the_older_per_start_logs_go(tmp_path):
+    """Issue 28: one log per run (logs/app.log, overwritten at each start, beside i2v.log), not app_*.log too."""
+    for index in range(3):
+        (tmp_path / f"app_2026010{index}_000000.log").write_text("old start")
+    (tmp_path / log_retention.APP_LOG_NAME).write_text("this run")
+    (tmp_path / "i2v.log").write_text("the run's log")
+    log_retention.keep_newest(tmp_path)          # what start_app.sh does at each start
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.log", "i2v.log"]

@@ -157,7 +157,8 @@ def test_help(script, tmp_path):
 # --- real processes ---------------------------------------------------------------------------------------
 def test_start_refuses_second_instance_status_and_stop(app):
     pid = started(app, app.run("start_app.sh"))
-    assert list(app.logs.glob("app_????????_??????.log")), "start_app.sh writes a timestamped log"
+    assert (app.logs / "app.log").is_file(), "start_app.sh writes the app's console to logs/app.log"
+    assert not list(app.logs.glob("app_*.log")), "one console log, not one per start"
     assert app.outputs.is_dir()
 
     again = app.run("start_app.sh")          # said once, with its address, whichever check sees it first

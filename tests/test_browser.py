@@ -482,7 +482,7 @@ ENGLISH_ON_ZH_PAGE = re.compile(r"\b(Model|Loading|Denoising|Decoding|Encoding|s
 
 def test_chinese_page_shows_progress_results_and_panels_in_chinese(browser, app, image):
     page = open_page(browser, app.url, locale="zh-CN")
-    page.locator("#i2v-estimate").get_by_text("预测峰值").wait_for()
+    page.locator("#i2v-estimate").get_by_text("按此方案需要").wait_for()     # the verdict: needs · budget
     fill_form(page, image, "一只猫", frames=2, steps=8)
     page.locator("#i2v-generate").click()
     wait_for_progress(page, progress_pattern("zh-CN"))

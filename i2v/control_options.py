@@ -117,8 +117,8 @@ def parse_options(argv: list[str], environ: Mapping[str, str] | None = None,
 
 HELP_EPILOG = """commands:
   start (default)  check the port (names the process holding it) and, with an NVIDIA GPU, free GPU memory;
-                   start the app in its own session (PID in $I2V_LOGS/app.pid, output in
-                   $I2V_LOGS/app_YYYYMMDD_HHMMSS.log); wait until the page answers and print its URL
+                   start the app in its own session (PID in $I2V_LOGS/app.pid, its output in
+                   $I2V_LOGS/app.log, overwritten at each start); wait until the page answers and print its URL
   stop             stop the instance named by the PID file (SIGCONT, SIGTERM, SIGKILL after $I2V_STOP_TIMEOUT s)
   status           say whether it runs and answers; exit 0 if running, 3 if not
   restart          stop (a frozen app too), wait for the port and GPU memory to be free, start again;

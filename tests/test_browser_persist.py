@@ -151,3 +151,30 @@ def test_dropping_a_video_or_its_sidecar_restores_its_settings_by_name_only(tmp_
     out = fns["reuse_dropped"]("/tmp/gradio/x/holiday.mp4", FakeRequest("zh-CN"))
     assert all(update == {"__type__": "update"} for update in out[:-2])
     assert out[-2] == render("dropped_unknown", "zh", name="holiday.mp4")
+
+
+def test_the_dark_or_light_choice_survives_a_reload_per_browser(browser, app):
+    """The "Dark / light" button flips Gradio's dark class and the choice is kept for this browser only."""
+    context = browser.new_context(locale="en-US", color_scheme="light")
+    dark = "() => document.body.classList.contains('dark')"
+    try:
+        page = loaded(context, app.url)
+        assert page.evaluate(dark) is False                      # a light system: Gradio starts light
+        page.locator("#i2v-theme").click()
+        page.wait_for_function(dark)
+        page.reload()
+        page.locator("#i2v-generate").wait_for()
+        page.wait_for_function(dark)                              # remembered
+        page.locator("#i2v-theme").click()
+        page.wait_for_function(f"() => !({dark})()")
+        page.reload()
+        page.locator("#i2v-generate").wait_for()
+        page.wait_for_function("() => document.readyState === 'complete'")
+        assert page.evaluate(dark) is False
+    finally:
+        context.close()
+    fresh = browser.new_context(locale="en-US", color_scheme="light")
+    try:
+        assert loaded(fresh, app.url).evaluate(dark) is False    # another browser keeps its own
+    finally:
+        fresh.close()

@@ -17,7 +17,7 @@ from i2v.ui.uploads import Uploads
 from i2v.ui.models_panel import ModelsPanel
 from i2v.ui.queue_panel import QueuePanel
 from i2v.ui.preview_view import PreviewView
-from i2v.ui import lang_js, outputs_folder, page_js, persist
+from i2v.ui import lang_js, outputs_folder, page_js, persist, theme_js
 
 QUEUE_MAX_SIZE = 8
 STATUS_REFRESH_S = 2.0
@@ -59,7 +59,8 @@ SHORTCUTS_JS = """() => {
 
 def launch_kwargs() -> dict:
     """Extra keyword arguments for demo.launch(): the English/Chinese translations, the UI's CSS, shortcuts."""
-    return {"i18n": i18n_table(), "css": CSS + page_js.CSS, "js": page_js.page_js(SHORTCUTS_JS, lang_js.script())}
+    return {"i18n": i18n_table(), "css": CSS + page_js.CSS, "js": page_js.page_js(SHORTCUTS_JS, lang_js.script(),
+                                                                                 theme_js.SCRIPT)}
 
 
 def _raw_image(payload):
@@ -174,6 +175,7 @@ def build_ui(service, may_cancel_others: bool = False) -> gr.Blocks:
                         preset = gr.Dropdown(choices=[], value=None, label=t("preset"), info=t("preset_info"),
                                              elem_id="i2v-preset")
                         reset_button = gr.Button(t("reset_settings"), size="sm", elem_id="i2v-reset")
+                        gr.Button(t("theme_toggle"), size="sm", elem_id=theme_js.BUTTON_ID)   # page JS only
                         memory = persist.browser_state(service.outputs_dir)   # this browser's settings (localStorage)
                         dropped = gr.File(label=t("drop_settings"), file_types=[".mp4", ".json"], type="filepath",
                                           height=90, elem_id="i2v-drop-settings")   # like PNG Info

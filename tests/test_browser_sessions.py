@@ -15,7 +15,7 @@ from tests.test_browser_hostile import fill
 pytestmark = pytest.mark.browser
 
 LONG = {**GOOD_VALUES, "num_inference_steps": 150}
-QUEUE_PLACE = re.compile(r"(?:queue|队列)\D{0,4}(\d+)\s*/\s*(\d+)")
+QUEUE_PLACE = re.compile(r"(?:queue|队列|排队)\D{0,4}(\d+)\s*/\s*(\d+)")   # a Chinese tab: 排队：2/2 (i2v/ui/lang_js.py)
 RUNNING = re.compile(r"(\d+)\s*/\s*150\s*(?:steps|步)")      # the unit is in the tab's language
 
 

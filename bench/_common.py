@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 import statistics
 import sys
 import time
@@ -14,6 +15,13 @@ RESULTS_DIR = Path(os.environ.get("I2V_BENCH_RESULTS", BENCH_DIR / "results"))
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now (for a bench's own app)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def median(values) -> float:

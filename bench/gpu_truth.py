@@ -802,13 +802,9 @@ def allocator_overhead(runs: list[dict]) -> float | None:
 def calibrate_and_judge(results: Results, runs: list[dict], context: int) -> None:
     """i2v.calibrate's factors + the measured terms into configs/calibration.json, then the verdict of the
     calibrated predictions (measured context in place of the assumed one) for every job that ran."""
-    from dataclasses import replace
-
     import torch
 
     from i2v import calibrate
-    from i2v.core.memory import predict
-    from i2v.models import by_name
 
     torch.cuda.set_per_process_memory_fraction(1.0)
     path = calibrate.calibrate(log=results.note)
@@ -825,18 +821,7 @@ def calibrate_and_judge(results: Results, runs: list[dict], context: int) -> Non
     gc.collect()
     torch.cuda.empty_cache()
     results.calibration = json.loads(Path(path).read_text(encoding="utf-8"))
-    for run in runs:
-        family = by_name(run["claim"].family)
-        model = memory_model(run["claim"].family)
-        model = replace(model, constants=replace(model.constants, cuda_context_gib=context / GIB))
-        predicted = predict(model, run["request"], dtype=family.cuda_dtype).footprint_bytes
-        ok, error = verdict(predicted, run["reserved"] + context)
-        run["row"]["verdict"] += f"; calibrated {error:+.1%} {'ok' if ok else 'OFF'}"
-        if not ok:
-            results.failures.append(f"{family.title} {run['claim'].label} @ {run['cap_gib']:g} GiB: calibrated "
-                                    f"prediction {gib(predicted)} GiB vs measured {gib(run['reserved'] + context)} "
-                                    f"GiB ({error:+.1%}, allowed {LOW:+.0%}..{HIGH:+.0%})")
-    results.write()
+    judge_runs(results, runs, context, "calibrated")
 
 
 def free_memory() -> None:
@@ -939,6 +924,13 @@ def measure_all(args, results: Results, budget: Budget, videos: Path, logs_dir: 
 def judge_with_measured_context(results: Results, runs: list[dict], context: int) -> None:
     """Wan's predictions take no calibration factors (i2v.calibrate measures I2VGen-XL): the verdict with the
     measured context in place of the assumed one."""
+    judge_runs(results, runs, context, "measured context")
+
+
+def judge_runs(results: Results, runs: list[dict], context: int, label: str) -> None:
+    """Each run's prediction, with the measured CUDA context in place of the assumed one (and whatever
+    calibration is stored by now), against what it reserved plus that context: the verdict appended to its
+    row under `label`, a failure listed for each one outside the band."""
     from dataclasses import replace
 
     from i2v.core.memory import predict
@@ -950,11 +942,11 @@ def judge_with_measured_context(results: Results, runs: list[dict], context: int
         model = replace(model, constants=replace(model.constants, cuda_context_gib=context / GIB))
         predicted = predict(model, run["request"], dtype=family.cuda_dtype).footprint_bytes
         ok, error = verdict(predicted, run["reserved"] + context)
-        run["row"]["verdict"] += f"; measured context {error:+.1%} {'ok' if ok else 'OFF'}"
+        run["row"]["verdict"] += f"; {label} {error:+.1%} {'ok' if ok else 'OFF'}"
         if not ok:
-            results.failures.append(f"{family.title} {run['claim'].label} @ {run['cap_gib']:g} GiB: prediction "
-                                    f"{gib(predicted)} GiB vs measured {gib(run['reserved'] + context)} GiB "
-                                    f"({error:+.1%})")
+            results.failures.append(f"{family.title} {run['claim'].label} @ {run['cap_gib']:g} GiB: {label} "
+                                    f"prediction {gib(predicted)} GiB vs measured {gib(run['reserved'] + context)} "
+                                    f"GiB ({error:+.1%}, allowed {LOW:+.0%}..{HIGH:+.0%})")
     results.write()
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,17 +18,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_line, md_table, median, write_result  # noqa: E402
+from _common import free_port, machine_line, md_table, median, write_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_MS = 50.0
 START_TIMEOUT_S = 240
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_state(client, url: str, wanted: set[str], timeout_s: float) -> dict:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,17 +18,11 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, machine_line, md_table, median, write_result  # noqa: E402
+from _common import ROOT, free_port, machine_line, md_table, median, write_result  # noqa: E402
 
 TARGET_PAGE_S = 5.0
 TIMEOUT_S = 120.0
 POLL_S = 0.05
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def python_executable() -> str:

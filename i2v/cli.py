@@ -71,19 +71,23 @@ def _add_model_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_gpus_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--gpus", default=env.value("I2V_GPUS", os.environ) or None,
-                        help="GPUs to use, one worker each: 'all' or e.g. '0,1' (default: one worker on the "
-                             "default device) [env I2V_GPUS]")
-    parser.add_argument("--backend", choices=("local", "ray"), default=env.value("I2V_BACKEND", os.environ),
-                        help="where jobs run: worker processes on this machine, or GPU workers on a Ray cluster "
-                             "(pip install -e .[ray]) [env I2V_BACKEND]")
-    parser.add_argument("--ray-address", default=env.value("I2V_RAY_ADDRESS", os.environ) or None, metavar="ADDR",
-                        help="with --backend ray: the cluster to join (e.g. auto, 10.0.0.5:6379; default: start a "
-                             "local Ray) [env I2V_RAY_ADDRESS]")
+    _add_env_argument(parser, "--gpus", "I2V_GPUS", "GPUs to use, one worker each: 'all' or e.g. '0,1' (default: one "
+                      "worker on the default device)")
+    _add_env_argument(parser, "--backend", "I2V_BACKEND", "where jobs run: worker processes on this machine, or GPU "
+                      "workers on a Ray cluster (pip install -e .[ray])", choices=("local", "ray"))
+    _add_env_argument(parser, "--ray-address", "I2V_RAY_ADDRESS", "with --backend ray: the cluster to join (e.g. auto, "
+                      "10.0.0.5:6379; default: start a local Ray)", metavar="ADDR")
     parser.add_argument("--vram-limit", type=_positive_gib, default=None, metavar="GIB",
                         help="share the card: use at most this much GPU memory; plans are chosen for it and "
                              "the worker enforces it [env I2V_VRAM_LIMIT_GIB]")
 
+
+
+def _add_env_argument(parser: argparse.ArgumentParser, flag: str, var: str, help_text: str, **kwargs) -> None:
+    """A flag whose default is environment variable `var` (or its default in the env table; unset and empty:
+    None), converted by the flag's own type; its help names the variable."""
+    parser.add_argument(flag, default=env.value(var, os.environ) or None, help=f"{help_text} [env {var}]",
+                        **kwargs)
 
 def _positive_gib(text: str) -> float:
     try:
@@ -123,16 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
 
     serve = sub.add_parser("serve", help="run the web UI (the default command)")
-    serve.add_argument("--host", default=env.value("I2V_HOST", os.environ), help="bind address [env I2V_HOST]")
-    serve.add_argument("--port", type=int, default=int(env.value("I2V_PORT", os.environ)),
-                       help="port [env I2V_PORT]")
+    _add_env_argument(serve, "--host", "I2V_HOST", "bind address")
+    _add_env_argument(serve, "--port", "I2V_PORT", "port", type=int)
     serve.add_argument("--pid-file", type=Path, default=None, help="write this process's PID here; removed at exit")
-    serve.add_argument("--auth", default=env.value("I2V_AUTH", os.environ) or None, metavar="USER:PASSWORD",
-                       help="require this login; needed to serve beyond 127.0.0.1 (visible to local users "
-                            "through ps: prefer --auth-file) [env I2V_AUTH]")
-    serve.add_argument("--auth-file", default=env.value("I2V_AUTH_FILE", os.environ) or None, metavar="PATH",
-                       help="read the login from this file: one USER:PASSWORD line, readable by you only "
-                            "(chmod 600) [env I2V_AUTH_FILE]")
+    _add_env_argument(serve, "--auth", "I2V_AUTH", "require this login; needed to serve beyond 127.0.0.1 (visible to "
+                      "local users through ps: prefer --auth-file)", metavar="USER:PASSWORD")
+    _add_env_argument(serve, "--auth-file", "I2V_AUTH_FILE", "read the login from this file: one USER:PASSWORD line, "
+                      "readable by you only (chmod 600)", metavar="PATH")
     serve.add_argument("--max-upload-mib", type=_positive_gib, default=None, metavar="MIB",
                        help="largest upload accepted (default 50) [env I2V_MAX_UPLOAD_MIB]")
     serve.add_argument("--verbose", action="store_true")

@@ -33,7 +33,8 @@ from i2v.core.units import GIB
 from i2v.configs import PROFILE_FILE
 from i2v.paths import configs_dir, model_config_dir
 from i2v.trace_tools import (  # noqa: F401  (re-exported: the tracers' one import)
-    FP8_STORAGE, _fused_sdpa_mode, _torch_dtype, _zeros, count_flops, fp8_weight_bytes, trace_peak, weight_figures,
+    FP8_STORAGE, SMALL_MODEL_PARAMS, TRACE_METHOD, _fused_sdpa_mode, _torch_dtype, _zeros, count_flops,
+    fp8_weight_bytes, trace_family, trace_peak, weight_figures,
 )
 
 DTYPES = ("fp16", "fp32")
@@ -61,7 +62,6 @@ CHUNKED_POINTS = {"fp16": ((256, 256, 8), (512, 512, 16), (1280, 704, 16), (1024
 # a chunk budget forced on a small model is predicted by the plain trace (an upper bound, core/memory.py).
 SMALL_GRID = dict(sizes=((256, 256), (1024, 1024)), frames_grid=(4, 16), chunks=(1, 4), chunked_points=(),
                   budgets=())
-SMALL_MODEL_PARAMS = 50_000_000     # a UNet below this many parameters is traced on SMALL_GRID
 COMPONENT_NAMES = ("unet", "vae", "text_encoder", "image_encoder")
 
 
@@ -261,8 +261,7 @@ def build_profile(dtypes=DTYPES, sizes=GRID_SIZES, frames_grid=GRID_FRAMES, chun
     started = time.perf_counter()
     profile: dict[str, Any] = {
         "version": PROFILE_VERSION,
-        "method": ("meta-device trace: TorchDispatchMode live-storage bytes with weakref release, "
-                   "SDPA modelled as fused (output-sized), weights and inputs excluded; FLOPs by FlopCounterMode"),
+        "method": TRACE_METHOD,
         "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
                      "transformers": transformers.__version__},
         "knobs": {"chunk_budgets": list(budgets), "fp8_storage": FP8_STORAGE,
@@ -336,7 +335,7 @@ def trace_family_profile(family: str, configs: dict[str, dict], dtypes=None,
     dtypes = tuple(dtypes or family_dtypes(family))
     tracer = _family_tracer(family)
     if tracer is not None:
-        return tracer.trace_configs(configs, dtypes, log=log)
+        return trace_family(tracer, configs, dtypes, log)
     if family != I2VGEN_XL_FAMILY:
         raise ValueError(f"no profile tracer for model family {family!r}")
     return trace_configs(configs, dtypes, log=log)

@@ -123,7 +123,33 @@ class Runner(Protocol):
     def shutdown(self) -> None: ...
 
 
-class LocalRunner:
+class LoadsInBackground:
+    """A runner's state() and start_loading(): `load()` in a background thread so the page is up at once. A
+    failed load is already recorded in `_state` and the log, so the thread lets the errors named in
+    `_load_errors` end it quietly."""
+    _loader_name = "i2v-model-loader"
+    _load_errors: tuple[type[BaseException], ...] = (Exception,)
+    _state: ModelState
+
+    def state(self) -> ModelState:
+        return self._state
+
+    def start_loading(self) -> threading.Thread:
+        thread = threading.Thread(target=self._load_quietly, name=self._loader_name, daemon=True)
+        thread.start()
+        return thread
+
+    def _load_quietly(self) -> None:
+        try:
+            self.load()
+        except self._load_errors:
+            pass
+
+    def load(self) -> Any:
+        raise NotImplementedError
+
+
+class LocalRunner(LoadsInBackground):
     """Runs generations in this process with a lazily loaded pipeline (a Runner)."""
 
     capacity = 1
@@ -139,21 +165,6 @@ class LocalRunner:
         self.cancel_event = threading.Event()
 
     # --- model state -------------------------------------------------------------------------------------
-    def state(self) -> ModelState:
-        return self._state
-
-    def start_loading(self) -> threading.Thread:
-        """Load in a background thread so the page is up at once."""
-        thread = threading.Thread(target=self._load_quietly, name="i2v-model-loader", daemon=True)
-        thread.start()
-        return thread
-
-    def _load_quietly(self) -> None:
-        try:
-            self.load()
-        except Exception:  # noqa: BLE001 - recorded in the state and the log
-            pass
-
     def load(self) -> pl.LoadedPipeline:
         with self._load_lock:
             if self._loaded is not None:

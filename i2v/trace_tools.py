@@ -8,6 +8,9 @@ import weakref
 from typing import Any, Callable, Iterable
 
 FP8_STORAGE = "float8_e4m3fn"      # the storage dtype of fp8 weights (diffusers' layerwise casting)
+TRACE_METHOD = ("meta-device trace: TorchDispatchMode live-storage bytes with weakref release, "
+                "SDPA modelled as fused (output-sized), weights and inputs excluded; FLOPs by FlopCounterMode")
+SMALL_MODEL_PARAMS = 50_000_000    # a denoiser below this many parameters (a tiny model) is traced on a small grid
 
 
 def _torch_dtype(name: str):
@@ -158,9 +161,53 @@ def assemble_profile(method: str, family: dict, knobs: dict, grid: dict, dtypes:
     return profile
 
 
-def trace_by_size(build_profile: Callable[..., dict], small: bool, small_grid: dict, configs: dict[str, dict],
-                  dtypes, log: Callable[[str], None]) -> dict:
-    """A family's profile: its small grid for a small (tiny) model, its full grid otherwise, labelled."""
-    profile = build_profile(configs, dtypes, log=log, **(small_grid if small else {}))
-    profile["grid"]["kind"] = "small" if small else "full"
-    return profile
+
+TEXT_TRANSFORMER_VAE = ("text_encoder", "transformer", "vae")
+
+
+def text_transformer_vae_section(name: str, denoise_calls_per_step: int, cfg_split_applies: bool,
+                                 decoded_bytes_per_value: int) -> dict:
+    """The family section (what core/memory.py needs beyond the tables) of a model of three parts run in the
+    order text_encoder -> transformer -> vae, with no image encoder (Wan 2.2 TI2V, LTX-Video). Under
+    enable_model_cpu_offload a hook offloads only its predecessor, so the text encoder stays through the VAE
+    encode and the VAE, loaded for that encode, stays through the denoising loop. fp8 storage applies to the
+    transformer; there is no decode_chunk_size to choose."""
+    return {
+        "name": name,
+        "components": list(TEXT_TRANSFORMER_VAE),
+        "active_component": {"text_encode": "text_encoder", "image_encode": None, "vae_encode": "vae",
+                             "denoise": "transformer", "decode": "vae"},
+        "model_offload_resident": {"text_encode": ["text_encoder"], "image_encode": ["text_encoder"],
+                                   "vae_encode": ["text_encoder", "vae"], "denoise": ["transformer", "vae"],
+                                   "decode": ["vae"]},
+        "fp8_component": "transformer",
+        "denoise_calls_per_step": denoise_calls_per_step,
+        "cfg_split_applies": cfg_split_applies,
+        "decode_chunk_applies": False,
+        "decoded_bytes_per_value": decoded_bytes_per_value,
+    }
+
+
+def trace_family(tracer, configs: dict[str, dict], dtypes, log: Callable[[str], None] = lambda _: None) -> dict:
+    """The profile of the model `configs` describe, traced by a family's tracing module (`Family.trace`).
+
+    The module gives: METHOD; its grid (GRID_SIZES, GRID_FRAMES, CHUNK_BUDGETS, CHUNKED_POINTS, TILED_FRAMES) and
+    SMALL_GRID for a transformer under SMALL_MODEL_PARAMS; its scales (VAE_TILE_SAMPLE_SIZE,
+    VAE_SCALE_FACTOR, TEMPORAL_SCALE_FACTOR, SIZE_MULTIPLE); family_section(), transformer_params(configs),
+    build_meta_model(dtype, configs) and profile_dtype(model, sizes, frames_grid, budgets, chunked_points,
+    tiled_frames, log). The envelope, knobs and grid are written here, once for every family."""
+    small = tracer.transformer_params(configs) < SMALL_MODEL_PARAMS
+    g = {"sizes": tracer.GRID_SIZES, "frames_grid": tracer.GRID_FRAMES, "budgets": tracer.CHUNK_BUDGETS,
+         "chunked_points": tracer.CHUNKED_POINTS, "tiled_frames": tracer.TILED_FRAMES,
+         **(tracer.SMALL_GRID if small else {})}
+    knobs = {"chunk_budgets": list(g["budgets"]), "fp8_storage": FP8_STORAGE,
+             "vae_tile_sample_size": tracer.VAE_TILE_SAMPLE_SIZE, "vae_scale_factor": tracer.VAE_SCALE_FACTOR,
+             "temporal_scale_factor": tracer.TEMPORAL_SCALE_FACTOR, "size_multiple": tracer.SIZE_MULTIPLE}
+    grid = {"sizes": [list(s) for s in g["sizes"]], "frames": list(g["frames_grid"]),
+            "tiled_frames": list(g["tiled_frames"]),
+            "chunked_points": {d: [list(p) for p in g["chunked_points"]] for d in dtypes},
+            "kind": "small" if small else "full"}
+    return assemble_profile(
+        tracer.METHOD, tracer.family_section(), knobs, grid, dtypes,
+        lambda dtype: tracer.profile_dtype(tracer.build_meta_model(dtype, configs), g["sizes"], g["frames_grid"],
+                                           g["budgets"], g["chunked_points"], g["tiled_frames"], log))

@@ -38,7 +38,7 @@ class Family:
     arch_keys: Mapping[str, Mapping[str, Any]] | None = None      # per component: keys deciding its size
     preview_factors: tuple[tuple[float, ...], ...] | None = None  # latent channel -> RGB (live preview)
     preview_bias: tuple[float, float, float] | None = None         # added after the factors (RGB)
-    trace: str | None = None              # module tracing its profile on meta (DTYPES, trace_configs)
+    trace: str | None = None              # module tracing its profile on meta (what i2v.trace_tools.trace_family reads)
     notes: str = ""
 
     @property
@@ -89,6 +89,21 @@ class Family:
         """The tiny variant's component configs (plain data: the runtime module builds no model for this)."""
         return self.load_runtime().tiny_configs()
 
+
+
+def three_part_family(rules: FamilyRules, module: str, **record: Any) -> Family:
+    """The record of a text_encoder -> transformer -> vae family (Wan 2.2 TI2V, LTX-Video): a bf16 transformer
+    denoiser, the repo's own weights variant, a tiny variant "tiny-<name>", its configs, profile and presets
+    under configs/models/<name>/, its torch side in i2v/models/<module>_runtime.py and its tracer in
+    i2v/models/<module>_trace.py. `record` gives the rest (repo_id, aliases, pipeline_class, ...) and may
+    override any of these."""
+    folder = f"models/{rules.name}"
+    defaults = dict(tiny_alias=f"tiny-{rules.name}", components=("text_encoder", "transformer", "vae"),
+                    denoiser="transformer", cuda_variant=None, cuda_dtype="bf16",
+                    runtime=f"i2v.models.{module}_runtime", trace=f"i2v.models.{module}_trace",
+                    configs_folder=folder, profile_file=f"{folder}/memory_profile.json",
+                    presets_file=f"{folder}/presets.toml")
+    return Family(rules=rules, **{**defaults, **record})
 
 def denoise_call_kwargs(request, image, generator) -> dict:
     """The arguments every family's pipeline call shares (a runtime adds its own, e.g. I2VGen-XL's target_fps);

@@ -10,7 +10,7 @@ and the text encoder may run on the CPU. docs/models/ltx.md says where each figu
 from __future__ import annotations
 
 from i2v.core.family import FamilyRules
-from i2v.models.base import Family
+from i2v.models.base import three_part_family
 
 NAME = "ltx-video"
 REPO_ID = "Lightricks/LTX-Video"
@@ -29,28 +29,14 @@ RULES = FamilyRules(
                 "help_zh": "帧率：LTX-Video 按它调整运动（旋转位置编码），也是 MP4 的播放帧率；训练时为 25 fps。"},
         "guidance_scale": {"default": 3.0},
     },
-    size_multiple=32,
-    frames_step=8,
-    prompt_required=False,
-    plan_parts=LTX_PARTS,
+    size_multiple=32, frames_step=8, prompt_required=False, plan_parts=LTX_PARTS,
 )
 
-FAMILY = Family(
-    rules=RULES,
-    repo_id=REPO_ID,
+FAMILY = three_part_family(
+    RULES, "ltx", repo_id=REPO_ID,
     aliases=(NAME, "ltx"),
-    tiny_alias="tiny-" + NAME,
     pipeline_class="LTXImageToVideoPipeline",
     index_classes=("LTXPipeline", "LTXImageToVideoPipeline", "LTXConditionPipeline"),
-    components=("text_encoder", "transformer", "vae"),
-    denoiser="transformer",
-    cuda_variant=None,
-    cuda_dtype="bf16",
-    runtime="i2v.models.ltx_runtime",
-    trace="i2v.models.ltx_trace",
-    configs_folder=f"models/{NAME}",
-    profile_file=f"models/{NAME}/memory_profile.json",
-    presets_file=f"models/{NAME}/presets.toml",
     # bf16 weights from the parameter counts on meta (docs/models/ltx.md): transformer 1.92 B, VAE 0.42 B,
     # T5-XXL encoder 4.76 B -> 3.6 + 0.8 + 8.9 GiB
     size_on_disk_gib=13.3,

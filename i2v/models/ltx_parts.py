@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from i2v.models.chunk_state import chunked_calls, set_chunking, token_chunking  # noqa: F401  (this family's API)
+
 CFG_SPLIT_ATTRIBUTE = "_i2v_cfg_split"
-CHUNK_ATTRIBUTE = "_i2v_token_chunking"
 _ABSENT = object()
 
 
@@ -23,6 +24,7 @@ class _Wrapped:
 
     def __init__(self, value: Any):
         self.value = value                      # the part's setting (True, or the token budget)
+        self.chunk_tokens = value
         self.installed: list[tuple[object, object]] = []
         self.chunked_calls = 0                  # calls that really ran in more than one piece
 
@@ -91,33 +93,17 @@ def _half(value: Any, batch: int, index: int):
 
 
 # ---------------------------------------------------------------------------------------------- chunking
-def token_chunking(transformer) -> int:
-    state = getattr(transformer, CHUNK_ATTRIBUTE, None)
-    return state.value if state else 0
-
-
-def chunked_calls(transformer) -> int:
-    state = getattr(transformer, CHUNK_ATTRIBUTE, None)
-    return state.chunked_calls if state else 0
-
-
 def set_token_chunking(transformer, chunk_tokens: int) -> None:
     """Install chunking at `chunk_tokens` tokens per piece; 0 removes it; another budget replaces it."""
-    if isinstance(chunk_tokens, bool) or not isinstance(chunk_tokens, int) or chunk_tokens < 0:
-        raise ValueError(f"chunk_tokens must be 0 (off) or a positive int, got {chunk_tokens!r}")
-    state = getattr(transformer, CHUNK_ATTRIBUTE, None)
-    if state is not None:
-        if state.value == chunk_tokens:
-            return
-        state.unwrap()
-        object.__delattr__(transformer, CHUNK_ATTRIBUTE)
-    if chunk_tokens == 0:
-        return
+    set_chunking(transformer, chunk_tokens, lambda: _install_chunking(transformer, chunk_tokens), _Wrapped.unwrap)
+
+
+def _install_chunking(transformer, chunk_tokens: int) -> "_Wrapped":
     state = _Wrapped(chunk_tokens)
     for block in transformer.transformer_blocks:
         state.wrap(block.ff, lambda original: _chunked_ff(original, state))
         state.wrap(block.attn2, lambda original: _chunked_cross(original, state))
-    object.__setattr__(transformer, CHUNK_ATTRIBUTE, state)
+    return state
 
 
 def _chunked_ff(original: Callable, state: _Wrapped) -> Callable:

@@ -17,12 +17,14 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from i2v.trace_tools import FP8_STORAGE, assemble_profile, trace_by_size
+from i2v.trace_tools import TEXT_TRANSFORMER_VAE, TRACE_METHOD, text_transformer_vae_section
 
-from i2v.models.wan_trace import _clean, _point, cast_like_from_pretrained   # the shared meta-trace helpers
+from i2v.models.wan_trace import (  # the shared meta-trace helpers
+    ThreePartMetaModel, _clean, _point, cast_like_from_pretrained, three_part_meta_model,
+)
 
 FAMILY = "ltx-video"
-COMPONENTS = ("text_encoder", "transformer", "vae")
+COMPONENTS = TEXT_TRANSFORMER_VAE
 DTYPES = ("bf16", "fp32")
 TEXT_TOKENS = 128                     # the pipeline's max_sequence_length
 VAE_SCALE_FACTOR = 32
@@ -36,15 +38,11 @@ CHUNKED_POINTS = ((768, 512, 121), (1216, 704, 161))
 TILED_FRAMES = (25, 65)
 SMALL_GRID = dict(sizes=((256, 256), (512, 512)), frames_grid=(9, 25), budgets=(), chunked_points=(),
                   tiled_frames=(9, 25))
-SMALL_MODEL_PARAMS = 50_000_000
+METHOD = (f"{TRACE_METHOD}; "
+          "denoise_cfg = one batch-2 transformer call (the pipeline batches both guidance halves)")
 
 
-class LtxMetaModel:
-    def __init__(self, dtype: str, transformer: Any, vae: Any, text_encoder: Any):
-        self.dtype, self.transformer, self.vae, self.text_encoder = dtype, transformer, vae, text_encoder
-
-    def components(self) -> dict[str, Any]:
-        return {"text_encoder": self.text_encoder, "transformer": self.transformer, "vae": self.vae}
+LtxMetaModel = ThreePartMetaModel
 
 
 def _vae_kwargs(config: dict) -> dict:
@@ -57,17 +55,9 @@ def build_meta_model(dtype: str, configs: dict[str, dict], device: str = "meta")
     from transformers import T5Config, T5EncoderModel
 
     with torch.device(device):
-        transformer = LTXVideoTransformer3DModel.from_config(_clean(configs["transformer"]))
-        vae = AutoencoderKLLTXVideo.from_config(_vae_kwargs(configs["vae"]))
-        text_cfg = T5Config(**{k: v for k, v in _clean(configs["text_encoder"]).items()
-                               if k not in ("torch_dtype", "dtype", "architectures", "model_type")})
-        text_cfg._attn_implementation = "sdpa"
-        text_encoder = T5EncoderModel(text_cfg)
-    model = LtxMetaModel(dtype, transformer, vae, text_encoder)
-    for component in model.components().values():
-        cast_like_from_pretrained(component, dtype)
-        component.eval()
-    return model
+        return three_part_meta_model(dtype, LTXVideoTransformer3DModel.from_config(_clean(configs["transformer"])),
+                                     AutoencoderKLLTXVideo.from_config(_vae_kwargs(configs["vae"])), T5Config,
+                                     T5EncoderModel, configs["text_encoder"])
 
 
 def transformer_params(configs: dict[str, dict]) -> int:
@@ -167,22 +157,10 @@ def decoded_bytes_per_value(dtype: str) -> int:
 
 
 def family_section(cuda_dtype: str = "bf16") -> dict:
-    """What core/memory.py needs to know of this family beyond the tables (docs/models/ltx.md says why)."""
-    return {
-        "name": FAMILY,
-        "components": list(COMPONENTS),
-        "active_component": {"text_encode": "text_encoder", "image_encode": None, "vae_encode": "vae",
-                             "denoise": "transformer", "decode": "vae"},
-        # model_cpu_offload_seq = "text_encoder->transformer->vae": a hook offloads only its predecessor
-        "model_offload_resident": {"text_encode": ["text_encoder"], "image_encode": ["text_encoder"],
-                                   "vae_encode": ["text_encoder", "vae"], "denoise": ["transformer", "vae"],
-                                   "decode": ["vae"]},
-        "fp8_component": "transformer",
-        "denoise_calls_per_step": 1,
-        "cfg_split_applies": True,
-        "decode_chunk_applies": False,
-        "decoded_bytes_per_value": decoded_bytes_per_value(cuda_dtype),
-    }
+    """What core/memory.py needs to know of this family beyond the tables (docs/models/ltx.md says why): one batch-2
+    transformer call a step, which a CFG split halves."""
+    return text_transformer_vae_section(FAMILY, denoise_calls_per_step=1, cfg_split_applies=True,
+                                        decoded_bytes_per_value=decoded_bytes_per_value(cuda_dtype))
 
 
 def profile_dtype(model: LtxMetaModel, sizes, frames_grid, budgets, chunked_points, tiled_frames,
@@ -225,28 +203,6 @@ def profile_dtype(model: LtxMetaModel, sizes, frames_grid, budgets, chunked_poin
     if dtype != "fp32":
         section["weights"]["transformer"]["fp8_bytes"] = fp8_weight_bytes(model.transformer, dtype)
     return section
-
-
-def build_profile(configs: dict[str, dict], dtypes=DTYPES, sizes=GRID_SIZES, frames_grid=GRID_FRAMES,
-                  budgets=CHUNK_BUDGETS, chunked_points=CHUNKED_POINTS, tiled_frames=TILED_FRAMES,
-                  log: Callable[[str], None] = lambda _: None) -> dict:
-    knobs = {"chunk_budgets": list(budgets), "fp8_storage": FP8_STORAGE,
-             "vae_tile_sample_size": VAE_TILE_SAMPLE_SIZE, "vae_scale_factor": VAE_SCALE_FACTOR,
-             "temporal_scale_factor": TEMPORAL_SCALE_FACTOR, "size_multiple": SIZE_MULTIPLE}
-    grid = {"sizes": [list(s) for s in sizes], "frames": list(frames_grid), "tiled_frames": list(tiled_frames),
-            "chunked_points": {d: [list(p) for p in chunked_points] for d in dtypes}}
-    return assemble_profile(
-        ("meta-device trace: TorchDispatchMode live-storage bytes with weakref release, "
-                   "SDPA modelled as fused (output-sized), weights and inputs excluded; FLOPs by FlopCounterMode; "
-                   "denoise_cfg = one batch-2 transformer call (the pipeline batches both guidance halves)"), family_section(), knobs, grid, dtypes,
-        lambda dtype: profile_dtype(build_meta_model(dtype, configs), sizes, frames_grid, budgets, chunked_points,
-                                    tiled_frames, log))
-
-
-def trace_configs(configs: dict[str, dict], dtypes=DTYPES, log: Callable[[str], None] = lambda _: None) -> dict:
-    """The profile for these configs: SMALL_GRID for a small transformer, the full grid otherwise."""
-    return trace_by_size(build_profile, transformer_params(configs) < SMALL_MODEL_PARAMS, SMALL_GRID, configs,
-                         dtypes, log)
 
 
 def retrace_decode(profile: dict, configs: dict[str, dict], log: Callable[[str], None] = lambda _: None) -> dict:

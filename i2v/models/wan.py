@@ -5,7 +5,7 @@ choose), the VAE decodes latent frame by frame (no decode chunk), and the text e
 from __future__ import annotations
 
 from i2v.core.family import FamilyRules
-from i2v.models.base import Family
+from i2v.models.base import three_part_family
 
 NAME = "wan2.2-ti2v-5b"
 REPO_ID = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
@@ -22,29 +22,15 @@ RULES = FamilyRules(
                                        "condition the motion)."},
         "guidance_scale": {"default": 5.0},
     },
-    size_multiple=32,
-    frames_step=4,
-    prompt_required=False,
-    plan_parts=WAN_PARTS,
+    size_multiple=32, frames_step=4, prompt_required=False, plan_parts=WAN_PARTS,
 )
 
-FAMILY = Family(
-    rules=RULES,
-    repo_id=REPO_ID,
+FAMILY = three_part_family(
+    RULES, "wan", repo_id=REPO_ID,
     aliases=(NAME, "wan2.2", "wan"),
-    tiny_alias="tiny-" + NAME,
     pipeline_class="WanImageToVideoPipeline",
     index_classes=("WanPipeline", "WanImageToVideoPipeline"),
     index_keys={"expand_timesteps": True},
-    components=("text_encoder", "transformer", "vae"),
-    denoiser="transformer",
-    cuda_variant=None,
-    cuda_dtype="bf16",
-    runtime="i2v.models.wan_runtime",
-    trace="i2v.models.wan_trace",
-    configs_folder=f"models/{NAME}",
-    profile_file=f"models/{NAME}/memory_profile.json",
-    presets_file=f"models/{NAME}/presets.toml",
     # transformer and VAE stored in fp32, the encoder in bf16 (a published model card says so; not verified
     # here): 20.0 + 2.8 + 11.4 GB from the parameter counts on meta (docs/models/wan.md)
     size_on_disk_gib=31.8,

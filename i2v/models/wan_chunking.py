@@ -32,9 +32,9 @@ import inspect
 from typing import Callable
 
 from i2v.core.errors import I2VError
+from i2v.models.chunk_state import chunked_calls, set_chunking, token_chunking  # noqa: F401  (this family's API)
 
 SUPPORTED_DIFFUSERS = "0.42."
-STATE_ATTRIBUTE = "_i2v_token_chunking"
 # sha256 of inspect.getsource() of the two functions the wrapper re-implements (diffusers 0.42.1)
 FOLLOWED_SOURCES = {
     "WanTransformerBlock.forward": "21c15441b009932c886757e6fee7875fa866ce1bc2746743cadec3f6c1ad865d",
@@ -58,30 +58,13 @@ class _State:
 _ABSENT = object()
 
 
-def token_chunking(transformer) -> int:
-    """The query-token budget installed on this transformer (0: none)."""
-    state = getattr(transformer, STATE_ATTRIBUTE, None)
-    return state.chunk_tokens if state else 0
-
-
-def chunked_calls(transformer) -> int:
-    """Block calls that ran in more than one chunk since install (tests check the chunking really happened)."""
-    state = getattr(transformer, STATE_ATTRIBUTE, None)
-    return state.chunked_calls if state else 0
-
-
 def apply_token_chunking(transformer, chunk_tokens: int) -> None:
     """Install chunking with a budget of `chunk_tokens` query tokens per chunk; 0 removes it; another budget
     replaces the installed one."""
-    if not isinstance(chunk_tokens, int) or chunk_tokens < 0:
-        raise ValueError(f"chunk_tokens must be 0 (off) or a positive int, got {chunk_tokens!r}")
-    state = getattr(transformer, STATE_ATTRIBUTE, None)
-    if state is not None:
-        if state.chunk_tokens == chunk_tokens:
-            return
-        _remove(transformer, state)
-    if chunk_tokens == 0:
-        return
+    set_chunking(transformer, chunk_tokens, lambda: _install(transformer, chunk_tokens), _remove)
+
+
+def _install(transformer, chunk_tokens: int) -> _State:
     blocks = check_supported(transformer)
     state = _State(chunk_tokens)
     for block in blocks:
@@ -90,16 +73,15 @@ def apply_token_chunking(transformer, chunk_tokens: int) -> None:
         original = previous if previous is not _ABSENT else type(block).forward.__get__(block)
         setattr(block, attribute, _chunked_forward(block, original, state))
         state.installed.append((block, attribute, previous))
-    object.__setattr__(transformer, STATE_ATTRIBUTE, state)
+    return state
 
 
-def _remove(transformer, state: _State) -> None:
+def _remove(state: _State) -> None:
     for block, attribute, previous in reversed(state.installed):
         if previous is _ABSENT:
             block.__dict__.pop(attribute, None)
         else:
             setattr(block, attribute, previous)
-    object.__delattr__(transformer, STATE_ATTRIBUTE)
 
 
 def _has_accelerate_hook(block) -> bool:
@@ -290,22 +272,23 @@ def _cross_context(attn, encoder_hidden_states):
         image_context_length = encoder_hidden_states.shape[1] - 512
         encoder_hidden_states_img = encoder_hidden_states[:, :image_context_length]
         encoder_hidden_states = encoder_hidden_states[:, image_context_length:]
-        if fused:
-            key_img, value_img = attn.to_added_kv(encoder_hidden_states_img).chunk(2, dim=-1)
-        else:
-            key_img = attn.add_k_proj(encoder_hidden_states_img)
-            value_img = attn.add_v_proj(encoder_hidden_states_img)
+        key_img, value_img = _key_value(attn, encoder_hidden_states_img, fused and "to_added_kv", "add_k_proj",
+                                        "add_v_proj")
         key_img = attn.norm_added_k(key_img).unflatten(2, (attn.heads, -1))
         value_img = value_img.unflatten(2, (attn.heads, -1))
-    if fused:
-        key, value = attn.to_kv(encoder_hidden_states).chunk(2, dim=-1)
-    else:
-        key = attn.to_k(encoder_hidden_states)
-        value = attn.to_v(encoder_hidden_states)
+    key, value = _key_value(attn, encoder_hidden_states, fused and "to_kv", "to_k", "to_v")
     key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
     value = value.unflatten(2, (attn.heads, -1))
     return key, value, key_img, value_img
 
+
+
+def _key_value(attn, states, fused: str | bool, key_proj: str, value_proj: str):
+    """The key and value projections of `states`: by the fused projection (named `fused`) where the processor
+    fused them (attn.fuse_projections()), else by the two separate ones, as WanAttnProcessor does."""
+    if fused:
+        return getattr(attn, fused)(states).chunk(2, dim=-1)
+    return getattr(attn, key_proj)(states), getattr(attn, value_proj)(states)
 
 def _cross_attention(attn, hidden_states, cross):
     """WanAttnProcessor.__call__(attn, hidden_states, encoder_hidden_states, None, None) for one query chunk,

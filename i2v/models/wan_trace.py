@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from i2v.trace_tools import FP8_STORAGE, assemble_profile, trace_by_size
+from i2v.trace_tools import TEXT_TRANSFORMER_VAE, TRACE_METHOD, text_transformer_vae_section
 
 FAMILY = "wan2.2-ti2v-5b"
-COMPONENTS = ("text_encoder", "transformer", "vae")
+COMPONENTS = TEXT_TRANSFORMER_VAE
 DTYPES = ("bf16", "fp32")            # bf16 on CUDA, fp32 for CPU runs
 TEXT_TOKENS = 512                     # the pipeline pads every prompt to max_sequence_length=512
 VAE_SCALE_FACTOR = 16                 # pixels per latent pixel (Wan 2.2 VAE: 8x down and a 2x2 patchify)
@@ -43,12 +43,14 @@ TILED_FRAMES = (17, 49)
 # is an upper bound of a chunked plan, core/memory.py).
 SMALL_GRID = dict(sizes=((256, 256), (512, 512)), frames_grid=(5, 17), budgets=(), chunked_points=(),
                   tiled_frames=(5, 17))
-SMALL_MODEL_PARAMS = 50_000_000
+METHOD = (f"{TRACE_METHOD}; "
+          "denoise = one batch-1 transformer call (the pipeline runs cond and uncond separately)")
 
 
 # ---------------------------------------------------------------- the components on meta
 @dataclass
-class WanMetaModel:
+class ThreePartMetaModel:
+    """A text_encoder -> transformer -> vae model's components (Wan here, LTX-Video in ltx_trace.py)."""
     dtype: str
     transformer: Any
     vae: Any
@@ -56,6 +58,24 @@ class WanMetaModel:
 
     def components(self) -> dict[str, Any]:
         return {"text_encoder": self.text_encoder, "transformer": self.transformer, "vae": self.vae}
+
+
+WanMetaModel = ThreePartMetaModel
+
+
+def three_part_meta_model(dtype: str, transformer, vae, text_config_class, text_model_class,
+                          text_config: dict) -> ThreePartMetaModel:
+    """The model of these components (built under the caller's torch.device) with a transformers text encoder
+    from its config dict (SDPA attention, as from_pretrained picks), each cast as from_pretrained(torch_dtype)
+    leaves it and in eval mode."""
+    text_cfg = text_config_class(**{k: v for k, v in _clean(text_config).items()
+                                    if k not in ("torch_dtype", "dtype", "architectures", "model_type")})
+    text_cfg._attn_implementation = "sdpa"
+    model = ThreePartMetaModel(dtype, transformer, vae, text_model_class(text_cfg))
+    for component in model.components().values():
+        cast_like_from_pretrained(component, dtype)
+        component.eval()
+    return model
 
 
 def torch_dtype(name: str):
@@ -76,17 +96,9 @@ def build_meta_model(dtype: str, configs: dict[str, dict], device: str = "meta")
     from transformers import UMT5Config, UMT5EncoderModel
 
     with torch.device(device):
-        transformer = WanTransformer3DModel.from_config(_clean(configs["transformer"]))
-        vae = AutoencoderKLWan.from_config(_clean(configs["vae"]))
-        text_cfg = UMT5Config(**{k: v for k, v in _clean(configs["text_encoder"]).items()
-                                 if k not in ("torch_dtype", "dtype", "architectures")})
-        text_cfg._attn_implementation = "sdpa"
-        text_encoder = UMT5EncoderModel(text_cfg)
-    model = WanMetaModel(dtype, transformer, vae, text_encoder)
-    for component in model.components().values():
-        cast_like_from_pretrained(component, dtype)
-        component.eval()
-    return model
+        return three_part_meta_model(dtype, WanTransformer3DModel.from_config(_clean(configs["transformer"])),
+                                     AutoencoderKLWan.from_config(_clean(configs["vae"])), UMT5Config,
+                                     UMT5EncoderModel, configs["text_encoder"])
 
 
 def cast_like_from_pretrained(module, dtype: str) -> None:
@@ -264,24 +276,10 @@ def decoded_bytes_per_value(dtype: str) -> int:
 
 
 def family_section(cuda_dtype: str = "bf16") -> dict:
-    """What core/memory.py needs to know of this family beyond the tables (docs/models/wan.md says why)."""
-    return {
-        "name": FAMILY,
-        "components": list(COMPONENTS),
-        "active_component": {"text_encode": "text_encoder", "image_encode": None, "vae_encode": "vae",
-                             "denoise": "transformer", "decode": "vae"},
-        # enable_model_cpu_offload chains text_encoder -> transformer -> vae (no image_encoder,
-        # transformer_2): a hook offloads only its predecessor, so the text encoder stays through the VAE
-        # encode and the VAE (loaded for that encode) stays through the denoising loop.
-        "model_offload_resident": {"text_encode": ["text_encoder"], "image_encode": ["text_encoder"],
-                                   "vae_encode": ["text_encoder", "vae"], "denoise": ["transformer", "vae"],
-                                   "decode": ["vae"]},
-        "fp8_component": "transformer",
-        "denoise_calls_per_step": 2,
-        "cfg_split_applies": False,
-        "decode_chunk_applies": False,
-        "decoded_bytes_per_value": decoded_bytes_per_value(cuda_dtype),
-    }
+    """What core/memory.py needs to know of this family beyond the tables (docs/models/wan.md says why): the pipeline
+    makes two transformer calls a step (cond, then uncond), so there is no CFG split to choose."""
+    return text_transformer_vae_section(FAMILY, denoise_calls_per_step=2, cfg_split_applies=False,
+                                        decoded_bytes_per_value=decoded_bytes_per_value(cuda_dtype))
 
 
 def _point(width, height, frames, peak, **extra) -> dict:
@@ -340,36 +338,3 @@ def trace_chunked(model: WanMetaModel, budgets, points, log: Callable[[str], Non
         tables[f"denoise_cfg_chunk{budget}"] = rows
         tables[f"denoise_cfg_chunk{budget}_split"] = [dict(r) for r in rows]
     return tables
-
-
-def chunking_available() -> bool:
-    """Whether i2v/models/wan_chunking.py is there (written alongside; traced when present)."""
-    import importlib.util
-
-    return importlib.util.find_spec("i2v.models.wan_chunking") is not None
-
-
-def build_profile(configs: dict[str, dict], dtypes=DTYPES, sizes=GRID_SIZES, frames_grid=GRID_FRAMES,
-                  budgets=CHUNK_BUDGETS, chunked_points=CHUNKED_POINTS, tiled_frames=TILED_FRAMES,
-                  log: Callable[[str], None] = lambda _: None) -> dict:
-    """The whole profile dict of the Wan model these configs describe."""
-    if budgets and not chunking_available():
-        log("i2v.models.wan_chunking not found: no chunked tables")
-        budgets, chunked_points = (), ()
-    knobs = {"chunk_budgets": list(budgets), "fp8_storage": FP8_STORAGE,
-             "vae_tile_sample_size": VAE_TILE_SAMPLE_SIZE, "vae_scale_factor": VAE_SCALE_FACTOR,
-             "temporal_scale_factor": TEMPORAL_SCALE_FACTOR, "size_multiple": SIZE_MULTIPLE}
-    grid = {"sizes": [list(s) for s in sizes], "frames": list(frames_grid), "tiled_frames": list(tiled_frames),
-            "chunked_points": {d: [list(p) for p in chunked_points] for d in dtypes}}
-    return assemble_profile(
-        ("meta-device trace: TorchDispatchMode live-storage bytes with weakref release, "
-                   "SDPA modelled as fused (output-sized), weights and inputs excluded; FLOPs by FlopCounterMode; "
-                   "denoise = one batch-1 transformer call (the pipeline runs cond and uncond separately)"), family_section(), knobs, grid, dtypes,
-        lambda dtype: profile_dtype(build_meta_model(dtype, configs), sizes, frames_grid, budgets, chunked_points,
-                                    tiled_frames, log))
-
-
-def trace_configs(configs: dict[str, dict], dtypes=DTYPES, log: Callable[[str], None] = lambda _: None) -> dict:
-    """The profile for these configs: SMALL_GRID for a small transformer, the full grid otherwise."""
-    return trace_by_size(build_profile, transformer_params(configs) < SMALL_MODEL_PARAMS, SMALL_GRID, configs,
-                         dtypes, log)

@@ -24,7 +24,7 @@ from i2v.core.request import GenerationRequest
 from i2v.core.wire import from_wire
 from i2v.core.units import GIB, format_bytes
 from i2v.gpu import process_memory_bytes
-from i2v.runner import LOADING, NOT_LOADED, EventCallback, ModelState, RunOutput
+from i2v.runner import LOADING, NOT_LOADED, EventCallback, LoadsInBackground, ModelState, RunOutput
 from i2v.worker.child import worker_main
 from i2v.worker.protocol import DoneMsg, ErrorMsg, EventMsg, LoadMsg, QueryMsg, ReplyMsg, RunMsg, StateMsg
 from i2v.worker.watchdog import Watchdog, WatchdogSettings
@@ -45,10 +45,12 @@ class WorkerStats:
     events: list = field(default_factory=list)
 
 
-class WorkerRunner:
+class WorkerRunner(LoadsInBackground):
     """Server-side handle of one worker process; the same interface the service uses for LocalRunner."""
 
     capacity = 1
+    _loader_name = "i2v-worker-loader"
+    _load_errors = (GenerationFailed,)
 
     def __init__(self, model_spec: str, logs_dir: Path, gpu: str | None = None,
                  fault_counter: fault_rules.FaultCounter | None = None, watchdog: WatchdogSettings | None = None,
@@ -148,20 +150,6 @@ class WorkerRunner:
     def cancel(self, job: str | None = None) -> None:
         """Stop the running job at its next step (one job at a time per worker)."""
         self.cancel_event.set()
-
-    def state(self) -> ModelState:
-        return self._state
-
-    def start_loading(self) -> threading.Thread:
-        thread = threading.Thread(target=self._load_quietly, name="i2v-worker-loader", daemon=True)
-        thread.start()
-        return thread
-
-    def _load_quietly(self) -> None:
-        try:
-            self.load()
-        except GenerationFailed:
-            pass
 
     def load(self) -> None:
         with self._io:

@@ -11,10 +11,9 @@ import pytest
 
 from i2v import i18n
 from tests.conftest import app_fixture, make_image
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS, open_advanced, set_number
+from tests.test_browser import UI_TIMEOUT_MS, browser, open_advanced, set_number  # noqa: F401 - browser: a fixture
 
 pytestmark = pytest.mark.browser
-sync_api = pytest.importorskip("playwright.sync_api")
 
 app = app_fixture("lang-app")
 MAX_ENGLISH_WORDS = 3
@@ -37,14 +36,6 @@ RECORDER_JS = """() => { window.__i2vTexts = [];
     if (r.type === 'characterData') window.__i2vTexts.push(r.target.nodeValue);
     else r.addedNodes.forEach(n => { if ((n.textContent || '').trim()) window.__i2vTexts.push(n.textContent); });
   } }).observe(document.body, {subtree: true, childList: true, characterData: true}); }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def english_words(text: str) -> list[str]:

@@ -8,22 +8,13 @@ import pytest
 
 from i2v.core.settings import SETTINGS_BY_NAME
 from tests.conftest import app_fixture
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, LOCALES, UI_TIMEOUT_MS, label, open_advanced, set_number
+from tests.test_browser import LOCALES, UI_TIMEOUT_MS, browser, label, open_advanced, set_number  # noqa: F401
 
 pytestmark = pytest.mark.browser
-sync_api = pytest.importorskip("playwright.sync_api")
 
 app = app_fixture("persist-app")
 PROMPT = "a red kite over the sea"
 NEGATIVE = "blurry, text"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def loaded(context, url):

@@ -5,9 +5,6 @@ H.264 floor), and the issue's estimate on a 6 GiB card fits with an exact plan (
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,26 +14,22 @@ import pytest
 from i2v.core.errors import I2VError
 from i2v.core.request import build_request
 from i2v.models import by_name, interpret, tiny_choices
+from tests import family_tools
+from tests.family_tools import (bare_video, compare_videos, counting_calls, generate_with_cli, gradient_image,
+                                pipe_fixtures, seeded_generator, timings_fixture)
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
 from i2v.models import ltx_parts, ltx_runtime  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 LTX = by_name("ltx-video")
 SEED = 7
 WIDTH, HEIGHT, FRAMES, STEPS = 256, 192, 17, 2      # 3 latent frames x 6 x 8 = 144 tokens
 TOKENS = 3 * 6 * 8
 EXACT_TOLERANCE = 1e-4
 TIMINGS: dict[str, float] = {}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def report_timings():
-    yield
-    for name, value in TIMINGS.items():
-        print(f"{name}: {value:.3g}")
+report_timings = timings_fixture(TIMINGS)
 
 
 def request(**changes):
@@ -49,36 +42,14 @@ def request(**changes):
 
 
 def image():
-    from PIL import Image
-
-    pixels = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
-    pixels[..., 0] = np.linspace(0, 255, WIDTH)[None, :]
-    pixels[..., 1] = np.linspace(0, 255, HEIGHT)[:, None]
-    pixels[HEIGHT // 4: HEIGHT // 2, WIDTH // 4: WIDTH // 2, 2] = 255
-    return Image.fromarray(pixels)
-
-
-def generator(seed: int = SEED):
-    torch.manual_seed(seed)
-    return torch.Generator("cpu").manual_seed(seed)
+    return gradient_image(WIDTH, HEIGHT)
 
 
 def app_latents(pipe, req):
-    with torch.no_grad():
-        return pipe(**ltx_runtime.call_kwargs(req, image(), generator(req.seed))).frames
+    return family_tools.app_latents(ltx_runtime, pipe, req, image())
 
 
-@pytest.fixture(scope="module")
-def pipe():
-    started = time.perf_counter()
-    built = ltx_runtime.build_pipeline("tiny", "", torch.float32)
-    TIMINGS["build (s)"] = time.perf_counter() - started
-    return built
-
-
-@pytest.fixture(scope="module")
-def baseline(pipe):
-    return app_latents(pipe, request())
+pipe, baseline = pipe_fixtures(ltx_runtime, TIMINGS, lambda pipe: app_latents(pipe, request()))
 
 
 # ---------------------------------------------------------------- registry and rules
@@ -113,24 +84,18 @@ def test_tiny_model_has_the_real_classes_and_latent_geometry(pipe):
 
 
 def test_app_path_equals_bare_diffusers_and_hooks_fire(pipe):
-    fired: dict[str, int] = {}
-    handles = [m.register_forward_pre_hook(lambda *_, n=name: fired.__setitem__(n, fired.get(n, 0) + 1))
-               for name, m in ltx_runtime.phase_modules(pipe).items()]
     req = request()
-    try:
+    with counting_calls(ltx_runtime.phase_modules(pipe)) as fired:
         with torch.no_grad():
             bare = pipe(image=image(), prompt=req.prompt, negative_prompt=req.negative_prompt, height=HEIGHT,
                         width=WIDTH, num_frames=FRAMES, frame_rate=25, num_inference_steps=STEPS,
-                        guidance_scale=req.guidance_scale, generator=generator(), output_type="np").frames[0]
+                        guidance_scale=req.guidance_scale, generator=seeded_generator(SEED), output_type="np").frames[0]
         bare_fired = dict(fired)
         fired.clear()
         started = time.perf_counter()
         events = []
         frames = ltx_runtime.decode(pipe, app_latents(pipe, req), req, listener=lambda *e: events.append(e))
         TIMINGS["app run with decode (s)"] = time.perf_counter() - started
-    finally:
-        for handle in handles:
-            handle.remove()
     assert bare_fired == fired == {"text_encode": 2, "vae_encode": 1, "denoise": STEPS, "decode": 1}
     assert events == [("decode", 1, 1)]
     assert frames.dtype == np.uint8 and frames.shape == (FRAMES, HEIGHT, WIDTH, 3) and frames.std() > 0
@@ -186,49 +151,22 @@ def test_removing_the_parts_restores_the_original_forwards(pipe):
 
 
 # ---------------------------------------------------------------- through the app
-def _decoded(path) -> np.ndarray:
-    import imageio_ffmpeg
-
-    reader = imageio_ffmpeg.read_frames(str(path))
-    width, height = next(reader)["size"]
-    return np.stack([np.frombuffer(f, np.uint8).reshape(height, width, 3) for f in reader]).astype(int)
-
-
 def test_tiny_ltx_through_the_cli_equals_a_bare_diffusers_call(tmp_path, sample_image, pipe):
     """`main.py generate --model tiny-ltx-video`: a playable MP4 with 8k+1 frames at 25 fps and the family in
     the sidecar, whose frames equal the bare LTXImageToVideoPipeline's written by the same encoder."""
-    from PIL import Image
+    from i2v.video import probe_video
 
-    from i2v.video import probe_video, write_video
-
-    env = dict(os.environ, I2V_OUTPUTS=str(tmp_path / "outputs"), I2V_LOGS=str(tmp_path / "logs"))
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, str(ROOT / "main.py"), "generate", "--image", str(sample_image),
-                           "--model", "tiny-ltx-video", "--prompt", "a boat", "--resolution", "256",
-                           "--frames", "17", "--steps", "2", "--seed", "7", "--json"],
-                          env=env, capture_output=True, text=True, timeout=600)
+    result, sidecar = generate_with_cli(tmp_path, sample_image, "tiny-ltx-video", frames=17)
     TIMINGS["cli generate (s)"] = time.perf_counter() - started
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout)
-    sidecar = json.loads(Path(result["sidecar_path"]).read_text())
     assert sidecar["family"] == LTX.name
     ran = sidecar["parameters"]
     assert ran["fps"] == 25 and ran["width"] % 32 == 0 and ran["height"] % 32 == 0
     info = probe_video(Path(result["video_path"]))
     assert info.frames == 17 and (info.width, info.height) == (ran["width"], ran["height"])
 
-    torch.manual_seed(ran["seed"])
-    with torch.no_grad():
-        bare = pipe(image=Image.open(sample_image).convert("RGB"), prompt=ran["prompt"],
-                    negative_prompt=ran["negative_prompt"], height=ran["height"], width=ran["width"],
-                    num_frames=ran["num_frames"], frame_rate=ran["fps"], num_inference_steps=ran["num_inference_steps"],
-                    guidance_scale=ran["guidance_scale"], generator=torch.Generator("cpu").manual_seed(ran["seed"]),
-                    output_type="np").frames[0]
-    bare_video = write_video((np.clip(bare, 0, 1) * 255).round().astype(np.uint8), ran["fps"],
-                             out_path=tmp_path / "bare.mp4")
-    a, b = _decoded(result["video_path"]), _decoded(bare_video)
-    mse = float(np.mean((a - b) ** 2))
-    psnr = 10 * np.log10(255 ** 2 / mse) if mse else float("inf")
+    bare = bare_video(pipe, sample_image, ran, tmp_path / "bare.mp4", frame_rate=ran["fps"])
+    a, b, psnr = compare_videos(result["video_path"], bare)
     TIMINGS["cli vs bare PSNR (dB, inf = equal)"] = psnr
     assert a.shape == b.shape and psnr > 45, psnr
 

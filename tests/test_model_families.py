@@ -9,13 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from i2v.core.errors import I2VError
 from i2v.core.family import DEFAULT_RULES
 from i2v.core.request import RequestError, build_request
 from i2v.models import DEFAULT_FAMILY, FAMILIES, UnknownFamily, by_name, family_of_folder, interpret, tiny_choices
+from tests.family_tools import bare_video, compare_videos, generate_with_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 WAN = by_name("wan2.2-ti2v-5b")
@@ -126,32 +126,15 @@ def test_the_ladder_keeps_the_family_frame_and_size_rules():
 
 
 # ---------------------------------------------------------------- a tiny Wan run through the app
-def _decoded(path) -> np.ndarray:
-    import imageio_ffmpeg
-
-    reader = imageio_ffmpeg.read_frames(str(path))
-    meta = next(reader)
-    width, height = meta["size"]
-    return np.stack([np.frombuffer(f, np.uint8).reshape(height, width, 3) for f in reader]).astype(int)
-
-
 def test_tiny_wan_through_the_cli_equals_a_bare_diffusers_call(tmp_path, sample_image):
     """`main.py generate --model tiny-wan2.2-ti2v-5b`: a playable MP4 with 4k+1 frames and the family in the
     sidecar, whose frames equal the bare WanImageToVideoPipeline's with the same seed, both written by the same
     encoder (PSNR at the H.264 floor: equal inputs give equal videos)."""
     import torch
-    from PIL import Image
 
-    from i2v.video import probe_video, write_video
+    from i2v.video import probe_video
 
-    env = dict(os.environ, I2V_OUTPUTS=str(tmp_path / "outputs"), I2V_LOGS=str(tmp_path / "logs"))
-    done = subprocess.run([sys.executable, str(ROOT / "main.py"), "generate", "--image", str(sample_image),
-                           "--model", "tiny-wan2.2-ti2v-5b", "--prompt", "a boat", "--resolution", "256",
-                           "--frames", "9", "--steps", "2", "--seed", "7", "--json"],
-                          env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout)
-    sidecar = json.loads(Path(result["sidecar_path"]).read_text())
+    result, sidecar = generate_with_cli(tmp_path, sample_image, "tiny-wan2.2-ti2v-5b", frames=9)
     assert sidecar["family"] == WAN.name and sidecar["repo"] == WAN.repo_id
     ran = sidecar["parameters"]
     info = probe_video(Path(result["video_path"]))
@@ -159,17 +142,8 @@ def test_tiny_wan_through_the_cli_equals_a_bare_diffusers_call(tmp_path, sample_
 
     pipe = WAN.load_runtime().build_pipeline("tiny", "tiny-wan2.2-ti2v-5b", torch.float32)
     pipe.set_progress_bar_config(disable=True)
-    image = Image.open(sample_image).convert("RGB")
-    torch.manual_seed(ran["seed"])
-    bare = pipe(image=image, prompt=ran["prompt"], negative_prompt=ran["negative_prompt"], height=ran["height"],
-                width=ran["width"], num_frames=ran["num_frames"], num_inference_steps=ran["num_inference_steps"],
-                guidance_scale=ran["guidance_scale"], generator=torch.Generator("cpu").manual_seed(ran["seed"]),
-                output_type="np").frames[0]
-    bare_video = write_video((np.clip(bare, 0, 1) * 255).round().astype(np.uint8), ran["fps"],
-                             out_path=tmp_path / "bare.mp4")
-    a, b = _decoded(result["video_path"]), _decoded(bare_video)
-    mse = float(np.mean((a - b) ** 2))
-    psnr = 10 * np.log10(255 ** 2 / mse) if mse else float("inf")
+    bare = bare_video(pipe, sample_image, ran, tmp_path / "bare.mp4")
+    a, b, psnr = compare_videos(result["video_path"], bare)
     assert a.shape == b.shape and psnr > 45, psnr
 
 

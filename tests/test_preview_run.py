@@ -11,36 +11,23 @@ import pytest
 from i2v import preview
 from i2v.core.request import GenerationRequest
 from i2v.preview_tap import PreviewTap
+from tests.family_tools import gradient_image, timings_fixture
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
 STEPS, SEED = 4, 11
 TIMINGS: dict[str, float] = {}
+report_timings = timings_fixture(TIMINGS)
 # (model, width, height, frames, fps): the smallest sizes each family's rules allow
 CASES = [("tiny", 64, 64, 8, 8), ("tiny-wan2.2-ti2v-5b", 64, 64, 9, 24), ("tiny-ltx-video", 64, 64, 17, 25)]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def report_timings():
-    yield
-    for name, value in TIMINGS.items():
-        print(f"{name}: {value:.3g}")
-
-
-def image(width: int, height: int):
-    from PIL import Image
-
-    pixels = np.zeros((height, width, 3), np.uint8)
-    pixels[..., 0] = np.linspace(0, 255, width)[None, :]
-    pixels[..., 1] = np.linspace(0, 255, height)[:, None]
-    return Image.fromarray(pixels)
 
 
 def frames_of(loaded, request, tap=None):
     from i2v import pipeline as pl
 
-    latents = pl.sample_latents(loaded, image(request.width, request.height), request, SEED, None, None, tap)
+    picture = gradient_image(request.width, request.height, square=False)
+    latents = pl.sample_latents(loaded, picture, request, SEED, None, None, tap)
     return pl.decode_frames(loaded, latents, request, None)
 
 

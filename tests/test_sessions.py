@@ -18,6 +18,19 @@ def start_long_job(client, image, seed=3):
                          seed=seed, api_name="/generate", **PARAMS)
 
 
+def denoising_job(app, image):
+    """A client of its own with a long job, once that job is denoising: (client, job, the step it reached)."""
+    client = app.client()
+    job = start_long_job(client, image)
+    return client, job, wait_denoising(job)
+
+
+def assert_cancelled(job):
+    """The job ends as cancelled: its result raises."""
+    with pytest.raises(Exception, match="cancelled"):
+        job.result(timeout=WAIT_S)
+
+
 def wait_denoising(job, at_least=2):
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
@@ -58,20 +71,16 @@ def test_another_clients_stop_leaves_my_job_running(running_app, sample_image):
     later = wait_denoising(job, at_least=step + 2)      # still going after their Stop
     assert later >= step + 2 and not job.done()
     assert "Stopping" in mine.predict(api_name="/cancel")
-    with pytest.raises(Exception, match="cancelled"):
-        job.result(timeout=WAIT_S)
+    assert_cancelled(job)
 
 
 def test_with_the_queue_full_my_stop_still_ends_my_job(running_app, sample_image):
-    mine = running_app.client()
-    job = start_long_job(mine, sample_image)
-    wait_denoising(job)
+    mine, job, _ = denoising_job(running_app, sample_image)
     others, queued = fill_the_queue(running_app, sample_image)
     # control calls bypass the queue (direct POST, as the page makes them): not refused by the full queue
     assert "Stopping" in control(running_app, mine, "cancel")
     assert control(running_app, mine, "memory")["total_gib"] > 0
-    with pytest.raises(Exception, match="cancelled"):
-        job.result(timeout=WAIT_S)
+    assert_cancelled(job)
     for client, q in zip(others, queued):           # let the short queued jobs drain
         try:
             q.result(timeout=WAIT_S)
@@ -80,15 +89,12 @@ def test_with_the_queue_full_my_stop_still_ends_my_job(running_app, sample_image
 
 
 def test_generate_sent_during_a_stop_is_not_lost(running_app, sample_image):
-    client = running_app.client()
-    job = start_long_job(client, sample_image)
-    wait_denoising(job)
+    client, job, _ = denoising_job(running_app, sample_image)
     assert "Stopping" in client.predict(api_name="/cancel")
     path, info = client.predict(image=handle_file(str(sample_image)), prompt="next", num_frames=3,
                                 num_inference_steps=1, seed=9, api_name="/generate", **PARAMS)
     assert video.probe_video(path).frames == 3 and info["seed"] == 9
-    with pytest.raises(Exception, match="cancelled"):
-        job.result(timeout=WAIT_S)
+    assert_cancelled(job)
 
 
 def busy(app, client) -> bool:
@@ -106,36 +112,28 @@ def wait_idle(app, client, within_s=WAIT_S) -> float:
 
 
 def test_a_cancel_that_names_no_session_stops_nothing(running_app, sample_image):
-    mine = running_app.client()
-    job = start_long_job(mine, sample_image)
-    step = wait_denoising(job)
+    mine, job, step = denoising_job(running_app, sample_image)
     answer = httpx.post(f"{running_app.url}gradio_api/api/cancel/", json={"data": []}, timeout=30)
     assert answer.status_code == 200 and "names no session" in answer.json()["data"][0]
     assert wait_denoising(job, at_least=step + 2) >= step + 2 and not job.done()   # my job runs on
     assert "Stopping" in mine.predict(api_name="/cancel")
-    with pytest.raises(Exception, match="cancelled"):
-        job.result(timeout=WAIT_S)
+    assert_cancelled(job)
 
 
 def test_gradio_clients_stop_passes_a_full_queue(running_app, sample_image):
     """client.predict('/cancel') goes through Gradio's queue: only generate jobs count towards its limit."""
-    mine = running_app.client()
-    job = start_long_job(mine, sample_image)
-    wait_denoising(job)
+    mine, job, _ = denoising_job(running_app, sample_image)
     _, queued = fill_the_queue(running_app, sample_image)
     assert "Stopping" in mine.predict(api_name="/cancel")          # through the queue, as gradio_client does
     assert mine.predict(api_name="/status")["status"]              # other control calls pass too
-    with pytest.raises(Exception, match="cancelled"):
-        job.result(timeout=WAIT_S)
+    assert_cancelled(job)
     for q in queued:
         q.cancel()                     # leave the queue (the waiting ones are removed by Gradio)
     wait_idle(running_app, mine)
 
 
 def test_gradio_clients_job_cancel_ends_the_job_on_the_worker(running_app, sample_image):
-    mine = running_app.client()
-    job = start_long_job(mine, sample_image)
-    wait_denoising(job)
+    mine, job, _ = denoising_job(running_app, sample_image)
     assert busy(running_app, mine)
     job.cancel()                                     # gradio_client's own cancel: Gradio's /cancel route
     seconds = wait_idle(running_app, mine, within_s=60)
@@ -206,8 +204,7 @@ def test_the_queue_shows_every_job_and_who_may_cancel_it(running_app, sample_ima
         waiting.result(timeout=WAIT_S)
     # the other's running job, cancelled by the one local user
     assert "cancelled" in mine.predict(first["key"], api_name="/cancel_job")
-    with pytest.raises(Exception, match="cancelled"):
-        running.result(timeout=WAIT_S)
+    assert_cancelled(running)
     wait_idle(running_app, mine)
     assert mine.predict(api_name="/queue") == []
     assert "no longer" in mine.predict(first["key"], api_name="/cancel_job")
@@ -228,7 +225,6 @@ def test_with_a_login_only_the_owner_may_cancel_a_job(tmp_path_factory, sample_i
         assert "Only the tab" in mine.predict(rows[0]["key"], api_name="/cancel_job")
         assert not job.done()
         assert "Stopping" in theirs.predict(api_name="/cancel")
-        with pytest.raises(Exception, match="cancelled"):
-            job.result(timeout=WAIT_S)
+        assert_cancelled(job)
     finally:
         app.stop()

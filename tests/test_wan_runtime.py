@@ -8,6 +8,9 @@ import time
 import numpy as np
 import pytest
 
+from tests import family_tools
+from tests.family_tools import counting_calls, gradient_image, pipe_fixtures, seeded_generator, timings_fixture
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
@@ -19,14 +22,7 @@ SIZE, FRAMES, STEPS = 256, 9, 2          # 9 frames -> 3 latent frames; 256 px -
 TOKENS = 3 * 8 * 8
 EXACT_TOLERANCE = 1e-4
 TIMINGS: dict[str, float] = {}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def report_timings():
-    """Prints the measured figures after the module (run with -s to see them)."""
-    yield
-    for name, value in TIMINGS.items():
-        print(f"{name}: {value:.3g}" if isinstance(value, float) else f"{name}: {value}")
+report_timings = timings_fixture(TIMINGS)
 
 
 def request(**changes) -> GenerationRequest:
@@ -37,40 +33,14 @@ def request(**changes) -> GenerationRequest:
 
 
 def image(size: int = SIZE):
-    from PIL import Image
-
-    pixels = np.zeros((size, size, 3), np.uint8)
-    pixels[..., 0] = np.linspace(0, 255, size)[None, :]
-    pixels[..., 1] = np.linspace(0, 255, size)[:, None]
-    pixels[size // 4: size // 2, size // 4: size // 2, 2] = 255
-    return Image.fromarray(pixels)
-
-
-def generators(seed: int = SEED):
-    """What the driver does: a CPU generator for the pipeline and the global seed."""
-    torch.manual_seed(seed)
-    return torch.Generator("cpu").manual_seed(seed)
+    return gradient_image(size, size)
 
 
 def app_latents(pipe, req):
-    started = time.perf_counter()
-    with torch.no_grad():
-        latents = pipe(**wan_runtime.call_kwargs(req, image(), generators(req.seed))).frames
-    TIMINGS.setdefault("denoise run (s)", time.perf_counter() - started)
-    return latents
+    return family_tools.app_latents(wan_runtime, pipe, req, image(), TIMINGS)
 
 
-@pytest.fixture(scope="module")
-def pipe():
-    started = time.perf_counter()
-    built = wan_runtime.build_pipeline("tiny", "", torch.float32)
-    TIMINGS["build (s)"] = time.perf_counter() - started
-    return built
-
-
-@pytest.fixture(scope="module")
-def baseline(pipe):
-    return app_latents(pipe, request())
+pipe, baseline = pipe_fixtures(wan_runtime, TIMINGS, lambda pipe: app_latents(pipe, request()))
 
 
 def test_tiny_model_has_the_real_geometry(pipe):
@@ -106,16 +76,13 @@ def test_bf16_tiny_keeps_the_fp32_modules_like_from_pretrained():
 
 
 def test_app_path_equals_bare_diffusers_and_hooks_fire(pipe):
-    fired: dict[str, int] = {}
-    handles = [module.register_forward_pre_hook(lambda *_, name=name: fired.__setitem__(name, fired.get(name, 0) + 1))
-               for name, module in wan_runtime.phase_modules(pipe).items()]
     req = request()
-    try:
+    with counting_calls(wan_runtime.phase_modules(pipe)) as fired:
         started = time.perf_counter()
         with torch.no_grad():
             bare = pipe(image=image(), prompt=req.prompt, negative_prompt=req.negative_prompt, height=SIZE,
                         width=SIZE, num_frames=FRAMES, num_inference_steps=STEPS, guidance_scale=req.guidance_scale,
-                        generator=generators(), output_type="np").frames[0]
+                        generator=seeded_generator(SEED), output_type="np").frames[0]
         TIMINGS["bare run with decode (s)"] = time.perf_counter() - started
         bare_fired = dict(fired)
         fired.clear()
@@ -124,9 +91,6 @@ def test_app_path_equals_bare_diffusers_and_hooks_fire(pipe):
         events = []
         frames = wan_runtime.decode(pipe, latents, listener=lambda *event: events.append(event))
         TIMINGS["app run with decode (s)"] = time.perf_counter() - started
-    finally:
-        for handle in handles:
-            handle.remove()
     expected_calls = {"text_encode": 2, "vae_encode": 1,
                       "denoise": STEPS * wan_runtime.denoise_calls_per_step(req.guidance_scale), "decode": 3}
     assert bare_fired == fired == expected_calls
@@ -141,15 +105,9 @@ def test_app_path_equals_bare_diffusers_and_hooks_fire(pipe):
 
 def test_one_denoise_call_per_step_without_guidance(pipe):
     assert wan_runtime.denoise_calls_per_step(1.0) == 1 and wan_runtime.denoise_calls_per_step(5.0) == 2
-    fired = {"text_encode": 0, "denoise": 0}
     modules = wan_runtime.phase_modules(pipe)
-    handles = [modules[name].register_forward_pre_hook(lambda *_, name=name: fired.__setitem__(name, fired[name] + 1))
-               for name in fired]
-    try:
+    with counting_calls({name: modules[name] for name in ("text_encode", "denoise")}) as fired:
         app_latents(pipe, request(guidance_scale=1.0))
-    finally:
-        for handle in handles:
-            handle.remove()
     assert fired == {"text_encode": 1, "denoise": STEPS}
 
 

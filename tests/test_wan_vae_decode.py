@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from tests.family_tools import timings_fixture
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
@@ -15,14 +17,7 @@ from i2v.models import wan_runtime, wan_vae_decode  # noqa: E402
 
 EXACT = 1e-5
 TIMINGS: dict[str, float] = {}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def report_timings():
-    """Prints the measured figures after the module (run with -s to see them)."""
-    yield
-    for name, value in TIMINGS.items():
-        print(f"{name}: {value:.3g}")
+report_timings = timings_fixture(TIMINGS)
 
 
 @pytest.fixture(scope="module")
